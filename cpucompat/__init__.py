@@ -1,0 +1,30 @@
+"""cpucompat: libvirt-exact CPU compatibility for scheduling and migration.
+
+The public API: load a map, read CPUs, and ask libvirt's questions.
+
+    >>> from cpucompat import load_cpu_map, parse_cpus, compare
+    >>> host = parse_cpus("<cpu><arch>x86_64</arch><model>Haswell</model></cpu>")[0]
+    >>> guest = parse_cpus("<cpu><model>Nehalem</model></cpu>")[0]
+    >>> compare(guest, host).result
+    'superset'
+"""
+from .compat import (IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, Expansion, baseline, compare,
+                     decode, decode_features, expand, features_of, host_model)
+from .cpu import Cpu, cpu_bits
+from .cpuid import CpuidDump
+from .cpumap import ArchMap, CpuMap, Feature, Model, default_cpu_map_path, embedded_cpu_map, load_cpu_map
+from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
+                     InvalidCpuXml, InvalidInventory, NoSuitableModel, UnknownArch, UnknownFeature,
+                     UnknownInputFormat, UnknownModel, UnsafeXml)
+from .parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
+
+__all__ = [
+    "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare",
+    "decode", "decode_features", "expand", "features_of", "host_model", "Cpu", "cpu_bits",
+    "CpuidDump", "ArchMap", "CpuMap", "Feature", "Model", "default_cpu_map_path",
+    "embedded_cpu_map", "load_cpu_map", "CpuCompatError", "IncompatibleCpus",
+    "IncompatibleVendors", "InvalidConfig", "InvalidCpuMap", "InvalidCpuXml", "InvalidInventory",
+    "NoSuitableModel", "UnknownArch", "UnknownFeature", "UnknownInputFormat", "UnknownModel",
+    "UnsafeXml", "parse_cpu_info", "parse_cpuid_dumps", "parse_cpus", "read_cpuid_dumps",
+    "read_cpus",
+]

@@ -1,0 +1,259 @@
+"""The `cpucompat` command: argument parsing and formatting over the library.
+
+Every command takes ``--json`` and ``--cpu-map PATH``.  Errors are one
+line on stderr and exit status 2 (``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from typing import Any, Callable, Sequence
+
+from . import compat
+from .cpumap import CpuMap, load_cpu_map
+from .errors import CpuCompatError
+from .parse import read_cpuid_dumps, read_cpus
+
+EXIT_OK, EXIT_INCOMPATIBLE, EXIT_ERROR = 0, 1, 2
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = []
+
+
+def register(adder: Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]) -> None:
+    """Let another module (the planner) add its subcommands."""
+    _EXTRA_COMMANDS.append(adder)
+
+
+def common_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parent.add_argument("--cpu-map", metavar="PATH",
+                        help="libvirt cpu_map directory, index.xml or legacy cpu_map.xml "
+                             "(default: the embedded libvirt 9.0.0 map)")
+    parent.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parent
+
+
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    if args.json:
+        json.dump(value, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def cpu_map_of(args: argparse.Namespace) -> CpuMap:
+    return load_cpu_map(args.cpu_map)
+
+
+# -- core commands -----------------------------------------------------------
+
+def cmd_models(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    archmaps = [cpumap.arch(args.arch)] if args.arch else list(cpumap.arches.values())
+    rows = []
+    for archmap in archmaps:
+        for m in archmap.models:
+            rows.append({"name": m.name, "arch": archmap.name, "vendor": m.vendor,
+                         "features": m.features.bit_count(), "alias_of": m.alias_of,
+                         "canonical": m.canonical, "decode_host": m.decode_host,
+                         "decode_guest": m.decode_guest})
+    lines = [f"{r['name']:<32} {r['arch']:<6} {r['vendor'] or '-':<8} {r['features']:>4} features"
+             + (f"  (= {r['alias_of']})" if r["alias_of"] else "") for r in rows]
+    emit(args, rows, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .graph import model_neighbours
+
+    cpumap = cpu_map_of(args)
+    archmap = cpumap.arch(args.arch)
+    model = archmap.model(args.model)
+    below, above = model_neighbours(archmap, model.name)
+    chain = []
+    parent = model.parent
+    while parent:
+        chain.append(parent)
+        parent = archmap.model_by_name[parent].parent
+    value = {"name": model.name, "arch": archmap.name, "vendor": model.vendor,
+             "parents": chain, "alias_of": model.alias_of, "canonical": model.canonical,
+             "features": archmap.names(model.features), "removed": archmap.names(model.removed),
+             "added": archmap.names(model.added),
+             "signatures": [{"family": s.family, "model": s.model,
+                             "steppings": sorted(s.steppings) if s.steppings is not None else None}
+                            for s in model.signatures],
+             "below": below, "above": above}
+    text = [f"Model:    {model.name} ({archmap.name}, vendor {model.vendor or 'any'})"]
+    if chain:
+        text.append(f"Parents:  {' <- '.join(chain)}")
+    if model.alias_of:
+        text.append(f"Alias of: {model.alias_of}")
+    text.append(f"Features ({model.features.bit_count()}): {' '.join(value['features'])}")
+    if value["removed"]:
+        text.append(f"Removed:  {' '.join(value['removed'])}")
+    text.append(f"Just below (subsets):   {', '.join(below) or '-'}")
+    text.append(f"Just above (supersets): {', '.join(above) or '-'}")
+    emit(args, value, "\n".join(text))
+    return EXIT_OK
+
+
+def _cpu_xml(result: compat.Expansion, *, expanded: bool = False) -> str:
+    lines = ["<cpu mode='custom' match='exact'>",
+             f"  <model fallback='{result.fallback}'>{result.model}</model>"]
+    if result.vendor:
+        lines.append(f"  <vendor>{result.vendor}</vendor>")
+    if expanded:
+        for name in result.expanded:
+            lines.append(f"  <feature policy='require' name='{name}'/>")
+        for name in result.disabled:
+            lines.append(f"  <feature policy='disable' name='{name}'/>")
+    else:
+        for name in result.features:
+            lines.append(f"  <feature policy='require' name='{name}'/>")
+        for name in result.disabled:
+            lines.append(f"  <feature policy='disable' name='{name}'/>")
+    lines.append("</cpu>")
+    return "\n".join(lines)
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    results = [compat.expand(cpu, cpumap, migratable=args.migratable) for cpu in read_cpus(args.file, cpumap)]
+    value = [{"arch": r.arch, "vendor": r.vendor, "model": r.model, "features": list(r.expanded),
+              "disabled": list(r.disabled)} for r in results]
+    emit(args, value, "\n".join(_cpu_xml(r, expanded=True) for r in results))
+    return EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    result = compat.baseline(read_cpus(args.file, cpumap), cpumap, migratable=args.migratable)
+    emit(args, result.to_dict(), _cpu_xml(result, expanded=args.features))
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .live import local_host_cpu
+
+    cpumap = cpu_map_of(args)
+    if args.host:
+        host = read_cpus(args.host, cpumap)[0]
+    else:
+        host = local_host_cpu(cpumap)
+    guests = read_cpus(args.guest, cpumap)
+    results = [compat.compare(g, host, cpumap) for g in guests]
+    text = []
+    for guest, r in zip(guests, results):
+        label = {"identical": "identical to", "superset": "a superset of",
+                 "incompatible": "incompatible with"}[r.result]
+        text.append(f"Host CPU is {label} the guest CPU {guest.describe()}.")
+        if not r.compatible:
+            text.append(f"  Why: {r.reason}")
+    emit(args, [r.to_dict() for r in results], "\n".join(text))
+    return EXIT_OK if all(r.compatible for r in results) else EXIT_INCOMPATIBLE
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    results = [compat.decode(d, cpumap, guest=args.guest, migratable=args.migratable)
+               for d in read_cpuid_dumps(args.file)]
+    value = []
+    text = []
+    for r in results:
+        sig = ({"family": r.signature[0], "model": r.signature[1], "stepping": r.signature[2]}
+               if r.signature else None)
+        value.append({"arch": r.arch, "vendor": r.vendor, "model": r.model, "signature": sig,
+                      "features": list(r.features), "disabled": list(r.disabled)})
+        if args.guest:
+            text.append(_cpu_xml(r))
+        else:
+            lines = ["<cpu>", f"  <arch>{r.arch}</arch>", f"  <model>{r.model}</model>"]
+            if r.vendor:
+                lines.append(f"  <vendor>{r.vendor}</vendor>")
+            if sig:
+                lines.append(f"  <signature family='{sig['family']}' model='{sig['model']}' "
+                             f"stepping='{sig['stepping']}'/>")
+            lines += [f"  <feature name='{n}'/>" for n in r.features] + ["</cpu>"]
+            text.append("\n".join(lines))
+    emit(args, value, "\n".join(text))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", parents=[common], help="list the CPU models of the map")
+    p.add_argument("--arch", help="only this arch (x86_64, ppc64, aarch64, ...)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("show", parents=[common], help="a model's parents, features and neighbours")
+    p.add_argument("model")
+    p.add_argument("--arch", default="x86")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("expand", parents=[common], help="full feature list of every CPU in FILE")
+    p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_expand)
+
+    p = sub.add_parser("baseline", parents=[common], help="the best CPU all CPUs in FILE can run")
+    p.add_argument("--features", action="store_true", help="list every feature (EXPAND_FEATURES)")
+    p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("compare", parents=[common], help="can the guest CPUs in GUESTFILE run on the host?")
+    p.add_argument("--host", metavar="HOSTFILE", help="host CPU (default: this machine)")
+    p.add_argument("guest", metavar="GUESTFILE")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("decode", parents=[common], help="host (or --guest host-model) CPU of raw CPUID dumps")
+    p.add_argument("--guest", action="store_true", help="decode as the host-model guest CPU")
+    p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_decode)
+
+    for adder in _EXTRA_COMMANDS:
+        adder(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extra_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CpuCompatError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"cpucompat {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: still one line, never a traceback by default
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"cpucompat {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(run with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _load_extra_commands() -> None:
+    """Import the modules that register subcommands (the planner)."""
+    import importlib
+
+    for name in ("cpucompat.planner_cli",):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise

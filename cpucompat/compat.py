@@ -1,0 +1,358 @@
+"""libvirt's x86 CPU driver rules on values: compare, baseline, decode,
+host-model and expansion.
+
+Each function follows the libvirt function named in its docstring
+(src/cpu/cpu_x86.c) step by step, but on integer bitmasks, and returns a
+result value that carries its explanation.  `baseline` and `expand`
+answer as the QEMU driver's ``virConnectBaselineCPU`` does, which is what
+``virsh cpu-baseline`` answers on a KVM host.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .cpu import X86_ARCHES, Cpu, CpuBits, cpu_bits, resolve_arch
+from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
+from .cpumap import ArchMap, CpuMap, Model, embedded_cpu_map
+from .errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
+
+IDENTICAL = "identical"
+SUPERSET = "superset"
+INCOMPATIBLE = "incompatible"
+
+# The QEMU driver drops these from baselines (virQEMUCapsCPUFilterFeatures):
+# osxsave/ospke mirror CR4, cmt/mbm_* are RDT monitoring QEMU never had, the
+# vmx ones (libvirt >= 10) are not real controls.
+QEMU_FILTERED = frozenset({"cmt", "mbm_total", "mbm_local", "osxsave", "ospke",
+                           "vmx-ept-uc", "vmx-ept-wb", "vmx-invvpid-single-context"})
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """libvirt's virCPUCompareResult plus why."""
+
+    result: str  # identical | superset | incompatible
+    missing: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def compatible(self) -> bool:
+        return self.result != INCOMPATIBLE
+
+    def to_dict(self) -> dict:
+        return {"result": self.result, "missing": list(self.missing),
+                "forbidden": list(self.forbidden), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """A CPU as model + extra features, and its full feature list."""
+
+    arch: str | None
+    vendor: str | None
+    model: str | None
+    features: tuple[str, ...]  # required beyond the model (libvirt order)
+    disabled: tuple[str, ...]  # model features turned off
+    expanded: tuple[str, ...]  # every required feature, sorted by name
+    fallback: str = "allow"
+    signature: tuple[int, int, int] | None = None
+
+    def as_cpu(self, *, host: bool = False) -> Cpu:
+        """This result as a CPU definition (guest: match exact)."""
+        if host:
+            return Cpu(model=self.model, vendor=self.vendor, arch=self.arch or "x86_64",
+                       features=tuple((n, "require") for n in self.features),
+                       signature=self.signature, match=None)
+        return Cpu(model=self.model, vendor=self.vendor, match="exact", fallback=self.fallback,
+                   features=tuple([(n, "require") for n in self.features]
+                                  + [(n, "disable") for n in self.disabled]),
+                   signature=self.signature)
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "vendor": self.vendor, "model": self.model,
+                "features": list(self.features), "disabled": list(self.disabled),
+                "expanded": list(self.expanded)}
+
+
+def _map(cpumap: CpuMap | None) -> CpuMap:
+    return cpumap if cpumap is not None else embedded_cpu_map()
+
+
+# -- compare ---------------------------------------------------------------
+
+def compare(guest: Cpu, host: Cpu, cpumap: CpuMap | None = None) -> Comparison:
+    """Can `guest` run on `host`?  libvirt's virCPUx86Compare / x86Compute.
+
+    Unknown model or feature names raise (libvirt: VIR_CPU_COMPARE_ERROR).
+    """
+    return _compare_cached(guest, host, _map(cpumap))
+
+
+@functools.lru_cache(maxsize=65536)
+def _compare_cached(guest: Cpu, host: Cpu, cpumap: CpuMap) -> Comparison:
+    if host.model is None:
+        return Comparison(INCOMPATIBLE, reason="unknown host CPU (it has no model)")
+    if (host.arch or "x86_64") not in X86_ARCHES:
+        if guest.arch and guest.arch != host.arch:
+            return Comparison(INCOMPATIBLE, reason=f"CPU arch {guest.arch} does not match host arch {host.arch}")
+        return _compare_by_name(guest, host)
+    if guest.arch is not None and guest.arch not in X86_ARCHES:
+        return Comparison(INCOMPATIBLE, reason=f"CPU arch {guest.arch} does not match host arch")
+    if guest.vendor and (not host.vendor or guest.vendor != host.vendor):
+        return Comparison(INCOMPATIBLE, reason=f"host CPU vendor does not match required CPU vendor {guest.vendor}")
+    archmap = resolve_arch(cpumap, host)
+    h = cpu_bits(host, archmap).full
+    g = cpu_bits(guest, archmap)
+    forbidden = g.forbid & h
+    if forbidden:
+        return Comparison(INCOMPATIBLE, forbidden=tuple(archmap.names(forbidden)),
+                          reason="Host CPU provides forbidden features: " + ", ".join(archmap.names(forbidden)))
+    required = (g.model | g.require) & ~g.force & ~g.optional & ~g.disable
+    missing = required & ~h
+    if missing:
+        names = archmap.names(missing)
+        return Comparison(INCOMPATIBLE, missing=tuple(names),
+                          reason="Host CPU does not provide required features: " + ", ".join(names))
+    diff = h & ~g.optional & ~required & ~g.disable & ~g.force
+    if not diff:
+        return Comparison(IDENTICAL, reason="host CPU provides exactly the guest CPU")
+    if not guest.is_host and guest.match == "strict":
+        names = archmap.names(diff)
+        return Comparison(INCOMPATIBLE, reason="Host CPU does not strictly match guest CPU: Extra features: "
+                          + ", ".join(names))
+    return Comparison(SUPERSET, reason="host CPU provides every required feature and "
+                      f"{diff.bit_count()} more")
+
+
+def _compare_by_name(guest: Cpu, host: Cpu) -> Comparison:
+    # Non-x86 maps describe models by PVR, not feature bits: only the same
+    # model on the same arch is known to be compatible.
+    if guest.model is None or guest.model == host.model:
+        return Comparison(IDENTICAL, reason=f"same CPU model {host.model}")
+    return Comparison(INCOMPATIBLE, reason=f"guest CPU model {guest.model} differs from host CPU model {host.model}")
+
+
+# -- decode ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    model: Model
+    required: int
+    disabled: int  # model − data, plus removed features for guest CPUs
+    score: int
+    penalty: int
+
+
+def _candidate(model: Model, data: int, guest: bool) -> _Candidate:
+    required = data & ~model.features
+    disabled = model.features & ~data
+    if guest:
+        disabled |= model.removed & ~required & ~disabled
+    enabled = required.bit_count()
+    n_disabled = disabled.bit_count()
+    if guest:
+        # libvirt virCPUx86CompareCandidateFeatureList: the k-th disabled
+        # feature costs k + 2.
+        penalty = 2 * n_disabled + n_disabled * (n_disabled - 1) // 2
+        return _Candidate(model, required, disabled, enabled + penalty, penalty)
+    return _Candidate(model, required, disabled, enabled + n_disabled, 0)
+
+
+def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int, *,
+                 guest: bool, preferred: Sequence[str] = (),
+                 allowed: frozenset[str] | None = None) -> _Candidate:
+    """libvirt's x86Decode model choice over a feature bitmask."""
+    family, model_no, stepping = signature_parts(signature)
+    current: _Candidate | None = None
+    single_preferred = preferred[0] if len(preferred) == 1 else None
+    for model in reversed(archmap.models):
+        if allowed is not None and model.name not in allowed:
+            continue
+        if vendor and model.vendor and vendor != model.vendor:
+            continue
+        if (guest and not model.decode_guest) or (not guest and not model.decode_host):
+            continue
+        candidate = _candidate(model, data, guest)
+        if not guest and candidate.disabled:
+            continue
+        if single_preferred is not None and model.name == single_preferred:
+            return candidate
+        if current is None:
+            current = candidate
+            continue
+        if signature:
+            current_matches = current.model.signature_matches(family, model_no, stepping)
+            candidate_matches = model.signature_matches(family, model_no, stepping)
+            if current_matches and not candidate_matches:
+                continue
+            if candidate_matches and not current_matches:
+                current = candidate
+                continue
+        if (candidate.score < current.score
+                or (candidate.score == current.score and candidate.penalty < current.penalty)
+                or (model.name in preferred and candidate.penalty < current.penalty)):
+            current = candidate
+    if current is None:
+        raise NoSuitableModel(f"cannot find suitable CPU model for given data in cpu_map {archmap.source}")
+    return current
+
+
+def _expansion_from_candidate(archmap: ArchMap, chosen: _Candidate, vendor: str | None,
+                              *, migratable: bool, arch: str | None,
+                              signature: tuple[int, int, int] | None = None,
+                              fallback: str = "allow", drop: frozenset[str] = frozenset()) -> Expansion:
+    required, disabled = chosen.required, chosen.disabled
+    if migratable:
+        required &= ~archmap.non_migratable
+        disabled &= ~archmap.non_migratable
+    features = tuple(n for n in archmap.names(required) if n not in drop)
+    disabled_names = tuple(n for n in archmap.names(disabled) if n not in drop)
+    full = (chosen.model.features | required) & ~disabled
+    expanded = tuple(sorted(n for n in archmap.names(full) if n not in drop))
+    return Expansion(arch, vendor, chosen.model.name, features, disabled_names, expanded,
+                     fallback, signature)
+
+
+def decode(dump: CpuidDump, cpumap: CpuMap | None = None, *, guest: bool = False,
+           migratable: bool = False, models: Iterable[str] | None = None) -> Expansion:
+    """The CPU libvirt reports for raw CPUID data.
+
+    ``guest=False`` gives the host CPU of ``virsh capabilities``
+    (model ⊆ data, fewest extra features); ``guest=True`` the host-model
+    guest CPU (disabled features allowed, with libvirt's penalty).
+    ``models`` limits the candidates (the hypervisor's model list).
+    """
+    archmap = _map(cpumap).x86
+    data = decode_data(dump, archmap)
+    return _decode_data(archmap, data, guest=guest, migratable=migratable,
+                        allowed=frozenset(models) if models is not None else None)
+
+
+def _decode_data(archmap: ArchMap, data: DecodedData, *, guest: bool, migratable: bool,
+                 allowed: frozenset[str] | None = None) -> Expansion:
+    chosen = _decode_bits(archmap, data.features, data.vendor, data.signature,
+                          guest=guest, allowed=allowed)
+    sig = signature_parts(data.signature) if data.signature else None
+    return _expansion_from_candidate(archmap, chosen, data.vendor, migratable=migratable,
+                                     arch="x86_64", signature=sig)
+
+
+def decode_features(bits: int, vendor: str | None, signature: tuple[int, int, int] | None,
+                    cpumap: CpuMap | None = None, *, guest: bool = False) -> Expansion:
+    """Decode an x86 feature bitmask (from /proc/cpuinfo, say) like CPUID."""
+    archmap = _map(cpumap).x86
+    raw = _make_signature(*signature) if signature else 0
+    return _decode_data(archmap, DecodedData(vendor, raw, bits), guest=guest, migratable=False)
+
+
+def host_model(host: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = True) -> Expansion:
+    """The host-model guest CPU of a host CPU definition.
+
+    The host's full feature set is decoded as a guest CPU (libvirt's
+    virQEMUCapsInitHostCPUModel without QEMU's blockers), keeping only
+    migratable features unless told otherwise.
+    """
+    return _host_model_cached(host, _map(cpumap), migratable)
+
+
+@functools.lru_cache(maxsize=16384)
+def _host_model_cached(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
+    archmap = resolve_arch(cpumap, host)
+    bits = cpu_bits(host, archmap).full
+    signature = 0
+    if host.signature:
+        family, model, stepping = host.signature
+        signature = _make_signature(family, model, stepping)
+    data = DecodedData(host.vendor, signature, bits)
+    return _decode_data(archmap, data, guest=True, migratable=migratable)
+
+
+def _make_signature(family: int, model: int, stepping: int) -> int:
+    sig = 0
+    if family > 0xF:
+        sig |= (family - 0xF) << 20
+        family = 0xF
+    sig |= (model >> 4) << 16
+    sig |= family << 8
+    sig |= (model & 0xF) << 4
+    return sig | (stepping & 0xF)
+
+
+# -- baseline --------------------------------------------------------------
+
+def baseline(cpus: Sequence[Cpu], cpumap: CpuMap | None = None, *,
+             migratable: bool = False) -> Expansion:
+    """The best CPU every input can run: libvirt's virCPUx86Baseline as the
+    QEMU driver answers it (QEMU_FILTERED features dropped).
+
+    Raises IncompatibleVendors for mixed vendors and IncompatibleCpus when
+    nothing is common.
+    """
+    return _baseline_cached(tuple(cpus), _map(cpumap), migratable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expansion:
+    if not cpus:
+        raise IncompatibleCpus("no CPUs to baseline")
+    for i, cpu in enumerate(cpus):
+        if cpu.model is None:
+            raise InvalidCpuXml(f"no CPU model specified at index {i}", source=cpu.source)
+    archmap = resolve_arch(cpumap, cpus[0])
+    first = cpus[0]
+    output_vendor = first.vendor is not None
+    vendor = None
+    if first.vendor is not None:
+        if first.vendor not in archmap.vendors:
+            raise IncompatibleVendors(f"unknown CPU vendor {first.vendor}", source=first.source)
+        vendor = first.vendor
+    names: list[str] = []
+    if first.model:
+        names.append(first.model)
+    base = cpu_bits(first, archmap).full
+    for cpu in cpus[1:]:
+        if cpu.model and cpu.model not in names:
+            names.append(cpu.model)
+        model = archmap.model(cpu.model, source=cpu.source)
+        if cpu.vendor and model.vendor and cpu.vendor != model.vendor:
+            raise IncompatibleVendors(f"CPU vendor {model.vendor} of model {model.name} differs "
+                                      f"from vendor {cpu.vendor}", source=cpu.source)
+        if cpu.vendor:
+            named = cpu.vendor
+        else:
+            output_vendor = False
+            named = model.vendor
+        if named:
+            if vendor is None:
+                if named not in archmap.vendors:
+                    raise IncompatibleVendors(f"unknown CPU vendor {named}", source=cpu.source)
+                vendor = named
+            elif vendor != named:
+                raise IncompatibleVendors(f"CPU vendors do not match: {vendor} and {named}",
+                                          source=cpu.source)
+        base &= cpu_bits(cpu, archmap).full
+    if not base:
+        raise IncompatibleCpus("CPUs are incompatible: they have no feature in common")
+    chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=tuple(names))
+    fallback = "forbid" if len(names) == 1 and chosen.model.name == names[0] else "allow"
+    return _expansion_from_candidate(archmap, chosen, vendor if output_vendor else None,
+                                     migratable=migratable, arch=None, fallback=fallback,
+                                     drop=QEMU_FILTERED)
+
+
+def expand(cpu: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = False) -> Expansion:
+    """The full feature list of a CPU, as ``baselineCPU([cpu],
+    EXPAND_FEATURES[|MIGRATABLE])`` gives it."""
+    result = baseline([cpu], cpumap, migratable=migratable)
+    return Expansion(cpu.arch, result.vendor if cpu.vendor else None, result.model,
+                     result.features, result.disabled, result.expanded, result.fallback,
+                     cpu.signature)
+
+
+def features_of(cpu: Cpu, cpumap: CpuMap | None = None) -> int:
+    """Bitmask of everything `cpu` provides (model + required − disabled)."""
+    archmap = resolve_arch(_map(cpumap), cpu)
+    return cpu_bits(cpu, archmap).full

@@ -1,0 +1,120 @@
+"""CPU definitions as frozen, hashable values.
+
+A `Cpu` is what libvirt's ``virCPUDef`` is: either a *host* CPU (it has an
+``arch``; features have no policy) or a *guest* CPU (mode, match, check,
+feature policies).  Feature names are already libvirt's canonical names;
+bitmasks are computed per map by `cpu_bits`, once per distinct CPU.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from .cpumap import ArchMap, CpuMap
+
+MODES = ("custom", "host-model", "host-passthrough", "maximum")
+MATCHES = ("minimum", "exact", "strict")
+CHECKS = ("default", "none", "partial", "full")
+POLICIES = ("force", "require", "optional", "disable", "forbid")
+FALLBACKS = ("allow", "forbid")
+X86_ARCHES = ("x86_64", "i686")
+
+
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    """One CPU definition, as libvirt would hold it after parsing.
+
+    ``features`` is a tuple of (name, policy) pairs in document order; a
+    host CPU's features all have policy ``require``.
+    """
+
+    model: str | None = None
+    vendor: str | None = None
+    features: tuple[tuple[str, str], ...] = ()
+    arch: str | None = None  # set ⇔ host CPU (libvirt's VIR_CPU_TYPE_AUTO rule)
+    mode: str = "custom"
+    match: str | None = "exact"
+    check: str | None = None
+    fallback: str = "allow"
+    signature: tuple[int, int, int] | None = None  # family, model, stepping
+    migratable: bool | None = None  # host-passthrough/maximum only
+    source: str | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def is_host(self) -> bool:
+        return self.arch is not None
+
+    def feature_names(self, *policies: str) -> list[str]:
+        wanted = policies or POLICIES
+        return [n for n, p in self.features if p in wanted]
+
+    def with_features(self, extra: Iterable[tuple[str, str]]) -> "Cpu":
+        """A copy with features added or their policy changed (libvirt's
+        virCPUDefUpdateFeature, applied in order)."""
+        merged = dict(self.features)
+        for name, policy in extra:
+            merged[name] = policy
+        return replace(self, features=tuple(merged.items()))
+
+    def describe(self) -> str:
+        """Short human label: 'Haswell-noTSX (Intel) +3 -1'."""
+        if self.mode in ("host-passthrough", "maximum"):
+            return self.mode
+        label = self.model or self.mode
+        if self.vendor:
+            label += f" ({self.vendor})"
+        plus = sum(1 for _, p in self.features if p in ("require", "force"))
+        minus = sum(1 for _, p in self.features if p in ("disable", "forbid"))
+        if plus:
+            label += f" +{plus}"
+        if minus:
+            label += f" -{minus}"
+        return label
+
+
+@dataclass(frozen=True, slots=True)
+class CpuBits:
+    """A CPU's feature sets as bitmasks over one ArchMap.
+
+    ``model`` is the model's data; ``force``/``require``/... the bits of
+    features with that policy (``require`` excludes the model).  ``full``
+    is libvirt's x86ModelFromCPU(cpu, -1): model + force + require −
+    disable − forbid.
+    """
+
+    archmap: ArchMap
+    model: int
+    force: int
+    require: int
+    optional: int
+    disable: int
+    forbid: int
+    removed: int
+
+    @property
+    def full(self) -> int:
+        return ((self.model | self.force | self.require) & ~self.disable) & ~self.forbid
+
+
+def resolve_arch(cpumap: CpuMap, cpu: Cpu) -> ArchMap:
+    """The ArchMap describing `cpu` (x86 when the CPU names no arch)."""
+    return cpumap.arch(cpu.arch or "x86")
+
+
+@functools.lru_cache(maxsize=65536)
+def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
+    """Bitmasks of `cpu` over `archmap`, computed once per distinct CPU.
+
+    Raises UnknownModel / UnknownFeature naming the CPU's source, as
+    libvirt reports an unknown name as an error, never as "incompatible".
+    """
+    model_bits = removed = 0
+    if cpu.model is not None:
+        model = archmap.model(cpu.model, source=cpu.source)
+        model_bits, removed = model.features, model.removed
+    by_policy = dict.fromkeys(POLICIES, 0)
+    for name, policy in cpu.features:
+        by_policy[policy] |= archmap.feature(name, source=cpu.source).mask
+    return CpuBits(archmap, model_bits, by_policy["force"], by_policy["require"],
+                   by_policy["optional"], by_policy["disable"], by_policy["forbid"], removed)

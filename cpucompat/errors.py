@@ -1,0 +1,76 @@
+"""One exception hierarchy for everything cpucompat refuses.
+
+Every message names the input (file, host, line where known) and the
+problem; only the CLI turns these into exit codes.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class CpuCompatError(Exception):
+    """Base of every error cpucompat raises on purpose."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class InvalidCpuMap(CpuCompatError):
+    """A cpu_map directory or file that cannot be loaded."""
+
+
+class InvalidCpuXml(CpuCompatError):
+    """XML describing a CPU that is malformed or not what libvirt accepts."""
+
+
+class UnsafeXml(InvalidCpuXml):
+    """XML refused before parsing: entities, DTDs, too large or too deep."""
+
+
+class UnknownInputFormat(CpuCompatError):
+    """Input whose content matches none of the CPU description formats."""
+
+
+class UnknownModel(CpuCompatError):
+    """A CPU model name the loaded cpu_map does not define."""
+
+
+class UnknownFeature(CpuCompatError):
+    """A CPU feature name the loaded cpu_map does not define."""
+
+
+class UnknownArch(CpuCompatError):
+    """An architecture the loaded cpu_map does not describe."""
+
+
+class IncompatibleVendors(CpuCompatError):
+    """CPUs from different vendors where one common CPU is needed."""
+
+
+class IncompatibleCpus(CpuCompatError):
+    """CPUs with nothing in common (libvirt: "CPUs are incompatible")."""
+
+
+class NoSuitableModel(CpuCompatError):
+    """No model of the map can describe the given CPU data."""
+
+
+class InvalidConfig(CpuCompatError):
+    """A configuration value cpucompat cannot work with."""
+
+
+class InvalidInventory(CpuCompatError):
+    """A fleet inventory that cannot be read."""
+
+
+def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
+    """Return ' (did you mean: a, b?)' for the nearest names, or ''."""
+    pool = list(candidates)
+    close = difflib.get_close_matches(name, pool, n=limit, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in pool}
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.6)
+        close = [lowered[c] for c in close]
+    return f" (did you mean: {', '.join(close)}?)" if close else ""

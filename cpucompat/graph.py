@@ -1,0 +1,89 @@
+"""The cpu_map as a networkx graph: inheritance, features and the subset order.
+
+Nodes are ``("model", name)`` and ``("feature", name)``.  Edges:
+
+* ``inherits``: parent model → child model (legacy ``<model name='P'/>``
+  and the ``-vN`` aliases of libvirt >= 10.10);
+* ``has``: model → each feature of its data.
+
+`subset_order` is the partial order "A's features ⊆ B's" over models of
+compatible vendors, with models of equal data (canonical aliases such as
+``Broadwell-v1`` ≡ ``Broadwell``) merged into one node; `hasse` is its
+transitive reduction.
+"""
+from __future__ import annotations
+
+import functools
+
+import networkx as nx
+
+from .cpumap import ArchMap
+
+
+@functools.lru_cache(maxsize=16)
+def feature_graph(archmap: ArchMap) -> nx.DiGraph:
+    """Models, features and their inheritance as one DiGraph.  O(M·F)."""
+    graph = nx.DiGraph(arch=archmap.name, source=archmap.source)
+    for feature in archmap.features:
+        graph.add_node(("feature", feature.name), kind="feature", bit=feature.bit,
+                       migratable=feature.migratable)
+    for model in archmap.models:
+        graph.add_node(("model", model.name), kind="model", vendor=model.vendor, index=model.index,
+                       features=model.features, alias_of=model.alias_of)
+        if model.parent:
+            graph.add_edge(("model", model.parent), ("model", model.name), kind="inherits")
+        for feature in archmap.iter_features(model.features):
+            graph.add_edge(("model", model.name), ("feature", feature.name), kind="has")
+    return graph
+
+
+def _vendors_compatible(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b
+
+
+@functools.lru_cache(maxsize=16)
+def subset_order(archmap: ArchMap) -> nx.DiGraph:
+    """DAG over model classes: edge A → B when A's features ⊂ B's.
+
+    Each node is the tuple of model names sharing one feature set and
+    vendor.  An edge needs the vendors to agree (a vendor-less model sits
+    below models of any vendor).  O(M²) set tests on integers.
+    """
+    classes: dict[tuple[int, str | None], list[str]] = {}
+    for model in archmap.models:
+        classes.setdefault((model.features, model.vendor), []).append(model.name)
+    nodes = [(tuple(names), bits, vendor) for (bits, vendor), names in classes.items()]
+    order = nx.DiGraph(arch=archmap.name)
+    for names, bits, vendor in nodes:
+        order.add_node(names, features=bits, vendor=vendor)
+    for a_names, a_bits, a_vendor in nodes:
+        for b_names, b_bits, b_vendor in nodes:
+            if a_names is b_names or a_bits == b_bits:
+                continue
+            if a_bits & ~b_bits == 0 and (a_vendor is None or a_vendor == b_vendor):
+                order.add_edge(a_names, b_names)
+    return order
+
+
+@functools.lru_cache(maxsize=16)
+def hasse(archmap: ArchMap) -> nx.DiGraph:
+    """The Hasse diagram (transitive reduction) of `subset_order`."""
+    order = subset_order(archmap)
+    reduced = nx.transitive_reduction(order)
+    reduced.add_nodes_from(order.nodes(data=True))
+    return reduced
+
+
+def model_neighbours(archmap: ArchMap, name: str) -> tuple[list[str], list[str]]:
+    """Models just below and just above `name` in the subset order."""
+    diagram = hasse(archmap)
+    node = next(n for n in diagram if name in n)
+    below = sorted(m for pred in diagram.predecessors(node) for m in pred)
+    above = sorted(m for succ in diagram.successors(node) for m in succ)
+    return below, above
+
+
+def is_subset_model(archmap: ArchMap, a: str, b: str) -> bool:
+    """True when model `a`'s features are all in model `b`'s."""
+    ma, mb = archmap.model(a), archmap.model(b)
+    return ma.features & ~mb.features == 0

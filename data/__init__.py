@@ -1,0 +1,1 @@
+"""The embedded libvirt cpu_map (see cpu_maps/SOURCE)."""

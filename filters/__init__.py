@@ -1,0 +1,1 @@
+"""Nova scheduler filters backed by cpucompat (installed as cpucompat.filters)."""
