@@ -1,0 +1,136 @@
+"""The CLI's JSON shapes are a contract others' tools rely on; exit codes too."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import cpucompat
+
+HOST = """<cpu>
+  <arch>x86_64</arch>
+  <model>Haswell</model>
+  <vendor>Intel</vendor>
+  <feature name='vmx'/>
+  <feature name='invtsc'/>
+</cpu>"""
+
+OLD_HOST = """<cpu><arch>x86_64</arch><model>SandyBridge</model><vendor>Intel</vendor>
+<feature name='invtsc'/></cpu>"""
+
+GUESTS = """<cpu mode='custom' match='exact'><model>Nehalem</model></cpu>
+<cpu mode='custom' match='exact'><model>Haswell</model></cpu>"""
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    # cwd elsewhere than the checkout, so the installed package is the one run
+    return subprocess.run([sys.executable, "-m", "cpucompat", *args], capture_output=True, text=True,
+                          timeout=120, cwd=tempfile.gettempdir())
+
+
+@pytest.fixture()
+def files(tmp_path):
+    paths = {}
+    for name, text in {"host.xml": HOST, "old.xml": OLD_HOST, "guests.xml": GUESTS,
+                       "hosts.xml": HOST + "\n" + OLD_HOST}.items():
+        paths[name] = tmp_path / name
+        paths[name].write_text(text)
+    return paths
+
+
+def test_models_json_is_a_list_with_name_first(cpumap):
+    proc = run("models", "--json", "--arch", "x86_64")
+    rows = json.loads(proc.stdout)
+    assert proc.returncode == 0
+    assert [r["name"] for r in rows] == [m.name for m in cpumap.x86.models]
+    assert all(next(iter(r)) == "name" for r in rows)
+
+
+def test_show_names_neighbours_in_the_subset_order():
+    value = json.loads(run("show", "Haswell-noTSX", "--json").stdout)
+    assert "SandyBridge" in value["below"]
+    assert "Haswell" in value["above"]
+    assert "avx2" in value["features"]
+
+
+def test_compare_reports_each_guest_and_exits_1_when_one_is_incompatible(files):
+    proc = run("compare", "--json", "--host", str(files["old.xml"]), str(files["guests.xml"]))
+    results = json.loads(proc.stdout)
+    assert [r["result"] for r in results] == ["superset", "incompatible"]
+    assert {"avx2", "fma"} <= set(results[1]["missing"])
+    assert set(results[0]) == {"result", "missing", "forbidden", "reason"}
+    assert proc.returncode == 1
+
+
+def test_compare_exits_0_when_every_guest_fits(files):
+    proc = run("compare", "--host", str(files["host.xml"]), str(files["guests.xml"]))
+    assert proc.returncode == 0
+    assert "superset" in proc.stdout
+
+
+def test_baseline_json_has_the_contract_keys(files):
+    value = json.loads(run("baseline", "--json", str(files["hosts.xml"])).stdout)
+    assert set(value) == {"arch", "vendor", "model", "features", "disabled", "expanded"}
+    assert value["model"] == "SandyBridge"
+    assert value["vendor"] == "Intel"
+    assert "invtsc" in value["features"]
+
+
+def test_baseline_migratable_drops_invtsc(files):
+    value = json.loads(run("baseline", "--json", "--migratable", str(files["hosts.xml"])).stdout)
+    assert "invtsc" not in value["features"] and "invtsc" not in value["expanded"]
+
+
+def test_expand_lists_every_cpu_of_the_file(files):
+    value = json.loads(run("expand", "--json", str(files["hosts.xml"])).stdout)
+    assert [v["model"] for v in value] == ["Haswell", "SandyBridge"]
+    assert all(set(v) >= {"arch", "vendor", "model", "features"} for v in value)
+    assert "avx2" in value[0]["features"] and "avx2" not in value[1]["features"]
+
+
+def test_decode_reads_a_raw_cpuid_dump(tmp_path, cpumap):
+    dump = tmp_path / "cpuid.xml"
+    dump.write_text(_cpudata_for("Haswell-noTSX", cpumap))
+    value = json.loads(run("decode", "--json", str(dump)).stdout)
+    assert value[0]["model"] == "Haswell-noTSX"
+    assert value[0]["signature"] == {"family": 6, "model": 60, "stepping": 3}
+    assert set(value[0]) == {"arch", "vendor", "model", "signature", "features", "disabled"}
+
+
+def test_errors_are_one_line_on_stderr_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<cpu><model>NoSuchModel</model></cpu>")
+    proc = run("expand", str(bad))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "NoSuchModel" in proc.stderr and "bad.xml" in proc.stderr
+
+
+def _cpudata_for(model_name: str, cpumap: cpucompat.CpuMap) -> str:
+    """A raw CPUID dump whose feature bits are exactly a model's."""
+    x86 = cpumap.x86
+    model = x86.model(model_name)
+    registers: dict[tuple[str, int, int], dict[str, int]] = {}
+    for feature in x86.iter_features(model.features):
+        for d in feature.data:
+            registers.setdefault((d.kind, d.leaf, d.subleaf), {}).setdefault(d.register, 0)
+            registers[(d.kind, d.leaf, d.subleaf)][d.register] |= d.mask
+    leaf1 = registers.setdefault(("cpuid", 1, 0), {})
+    leaf1["eax"] = 0x000306C3  # family 6, model 60, stepping 3
+    vendor = "GenuineIntel".encode()
+    lines = ["<cpudata arch='x86'>",
+             "  <cpuid eax_in='0x0' ecx_in='0x0' eax='0xd' ebx='0x%x' ecx='0x%x' edx='0x%x'/>"
+             % (int.from_bytes(vendor[0:4], "little"), int.from_bytes(vendor[8:12], "little"),
+                int.from_bytes(vendor[4:8], "little"))]
+    for (kind, leaf, subleaf), regs in sorted(registers.items()):
+        if kind == "cpuid":
+            lines.append("  <cpuid eax_in='0x%x' ecx_in='0x%x' %s/>" % (
+                leaf, subleaf, " ".join(f"{r}='0x{regs.get(r, 0):x}'" for r in ("eax", "ebx", "ecx", "edx"))))
+        else:
+            lines.append("  <msr index='0x%x' eax='0x%x' edx='0x%x'/>" % (leaf, regs.get("eax", 0), regs.get("edx", 0)))
+    lines.append("</cpudata>")
+    return "\n".join(lines)
