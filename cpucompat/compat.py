@@ -151,14 +151,23 @@ def _candidate(model: Model, data: int, guest: bool) -> _Candidate:
     disabled = model.features & ~data
     if guest:
         disabled |= model.removed & ~required & ~disabled
-    enabled = required.bit_count()
+    n_required = required.bit_count()
     n_disabled = disabled.bit_count()
-    if guest:
-        # libvirt virCPUx86CompareCandidateFeatureList: the k-th disabled
-        # feature costs k + 2.
-        penalty = 2 * n_disabled + n_disabled * (n_disabled - 1) // 2
-        return _Candidate(model, required, disabled, enabled + penalty, penalty)
-    return _Candidate(model, required, disabled, enabled + n_disabled, 0)
+    if not guest:
+        return _Candidate(model, required, disabled, n_required + n_disabled, 0)
+    # libvirt virCPUx86CompareCandidateFeatureList: the k-th disabled
+    # feature costs k + 2.  Its loop runs while i < enabled and decrements
+    # `enabled` at each disabled feature (listed after the required ones),
+    # so only part of the disabled features are seen; the real libvirt
+    # answers that way, so we count the same.
+    enabled = n_required + n_disabled
+    penalty, cost, i = 0, 2, n_required
+    while i < enabled:
+        enabled -= 1
+        penalty += cost
+        cost += 1
+        i += 1
+    return _Candidate(model, required, disabled, enabled + penalty, penalty)
 
 
 def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int, *,
