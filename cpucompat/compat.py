@@ -61,7 +61,14 @@ class Expansion:
     signature: tuple[int, int, int] | None = None
 
     def as_cpu(self, *, host: bool = False) -> Cpu:
-        """This result as a CPU definition (guest: match exact)."""
+        """This result as a CPU definition (guest: match exact).
+
+        A host CPU cannot disable model features, so ``host=True`` needs a
+        result without disabled features (a host decode, not a baseline).
+        """
+        if host and self.disabled:
+            raise InvalidCpuXml(f"{self.model} with disabled features "
+                                f"({', '.join(self.disabled)}) cannot be written as a host CPU")
         if host:
             return Cpu(model=self.model, vendor=self.vendor, arch=self.arch or "x86_64",
                        features=tuple((n, "require") for n in self.features),

@@ -73,6 +73,8 @@ def legacy_xml(cpumap: cpucompat.CpuMap) -> str:
                 lines.append(f"      <pvr value='0x{value:08x}'{mask_attr}/>")
             for name in archmap.names(own):
                 lines.append(f"      <feature name='{name}'/>")
+            for name in archmap.names(model.removed):
+                lines.append(f"      <feature name='{name}' removed='yes'/>")
             lines.append("    </model>")
         lines.append("  </arch>")
     lines.append("</cpus>")

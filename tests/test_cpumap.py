@@ -135,7 +135,8 @@ def test_legacy_form_of_the_embedded_map_has_the_same_models(cpumap):
     assert sum(1 for m in legacy.x86.models if m.parent) > 40
     for model in cpumap.x86.models:
         twin = legacy.x86.model(model.name)
-        assert (twin.features, twin.vendor, twin.signatures) == (model.features, model.vendor, model.signatures)
+        assert (twin.features, twin.vendor, twin.signatures, twin.removed) == (
+            model.features, model.vendor, model.signatures, model.removed)
 
 
 def test_a_directory_holding_a_legacy_file_loads(tmp_path):

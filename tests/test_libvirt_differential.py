@@ -162,7 +162,8 @@ def test_every_model_expands_as_libvirt_does(libvirt_conn, model):
         assert isinstance(theirs, Exception), exc
         return
     want = parse_cpus(theirs, "libvirt", MAP)[0]
-    assert (ours.model, set(ours.expanded)) == (want.model, {n for n, p in want.features if p == "require"})
+    assert (ours.model, set(ours.expanded), set(ours.disabled)) == (
+        want.model, {n for n, p in want.features if p == "require"}, {n for n, p in want.features if p == "disable"})
 
 
 def test_local_host_is_identical_to_itself_in_both(libvirt_conn, local_host):

@@ -1,0 +1,115 @@
+"""Laws of the CPU algebra, over CPUs hypothesis draws from the map."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cpucompat
+from cpucompat.graph import subset_order
+
+MAP = cpucompat.embedded_cpu_map()
+LEGACY = cpucompat.load_cpu_map(Path(__file__).resolve().parent / "data" / "legacy" / "cpu_map.xml")
+X86 = MAP.x86
+LAWS = settings(max_examples=200, deadline=None)
+
+
+@st.composite
+def hosts(draw, vendor=st.sampled_from(["Intel", "AMD"])):
+    chosen_vendor = draw(vendor)
+    model = draw(st.sampled_from([m for m in X86.models if m.vendor in (None, chosen_vendor)]))
+    extra = draw(st.lists(st.sampled_from(X86.features), max_size=10, unique=True))
+    return cpucompat.Cpu(model=model.name, vendor=chosen_vendor, arch="x86_64",
+                         features=tuple((f.name, "require") for f in extra))
+
+
+@st.composite
+def same_vendor_groups(draw):
+    vendor = draw(st.sampled_from(["Intel", "AMD"]))
+    return draw(st.lists(hosts(st.just(vendor)), min_size=1, max_size=6))
+
+
+def full(cpu, cpumap=MAP) -> int:
+    return cpucompat.features_of(cpu, cpumap)
+
+
+@LAWS
+@given(same_vendor_groups())
+def test_baseline_is_lower_bound_of_every_input(group):
+    try:
+        result = cpucompat.baseline(group, MAP)
+    except cpucompat.IncompatibleCpus:
+        return
+    common = full(result.as_cpu())
+    for cpu in group:
+        assert common & ~full(cpu) == 0
+        assert cpucompat.compare(result.as_cpu(), cpu, MAP).compatible
+
+
+@LAWS
+@given(same_vendor_groups())
+def test_baseline_keeps_every_common_feature_it_can_name(group):
+    """Maximality: nothing all inputs share is lost (QEMU-filtered ones aside)."""
+    try:
+        result = cpucompat.baseline(group, MAP)
+    except cpucompat.IncompatibleCpus:
+        return
+    shared = ~0
+    for cpu in group:
+        shared &= full(cpu)
+    lost = shared & ~full(result.as_cpu())
+    assert set(X86.names(lost)) <= cpucompat.compat.QEMU_FILTERED
+
+
+@LAWS
+@given(hosts())
+def test_compare_with_itself_is_identical(cpu):
+    assert cpucompat.compare(cpu, cpu, MAP).result == cpucompat.IDENTICAL
+
+
+@LAWS
+@given(hosts(), st.booleans())
+def test_expansion_is_idempotent(cpu, migratable):
+    once = cpucompat.expand(cpu, MAP, migratable=migratable)
+    twice = cpucompat.expand(once.as_cpu(), MAP, migratable=migratable)
+    assert (twice.model, twice.expanded, twice.disabled) == (once.model, once.expanded, once.disabled)
+
+
+@LAWS
+@given(hosts(), hosts())
+def test_superset_host_runs_everything_a_subset_host_runs(a, b):
+    if a.vendor != b.vendor:
+        return
+    if full(a) & ~full(b) == 0:
+        assert cpucompat.compare(a, b, MAP).compatible
+    else:
+        assert not cpucompat.compare(a, b, MAP).compatible
+
+
+@LAWS
+@given(hosts())
+def test_host_model_runs_on_its_host(cpu):
+    guest = cpucompat.host_model(cpu, MAP).as_cpu()
+    assert cpucompat.compare(guest, cpu, MAP).compatible
+
+
+@LAWS
+@given(hosts(), st.booleans())
+def test_legacy_and_split_forms_of_one_map_agree(cpu, migratable):
+    split = cpucompat.expand(cpu, MAP, migratable=migratable)
+    legacy = cpucompat.expand(cpu, LEGACY, migratable=migratable)
+    assert (split.model, split.expanded, split.disabled) == (legacy.model, legacy.expanded, legacy.disabled)
+
+
+def test_subset_order_is_a_partial_order():
+    order = subset_order(X86)
+    nodes = list(order)
+    features = {n: order.nodes[n]["features"] for n in nodes}
+    for a in nodes:
+        assert not order.has_edge(a, a)
+        for b in order.successors(a):
+            assert features[a] & ~features[b] == 0 and features[a] != features[b]
+            assert not order.has_edge(b, a)  # antisymmetric
+            for c in order.successors(b):
+                assert order.has_edge(a, c)  # transitive
