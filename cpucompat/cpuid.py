@@ -22,6 +22,17 @@ class CpuidDump:
     msrs: tuple[tuple[int, tuple[int, int]], ...] = ()
     source: str | None = field(default=None, compare=False, hash=False)
 
+    def to_xml(self) -> str:
+        """libvirt's ``<cpudata arch='x86'>`` form of this dump."""
+        lines = ["<cpudata arch='x86'>"]
+        for (eax_in, ecx_in), regs in self.leaves:
+            lines.append("  <cpuid eax_in='0x%08x' ecx_in='0x%02x' eax='0x%08x' ebx='0x%08x' ecx='0x%08x' edx='0x%08x'/>"
+                         % (eax_in, ecx_in, *regs))
+        for index, (eax, edx) in self.msrs:
+            lines.append("  <msr index='0x%x' edx='0x%08x' eax='0x%08x'/>" % (index, edx, eax))
+        lines.append("</cpudata>")
+        return "\n".join(lines) + "\n"
+
     def leaf(self, eax_in: int, ecx_in: int = 0) -> tuple[int, int, int, int] | None:
         for key, regs in self.leaves:
             if key == (eax_in, ecx_in):
@@ -96,3 +107,27 @@ def _drop_broken_tsx(bits: int, vendor: str | None, signature: int, archmap: Arc
             if feature is not None:
                 bits &= ~feature.mask
     return bits
+
+
+def encode_dump(archmap: ArchMap, bits: int, vendor: str | None = None,
+                signature: tuple[int, int, int] | None = None) -> CpuidDump:
+    """The CPUID dump a CPU with exactly these features would give: the
+    inverse of `decode_data`, for tests and synthetic fleets."""
+    words: dict[tuple[str, int, int], list[int]] = {}
+    for feature in archmap.iter_features(bits):
+        for d in feature.data:
+            regs = words.setdefault((d.kind, d.leaf, d.subleaf), [0, 0, 0, 0])
+            regs[_REGISTER_INDEX[d.register]] |= d.mask
+    leaf1 = words.setdefault(("cpuid", 1, 0), [0, 0, 0, 0])
+    if signature is not None:
+        family, model, stepping = signature
+        ext_family = max(family - 0xF, 0)
+        leaf1[0] = ((ext_family << 20) | ((model >> 4) << 16) | (min(family, 0xF) << 8)
+                    | ((model & 0xF) << 4) | (stepping & 0xF))
+    if vendor is not None:
+        raw = archmap.vendors[vendor].string.encode("latin-1")
+        words[("cpuid", 0, 0)] = [0xD, int.from_bytes(raw[0:4], "little"),
+                                  int.from_bytes(raw[8:12], "little"), int.from_bytes(raw[4:8], "little")]
+    leaves = tuple(((leaf, sub), tuple(regs)) for (kind, leaf, sub), regs in sorted(words.items()) if kind == "cpuid")
+    msrs = tuple((leaf, (regs[0], regs[3])) for (kind, leaf, _), regs in sorted(words.items()) if kind == "msr")
+    return CpuidDump(leaves, msrs)  # type: ignore[arg-type]

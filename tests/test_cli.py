@@ -9,6 +9,7 @@ import tempfile
 import pytest
 
 import cpucompat
+from cpucompat.cpuid import encode_dump
 
 HOST = """<cpu>
   <arch>x86_64</arch>
@@ -93,7 +94,8 @@ def test_expand_lists_every_cpu_of_the_file(files):
 
 def test_decode_reads_a_raw_cpuid_dump(tmp_path, cpumap):
     dump = tmp_path / "cpuid.xml"
-    dump.write_text(_cpudata_for("Haswell-noTSX", cpumap))
+    x86 = cpumap.x86
+    dump.write_text(encode_dump(x86, x86.model("Haswell-noTSX").features, "Intel", (6, 60, 3)).to_xml())
     value = json.loads(run("decode", "--json", str(dump)).stdout)
     assert value[0]["model"] == "Haswell-noTSX"
     assert value[0]["signature"] == {"family": 6, "model": 60, "stepping": 3}
@@ -108,29 +110,3 @@ def test_errors_are_one_line_on_stderr_with_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "NoSuchModel" in proc.stderr and "bad.xml" in proc.stderr
-
-
-def _cpudata_for(model_name: str, cpumap: cpucompat.CpuMap) -> str:
-    """A raw CPUID dump whose feature bits are exactly a model's."""
-    x86 = cpumap.x86
-    model = x86.model(model_name)
-    registers: dict[tuple[str, int, int], dict[str, int]] = {}
-    for feature in x86.iter_features(model.features):
-        for d in feature.data:
-            registers.setdefault((d.kind, d.leaf, d.subleaf), {}).setdefault(d.register, 0)
-            registers[(d.kind, d.leaf, d.subleaf)][d.register] |= d.mask
-    leaf1 = registers.setdefault(("cpuid", 1, 0), {})
-    leaf1["eax"] = 0x000306C3  # family 6, model 60, stepping 3
-    vendor = "GenuineIntel".encode()
-    lines = ["<cpudata arch='x86'>",
-             "  <cpuid eax_in='0x0' ecx_in='0x0' eax='0xd' ebx='0x%x' ecx='0x%x' edx='0x%x'/>"
-             % (int.from_bytes(vendor[0:4], "little"), int.from_bytes(vendor[8:12], "little"),
-                int.from_bytes(vendor[4:8], "little"))]
-    for (kind, leaf, subleaf), regs in sorted(registers.items()):
-        if kind == "cpuid":
-            lines.append("  <cpuid eax_in='0x%x' ecx_in='0x%x' %s/>" % (
-                leaf, subleaf, " ".join(f"{r}='0x{regs.get(r, 0):x}'" for r in ("eax", "ebx", "ecx", "edx"))))
-        else:
-            lines.append("  <msr index='0x%x' eax='0x%x' edx='0x%x'/>" % (leaf, regs.get("eax", 0), regs.get("edx", 0)))
-    lines.append("</cpudata>")
-    return "\n".join(lines)
