@@ -282,8 +282,10 @@ def _host_model_cached(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion
     if host.signature:
         family, model, stepping = host.signature
         signature = _make_signature(family, model, stepping)
-    data = DecodedData(host.vendor, signature, bits)
-    return _decode_data(archmap, data, guest=True, migratable=migratable)
+    chosen = _decode_bits(archmap, bits, host.vendor, signature, guest=True)
+    # QEMU's host-model never carries the CR4 mirrors and RDT monitoring bits
+    return _expansion_from_candidate(archmap, chosen, host.vendor, migratable=migratable, arch="x86_64",
+                                     signature=host.signature, drop=QEMU_FILTERED)
 
 
 def _make_signature(family: int, model: int, stepping: int) -> int:
