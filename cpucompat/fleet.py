@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 import networkx as nx
 
 from .compat import Comparison, Expansion, baseline, compare, features_of, host_model
-from .cpu import Cpu
+from .cpu import Cpu, cpu_bits
 from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError, InvalidInventory
 from .inventory import Inventory, load_inventory
@@ -352,6 +352,11 @@ class Fleet:
         for guest in guests:
             source = self._class(guest.host)
             cpu = guest.cpu if guest.cpu is not None else source.host_model.as_cpu()
+            pinning = self._non_migratable(cpu)
+            if pinning:
+                out.append(Stranded(guest.name, guest.host, (), f"its CPU requires non-migratable "
+                                    f"features ({', '.join(pinning)}): libvirt refuses to live-migrate it"))
+                continue
             hosts, refused = self.domain(cpu)
             others = tuple(h for h in hosts if h != guest.host)
             if others:
@@ -362,6 +367,11 @@ class Fleet:
                 reason = f"no other host can run its CPU; nearest {nearest.host}: {nearest.reason}"
             out.append(Stranded(guest.name, guest.host, others, reason))
         return tuple(out)
+
+    def _non_migratable(self, cpu: Cpu) -> list[str]:
+        bits = cpu_bits(cpu, self.archmap)
+        wanted = (bits.require | bits.force) & ~bits.disable
+        return self.archmap.names(wanted & self.archmap.non_migratable)
 
     def without(self, retire: Iterable[str]) -> "Fleet":
         gone = set(retire)
