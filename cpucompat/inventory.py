@@ -112,8 +112,11 @@ def _from_directory(path: Path, cpumap: CpuMap) -> tuple[dict[str, Cpu], dict[st
     return hosts, failures
 
 
+MAX_INVENTORY_BYTES = 1 << 30  # a million hosts in JSON is a few hundred MiB
+
+
 def _from_file(path: Path, cpumap: CpuMap) -> tuple[dict[str, Cpu], dict[str, str]]:
-    text = read_text(path)
+    text = read_text(path, max_bytes=MAX_INVENTORY_BYTES)
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
