@@ -69,7 +69,8 @@ TRAIT_FEATURES: dict[str, str | None] = {
     # Not CPUID features in libvirt's map: SEV/TDX are launch-security
     # domain features, ASF has no libvirt name.
     "AMD_SEV": None, "AMD_SEV_ES": None, "AMD_SEV_SNP": None,
-    "INTEL_TDX": None, "ASF": None, "AMD_ASF": None,
+    "INTEL_TDX": None, "ASF": None,
+    "AMXBF16": "amx-bf16", "AMXINT8": "amx-int8", "AMXTILE": "amx-tile",
 }
 
 

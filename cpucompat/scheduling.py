@@ -1,0 +1,253 @@
+"""Scheduling decisions: can a request's guest CPU run on (or move to) a host?
+
+All of the Nova filter's logic lives here, on plain values, so it is
+testable without Nova and fast enough for every host of every request:
+
+* a host's ``cpu_info`` (JSON text, dict, '' or None) is parsed once per
+  distinct text (bounded cache);
+* a decision is computed once per distinct (request, host CPU) pair;
+* nothing raises: a malformed input is a failing decision with a reason.
+
+Rules, per guest CPU mode:
+
+* custom: some model of the request's list (in order), with the extra
+  flags, runs on the host (libvirt's compare) and has the required traits;
+* host-model: boot anywhere the flags and required traits are met; a move
+  needs the destination to run the guest's actual CPU, its source host's
+  host-model CPU (``strict_host_model``);
+* host-passthrough / maximum: boot anywhere; a move needs an identical host
+  CPU (``passthrough_match=exact``) or a superset (``superset``);
+* none: QEMU's default CPU, no constraint but the required traits.
+
+Forbidden traits exclude hosts offering the feature, in every mode.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .compat import compare, features_of, host_model
+from .config import CpuPolicy, parse_flags
+from .cpu import Cpu
+from .cpumap import CpuMap
+from .errors import CpuCompatError
+from .names import trait_feature
+from .parse import parse_cpu_info
+from .traits import trait_requirements
+
+SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"
+HINT_SOURCE = "cpucompat_source_host"
+AGGREGATE_MODEL = "cpucompat_cpu_model"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What one scheduling request needs from a host's CPU."""
+
+    mode: str
+    models: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()
+    required: tuple[str, ...] = ()  # features from required traits
+    forbidden: tuple[str, ...] = ()
+    source_host: str | None = None  # set for moves
+    source_cpu: Cpu | None = None  # the source host's CPU, when known
+    passthrough_match: str = "exact"
+    strict_host_model: bool = True
+
+    @property
+    def is_move(self) -> bool:
+        return self.source_host is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    passes: bool
+    reason: str
+    model: str | None = None  # the custom model the guest will get
+
+
+class _Lru:
+    """A small thread-safe LRU mapping (the scheduler calls from many threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+class CpuPlacement:
+    """Decisions for one validated CpuPolicy, with bounded caches."""
+
+    def __init__(self, policy: CpuPolicy, cache_size: int = 4096) -> None:
+        self.policy = policy
+        self.cpumap: CpuMap = policy.cpumap
+        self._hosts = _Lru(cache_size)
+        self._decisions = _Lru(cache_size * 4)
+        self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for moves)
+        self._known_lock = threading.Lock()
+
+    # -- hosts ---------------------------------------------------------------
+    def host_cpu(self, cpu_info: Any) -> Cpu | str:
+        """The host CPU of a cpu_info value, or the reason there is none."""
+        if cpu_info is None or cpu_info == "" or cpu_info == {}:
+            return "host reports no CPU information (cpu_info is empty)"
+        key = cpu_info if isinstance(cpu_info, str) else _dict_key(cpu_info)
+        found = self._hosts.get(key)
+        if found is None:
+            try:
+                found = parse_cpu_info(cpu_info, "cpu_info", self.cpumap)
+                features_of(found, self.cpumap)  # unknown model: fail here, once
+            except CpuCompatError as exc:
+                found = f"unusable cpu_info: {exc}"
+            except Exception as exc:  # never raise into the scheduler
+                found = f"unusable cpu_info: {type(exc).__name__}: {exc}"
+            self._hosts.put(key, found)
+        return found
+
+    def remember(self, host: str, cpu_info: Any) -> None:
+        """Note a host's cpu_info, so later moves away from it know its CPU."""
+        if cpu_info:
+            with self._known_lock:
+                self._known_hosts[host] = cpu_info
+
+    def known_cpu(self, host: str) -> Cpu | None:
+        with self._known_lock:
+            cpu_info = self._known_hosts.get(host)
+        found = self.host_cpu(cpu_info)
+        return found if isinstance(found, Cpu) else None
+
+    # -- requests --------------------------------------------------------------
+    def request(self, extra_specs: Mapping[str, Any] | None = None, *, image_traits: Sequence[str] = (),
+                source_host: str | None = None, aggregate_model: str | None = None) -> Request:
+        """Build the Request of a scheduling request from plain values.
+
+        Raises CpuCompatError for unusable extra specs (the filter turns that
+        into rejecting every host with the reason)."""
+        specs = {str(k): str(v) for k, v in (extra_specs or {}).items()}
+        policy = self.policy
+        mode = specs.get(SPEC_MODE, policy.mode)
+        models = policy.models
+        if SPEC_MODEL in specs:
+            models = tuple(self.cpumap.x86.model(m.strip(), source=SPEC_MODEL).name
+                           for m in specs[SPEC_MODEL].split(",") if m.strip())
+        elif aggregate_model:
+            models = (self.cpumap.x86.model(aggregate_model, source=f"aggregate {AGGREGATE_MODEL}").name,)
+            if SPEC_MODE not in specs:
+                mode = "custom"
+        flags = policy.flags
+        if SPEC_FLAGS in specs:
+            flags = tuple(dict(policy.flags + parse_flags(specs[SPEC_FLAGS].split(","), self.cpumap)).items())
+        if mode not in ("custom", "host-model", "host-passthrough", "maximum", "none"):
+            raise CpuCompatError(f"unknown CPU mode {mode!r}", source=SPEC_MODE)
+        if mode == "custom" and not models:
+            raise CpuCompatError("cpu_mode=custom without a CPU model", source=SPEC_MODEL)
+        required, forbidden = trait_requirements(specs)
+        for trait in image_traits:
+            feature = trait_feature(trait)
+            if feature and feature not in required:
+                required += (feature,)
+        source_cpu = self.known_cpu(source_host) if source_host else None
+        return Request(mode, models if mode == "custom" else (), flags, required, forbidden, source_host,
+                       source_cpu, policy.passthrough_match, policy.strict_host_model)
+
+    # -- decisions ---------------------------------------------------------------
+    def decide(self, request: Request, cpu_info: Any) -> Decision:
+        """Can `request`'s guest run on the host described by `cpu_info`?"""
+        host = self.host_cpu(cpu_info)
+        if not isinstance(host, Cpu):
+            return Decision(False, host)
+        key = (request, host)
+        found = self._decisions.get(key)
+        if found is None:
+            try:
+                found = self._decide(request, host)
+            except CpuCompatError as exc:
+                found = Decision(False, str(exc))
+            except Exception as exc:  # a bug must not take the scheduler down
+                found = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}")
+            self._decisions.put(key, found)
+        return found
+
+    def _decide(self, request: Request, host: Cpu) -> Decision:
+        x86 = self.cpumap.x86
+        host_bits = features_of(host, self.cpumap)
+        forbidden = x86.bits(request.forbidden) & host_bits
+        if forbidden:
+            return Decision(False, f"host provides forbidden features {', '.join(x86.names(forbidden))}")
+        mode = request.mode
+        if mode == "custom":
+            return self._custom(request, host)
+        missing = (x86.bits(request.required) | x86.bits(n for n, p in request.flags if p == "require")) & ~host_bits
+        if missing:
+            return Decision(False, f"host lacks required features {', '.join(x86.names(missing))}")
+        if not request.is_move or mode == "none":
+            return Decision(True, f"{mode} guest can boot here")
+        source = request.source_cpu
+        if source is None:
+            return Decision(True, f"source host {request.source_host} CPU unknown: boot rule applied")
+        if mode == "host-model":
+            if not request.strict_host_model:
+                return Decision(True, "host-model move, strict_host_model off")
+            guest = host_model(source, self.cpumap).as_cpu().with_features(request.flags)
+            verdict = compare(guest, host, self.cpumap)
+            if not verdict.compatible:
+                return Decision(False, f"host-model guest from {request.source_host} ({guest.model}) "
+                                       f"cannot run here: {verdict.reason}")
+            return Decision(True, f"host offers every feature of the guest's {guest.model} CPU")
+        # host-passthrough / maximum
+        source_bits = features_of(source, self.cpumap)
+        if source.vendor != host.vendor:
+            return Decision(False, f"host-passthrough guest: vendor {host.vendor} differs from source {source.vendor}")
+        if request.passthrough_match == "exact":
+            if source_bits != host_bits or source.model != host.model:
+                extra = x86.names(host_bits & ~source_bits)
+                lacking = x86.names(source_bits & ~host_bits)
+                return Decision(False, "host-passthrough guest needs an identical host CPU: "
+                                       f"{host.model} vs {source.model}"
+                                       + (f", missing {', '.join(lacking)}" if lacking else "")
+                                       + (f", extra {', '.join(extra)}" if extra else ""))
+            return Decision(True, "identical host CPU")
+        lacking = source_bits & ~host_bits
+        if lacking:
+            return Decision(False, f"host-passthrough guest: host lacks {', '.join(x86.names(lacking))}")
+        return Decision(True, "host CPU is a superset of the source's")
+
+    def _custom(self, request: Request, host: Cpu) -> Decision:
+        x86 = self.cpumap.x86
+        need = x86.bits(request.required)
+        reasons = []
+        for name in request.models:
+            guest = Cpu(model=name, features=request.flags)
+            lacking = need & ~features_of(guest, self.cpumap)
+            if lacking:
+                reasons.append(f"{name} lacks required {', '.join(x86.names(lacking))}")
+                continue
+            verdict = compare(guest, host, self.cpumap)
+            if verdict.compatible:
+                return Decision(True, f"runs {name}", name)
+            reasons.append(f"{name}: {verdict.reason}")
+        return Decision(False, "; ".join(reasons))
+
+
+def _dict_key(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
