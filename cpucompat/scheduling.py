@@ -101,7 +101,6 @@ class CpuPlacement:
         self._hosts = _Lru(cache_size)
         self._decisions = _Lru(cache_size * 4)
         self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for moves)
-        self._known_lock = threading.Lock()
 
     # -- hosts ---------------------------------------------------------------
     def host_cpu(self, cpu_info: Any) -> Cpu | str:
@@ -121,15 +120,18 @@ class CpuPlacement:
             self._hosts.put(key, found)
         return found
 
-    def remember(self, host: str, cpu_info: Any) -> None:
-        """Note a host's cpu_info, so later moves away from it know its CPU."""
-        if cpu_info:
-            with self._known_lock:
-                self._known_hosts[host] = cpu_info
+    def remember(self, hosts) -> None:
+        """Note each host's cpu_info (objects with .host and .cpu_info), so a
+        later move away from a host knows its CPU: Nova strips the source
+        from the hosts a move request is filtered over."""
+        known = self._known_hosts
+        for host in hosts:
+            cpu_info = getattr(host, "cpu_info", None)
+            if cpu_info and known.get(host.host) is not cpu_info:
+                known[host.host] = cpu_info  # one dict store: atomic under the GIL
 
     def known_cpu(self, host: str) -> Cpu | None:
-        with self._known_lock:
-            cpu_info = self._known_hosts.get(host)
+        cpu_info = self._known_hosts.get(host)
         found = self.host_cpu(cpu_info)
         return found if isinstance(found, Cpu) else None
 
