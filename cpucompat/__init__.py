@@ -18,7 +18,18 @@ from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, Inva
                      UnknownInputFormat, UnknownModel, UnsafeXml)
 from .parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
 
-__all__ = [
+
+
+def __getattr__(name: str):
+    # the planner pulls in networkx: load it only when asked for
+    if name == "Fleet":
+        from .fleet import Fleet
+
+        return Fleet
+    raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")
+
+
+__all__ = ["Fleet", 
     "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare",
     "decode", "decode_features", "expand", "features_of", "host_model", "Cpu", "cpu_bits",
     "CpuidDump", "ArchMap", "CpuMap", "Feature", "Model", "default_cpu_map_path",
