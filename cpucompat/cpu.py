@@ -40,6 +40,16 @@ class Cpu:
     signature: tuple[int, int, int] | None = None  # family, model, stepping
     migratable: bool | None = None  # host-passthrough/maximum only
     source: str | None = field(default=None, compare=False, hash=False)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # CPUs are dict keys on every hot path (decision caches): hash once
+        object.__setattr__(self, "_hash", hash((self.model, self.vendor, self.features, self.arch, self.mode,
+                                                self.match, self.check, self.fallback, self.signature,
+                                                self.migratable)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def is_host(self) -> bool:
