@@ -1,0 +1,66 @@
+"""cpucompat against libvirt, on the same inputs, in the same run.
+
+``python -m benchmarks [--quick] [--json] [--record FILE]`` from the
+checkout.  Each row times cpucompat and, where libvirt has an equivalent,
+libvirt 9.x in-process (``qemu:///embed``), and reports the ratio
+libvirt / cpucompat.  Speed is measured here, never asserted in tests.
+"""
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured operation: seconds per operation on each side."""
+
+    name: str
+    inputs: str
+    cpucompat_s: float
+    libvirt_s: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.libvirt_s is None or self.cpucompat_s <= 0:
+            return None
+        return self.libvirt_s / self.cpucompat_s
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "inputs": self.inputs, "cpucompat_s": self.cpucompat_s,
+                "libvirt_s": self.libvirt_s, "ratio": self.ratio, "note": self.note}
+
+
+def per_call(func: Callable[[], object], calls: int, repeat: int = 5,
+             setup: Callable[[], object] | None = None) -> float:
+    """Median over `repeat` runs of the seconds per call of `calls` calls."""
+    samples = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        gc.disable()
+        start = time.perf_counter()
+        for _ in range(calls):
+            func()
+        samples.append((time.perf_counter() - start) / calls)
+        gc.enable()
+    return statistics.median(samples)
+
+
+def per_batch(func: Callable[[], object], items: int, repeat: int = 5,
+              setup: Callable[[], object] | None = None) -> float:
+    """Median seconds per item of a function that processes `items` items."""
+    samples = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        gc.disable()
+        start = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - start) / items)
+        gc.enable()
+    return statistics.median(samples)

@@ -1,0 +1,100 @@
+"""python -m benchmarks [--quick] [--json] [--record benchmarks/RESULTS.md]"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+
+from . import engine, nova, planner, startup
+
+TARGETS = [
+    # (row name prefix, predicate on the row, wording)
+    ("compare, batch", lambda r: r.ratio is not None and r.ratio >= 20, "compare in batch >= 20x compareCPU"),
+    ("compare, one cold call", lambda r: r.ratio is not None and r.ratio >= 1, "single cold compare no slower"),
+    ("baseline", lambda r: r.ratio is not None and r.ratio >= 5, "baseline >= 5x baselineCPU"),
+    ("expand", lambda r: r.ratio is not None and r.ratio >= 10, "expand >= 10x"),
+    ("Nova filter, per request", lambda r: r.cpucompat_s < 0.020, "filter < 20 ms per request"),
+    ("planner load + domains, 100,000", lambda r: r.cpucompat_s < 3.0, "100k hosts < 3 s"),
+    ("planner load + domains, 1,000,000", lambda r: not math.isnan(r.cpucompat_s), "1M hosts completes"),
+]
+
+
+def _connection():
+    try:
+        import libvirt
+    except ImportError:
+        return None, None
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    libvirt.virEventRegisterDefaultImpl()
+    root = tempfile.mkdtemp(prefix="cpucompat-bench-")
+    return libvirt.open(f"qemu:///embed?root={root}"), libvirt
+
+
+def _fmt(seconds) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "-"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.2f} {unit}"
+    return f"{seconds / 1e-9:.0f} ns"
+
+
+def table(rows) -> str:
+    lines = [f"| {'operation':<38} | {'inputs':<28} | {'cpucompat':>10} | {'libvirt':>10} | {'ratio':>7} | note",
+             f"|{'-' * 40}|{'-' * 30}|{'-' * 12}|{'-' * 12}|{'-' * 9}|------"]
+    for r in rows:
+        ratio = f"{r.ratio:.1f}x" if r.ratio is not None else "-"
+        lines.append(f"| {r.name:<38} | {r.inputs:<28} | {_fmt(r.cpucompat_s):>10} | {_fmt(r.libvirt_s):>10} | "
+                     f"{ratio:>7} | {r.note}")
+    return "\n".join(lines)
+
+
+def verdicts(rows) -> list[str]:
+    out = []
+    for prefix, ok, wording in TARGETS:
+        matching = [r for r in rows if r.name.startswith(prefix)]
+        if not matching:
+            out.append(f"- {wording}: not measured in this run")
+            continue
+        met = all(ok(r) for r in matching)
+        worst = min((r.ratio for r in matching if r.ratio is not None), default=None)
+        detail = f" (worst ratio {worst:.1f}x)" if worst is not None else ""
+        out.append(f"- {wording}: {'met' if met else 'NOT met'}{detail}")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short run for CI")
+    parser.add_argument("--json", action="store_true", help="rows as JSON")
+    parser.add_argument("--record", metavar="FILE", help="also write a results file (Markdown)")
+    args = parser.parse_args()
+    conn, libvirt = _connection()
+    rows = engine.run(conn, libvirt, args.quick) + nova.run(conn, args.quick) + planner.run(args.quick)
+    rows += startup.run(args.quick)
+    if args.json:
+        json.dump([r.to_dict() for r in rows], sys.stdout, indent=1, default=str)
+        print()
+    else:
+        print(table(rows))
+        print("\n".join(verdicts(rows)))
+    if args.record:
+        from cpucompat.atomic import write_atomic
+
+        libvirt_version = libvirt.getVersion() if libvirt else None
+        facts = [f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '-'}",
+                 f"- Python {platform.python_version()}, libvirt "
+                 f"{libvirt_version // 1000000}.{libvirt_version // 1000 % 1000}.{libvirt_version % 1000}"
+                 if libvirt_version else "- libvirt: not installed"]
+        write_atomic(args.record, "# Benchmark results\n\nRecorded by `python -m benchmarks --record "
+                     f"{args.record}`{' --quick' if args.quick else ''}.\n\n" + "\n".join(facts) + "\n\n"
+                     + table(rows) + "\n\n## Targets\n\n" + "\n".join(verdicts(rows)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
