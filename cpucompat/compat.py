@@ -153,51 +153,64 @@ class _Candidate:
     penalty: int
 
 
+def _score(n_required: int, n_disabled: int, guest: bool) -> tuple[int, int]:
+    """(score, penalty) as libvirt's virCPUx86CompareCandidateFeatureList counts.
+
+    The k-th disabled feature costs k + 2.  libvirt's loop runs while
+    i < enabled and decrements `enabled` at each disabled feature (listed
+    after the required ones), so it sees only ceil(d / 2) of d disabled
+    features; the real libvirt answers that way, so we count the same.
+    """
+    if not guest:
+        return n_required + n_disabled, 0
+    seen = (n_disabled + 1) // 2
+    penalty = 2 * seen + seen * (seen - 1) // 2
+    return n_required + n_disabled - seen + penalty, penalty
+
+
 def _candidate(model: Model, data: int, guest: bool) -> _Candidate:
     required = data & ~model.features
     disabled = model.features & ~data
     if guest:
         disabled |= model.removed & ~required & ~disabled
-    n_required = required.bit_count()
-    n_disabled = disabled.bit_count()
-    if not guest:
-        return _Candidate(model, required, disabled, n_required + n_disabled, 0)
-    # libvirt virCPUx86CompareCandidateFeatureList: the k-th disabled
-    # feature costs k + 2.  Its loop runs while i < enabled and decrements
-    # `enabled` at each disabled feature (listed after the required ones),
-    # so only part of the disabled features are seen; the real libvirt
-    # answers that way, so we count the same.
-    enabled = n_required + n_disabled
-    penalty, cost, i = 0, 2, n_required
-    while i < enabled:
-        enabled -= 1
-        penalty += cost
-        cost += 1
-        i += 1
-    return _Candidate(model, required, disabled, enabled + penalty, penalty)
+    score, penalty = _score(required.bit_count(), disabled.bit_count(), guest)
+    return _Candidate(model, required, disabled, score, penalty)
+
+
+def _eligible(model: Model, vendor: str | None, guest: bool, allowed: frozenset[str] | None) -> bool:
+    if allowed is not None and model.name not in allowed:
+        return False
+    if vendor and model.vendor and vendor != model.vendor:
+        return False
+    return model.decode_guest if guest else model.decode_host
 
 
 def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int, *,
                  guest: bool, preferred: Sequence[str] = (),
                  allowed: frozenset[str] | None = None) -> _Candidate:
     """libvirt's x86Decode model choice over a feature bitmask."""
+    if len(preferred) == 1:
+        # a single preferred model is taken as soon as the walk reaches it,
+        # whatever came before: go straight to it when it is eligible
+        model = archmap.model_by_name.get(preferred[0])
+        if model is not None and _eligible(model, vendor, guest, allowed):
+            candidate = _candidate(model, data, guest)
+            if guest or not candidate.disabled:
+                return candidate
     family, model_no, stepping = signature_parts(signature)
     current: _Candidate | None = None
-    single_preferred = preferred[0] if len(preferred) == 1 else None
     for model in reversed(archmap.models):
-        if allowed is not None and model.name not in allowed:
+        if not _eligible(model, vendor, guest, allowed):
             continue
-        if vendor and model.vendor and vendor != model.vendor:
-            continue
-        if (guest and not model.decode_guest) or (not guest and not model.decode_host):
-            continue
-        candidate = _candidate(model, data, guest)
-        if not guest and candidate.disabled:
-            continue
-        if single_preferred is not None and model.name == single_preferred:
-            return candidate
+        required = data & ~model.features
+        disabled = model.features & ~data
+        if guest:
+            disabled |= model.removed & ~required & ~disabled
+        elif disabled:
+            continue  # a host CPU's model must be a subset of the host
+        score, penalty = _score(required.bit_count(), disabled.bit_count(), guest)
         if current is None:
-            current = candidate
+            current = _Candidate(model, required, disabled, score, penalty)
             continue
         if signature:
             current_matches = current.model.signature_matches(family, model_no, stepping)
@@ -205,12 +218,12 @@ def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int
             if current_matches and not candidate_matches:
                 continue
             if candidate_matches and not current_matches:
-                current = candidate
+                current = _Candidate(model, required, disabled, score, penalty)
                 continue
-        if (candidate.score < current.score
-                or (candidate.score == current.score and candidate.penalty < current.penalty)
-                or (model.name in preferred and candidate.penalty < current.penalty)):
-            current = candidate
+        if (score < current.score
+                or (score == current.score and penalty < current.penalty)
+                or (model.name in preferred and penalty < current.penalty)):
+            current = _Candidate(model, required, disabled, score, penalty)
     if current is None:
         raise NoSuitableModel(f"cannot find suitable CPU model for given data in cpu_map {archmap.source}")
     return current

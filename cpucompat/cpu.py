@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from .cpumap import ArchMap, CpuMap
+from .errors import InvalidCpuXml
 
 MODES = ("custom", "host-model", "host-passthrough", "maximum")
 MATCHES = ("minimum", "exact", "strict")
@@ -101,10 +102,7 @@ class CpuBits:
     disable: int
     forbid: int
     removed: int
-
-    @property
-    def full(self) -> int:
-        return ((self.model | self.force | self.require) & ~self.disable) & ~self.forbid
+    full: int
 
 
 def resolve_arch(cpumap: CpuMap, cpu: Cpu) -> ArchMap:
@@ -123,8 +121,23 @@ def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     if cpu.model is not None:
         model = archmap.model(cpu.model, source=cpu.source)
         model_bits, removed = model.features, model.removed
-    by_policy = dict.fromkeys(POLICIES, 0)
+    force = require = optional = disable = forbid = 0
+    masks = archmap.mask_by_name
     for name, policy in cpu.features:
-        by_policy[policy] |= archmap.feature(name, source=cpu.source).mask
-    return CpuBits(archmap, model_bits, by_policy["force"], by_policy["require"],
-                   by_policy["optional"], by_policy["disable"], by_policy["forbid"], removed)
+        mask = masks.get(name)
+        if mask is None:
+            mask = archmap.feature(name, source=cpu.source).mask
+        if policy == "require":
+            require |= mask
+        elif policy == "disable":
+            disable |= mask
+        elif policy == "force":
+            force |= mask
+        elif policy == "optional":
+            optional |= mask
+        elif policy == "forbid":
+            forbid |= mask
+        else:
+            raise InvalidCpuXml(f"invalid feature policy {policy!r} for {name}", source=cpu.source)
+    full = (model_bits | force | require) & ~disable & ~forbid
+    return CpuBits(archmap, model_bits, force, require, optional, disable, forbid, removed, full)

@@ -124,9 +124,15 @@ class ArchMap:
         self.features = features
         self.models = models
         self.feature_by_name = {f.name: f for f in features}
+        self.mask_by_name = {f.name: f.mask for f in features}
         self.model_by_name = {m.name: m for m in models}
         self._model_by_folded = {m.name.lower(): m for m in models}
         self.all_features = (1 << len(features)) - 1
+        # names of each (byte position, byte value) of a bitmask, for `names`
+        self._byte_names = tuple(
+            tuple(tuple(features[8 * i + b].name for b in range(8) if value >> b & 1 and 8 * i + b < len(features))
+                  for value in range(256))
+            for i in range((len(features) + 7) // 8 or 1))
         self.non_migratable = 0
         for f in features:
             if not f.migratable:
@@ -178,12 +184,11 @@ class ArchMap:
 
     def names(self, bits: int) -> list[str]:
         """Feature names of a bitmask, in feature-file order."""
-        out = []
-        features = self.features
-        while bits:
-            low = bits & -bits
-            out.append(features[low.bit_length() - 1].name)
-            bits ^= low
+        table = self._byte_names
+        out: list[str] = []
+        for index, byte in enumerate((bits & self.all_features).to_bytes(len(table), "little")):
+            if byte:
+                out.extend(table[index][byte])
         return out
 
     def iter_features(self, bits: int) -> Iterator[Feature]:
