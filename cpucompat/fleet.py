@@ -169,6 +169,9 @@ class Fleet:
         by_cpu: dict[tuple[str | None, int], list[str]] = {}
         first_cpu: dict[tuple[str | None, int], Cpu] = {}
         for name, cpu in hosts.items():
+            if cpu.model is None:
+                self.failures[name] = f"describes no CPU model (a {cpu.mode} guest CPU is not a host CPU)"
+                continue
             try:
                 key = (cpu.vendor, features_of(cpu, self.cpumap))
             except CpuCompatError as exc:

@@ -187,11 +187,13 @@ def _cache_key(described: Any) -> object:
     if isinstance(described, str):
         return described
     if isinstance(described, dict) and isinstance(described.get("features", []), list):
+        key = (described.get("arch"), described.get("model"), described.get("vendor"),
+               tuple(described.get("features", ())))
         try:
-            return (described.get("arch"), described.get("model"), described.get("vendor"),
-                    tuple(described.get("features", ())))
-        except TypeError:
+            hash(key)
+        except TypeError:  # odd values (lists) are parsed, and refused, one by one
             return None
+        return key
     return None
 
 
