@@ -50,7 +50,7 @@ def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
         raise UnknownInputFormat(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
 
 
-def detect_format(text: str) -> str:
+def detect_format(text: str, source: str | None = None) -> str:
     """'xml', 'cpu_info' or 'proc_cpuinfo', from the content alone."""
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("<"):
@@ -59,7 +59,8 @@ def detect_format(text: str) -> str:
         return "cpu_info"
     if re.search(r"^(flags|Features|vendor_id|processor)\s*:", text, re.M):
         return "proc_cpuinfo"
-    raise UnknownInputFormat("content is neither libvirt XML, Nova cpu_info JSON nor /proc/cpuinfo")
+    raise UnknownInputFormat("content is neither libvirt XML, Nova cpu_info JSON nor /proc/cpuinfo",
+                             source=source)
 
 
 def read_cpus(path: str | Path, cpumap: CpuMap | None = None) -> list[Cpu]:
@@ -70,7 +71,7 @@ def read_cpus(path: str | Path, cpumap: CpuMap | None = None) -> list[Cpu]:
 def parse_cpus(text: str, source: str = "<input>", cpumap: CpuMap | None = None) -> list[Cpu]:
     """Every CPU described in `text`; see the module docstring for formats."""
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
-    kind = detect_format(text)
+    kind = detect_format(text, source)
     if kind == "cpu_info":
         return parse_cpu_info_json(text, source, cpumap)
     if kind == "proc_cpuinfo":

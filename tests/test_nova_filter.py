@@ -188,3 +188,14 @@ def test_sample_config_is_generated_with_help():
     assert proc.returncode == 0, proc.stderr
     assert "[cpucompat]" in proc.stdout and "#cpu_mode = <None>" in proc.stdout
     assert "Deprecated group/name - [DEFAULT]/libvirt_cpu_mode" in proc.stdout
+
+
+def test_a_bad_new_configuration_keeps_the_old_one(scheduler, caplog, tmp_path):
+    manager = scheduler("cpu_mode = custom\ncpu_models = Icelake-Server\n")
+    CONF.set_override("cpu_map", str(tmp_path / "no-such-map"), group="cpucompat")
+    with caplog.at_level(logging.ERROR, logger="cpucompat.filters.cpu_compat_filter"):
+        assert passing(manager, fleet(), spec()) == ["icelake-host"]
+    assert any("keeping the previous one" in r.getMessage() for r in caplog.records)
+    CONF.set_override("cpu_models", ["Cascadelake-Server"], group="cpucompat")
+    CONF.clear_override("cpu_map", group="cpucompat")
+    assert passing(manager, fleet(), spec()) == ["cascadelake-host", "icelake-host"]  # a good change applies
