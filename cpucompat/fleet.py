@@ -172,6 +172,10 @@ class Fleet:
             if cpu.model is None:
                 self.failures[name] = f"describes no CPU model (a {cpu.mode} guest CPU is not a host CPU)"
                 continue
+            if cpu.vendor is not None and cpu.vendor not in self.archmap.vendors:
+                self.failures[name] = (f"unknown CPU vendor {cpu.vendor!r} (cpu_map {self.cpumap.source} knows "
+                                       f"{', '.join(self.archmap.vendors)})")
+                continue
             try:
                 key = (cpu.vendor, features_of(cpu, self.cpumap))
             except CpuCompatError as exc:

@@ -77,3 +77,10 @@ def test_live_uri_that_cannot_be_reached_is_a_failure_not_a_crash():
     inventory = load_inventory(["sample", "qemu+ssh://nobody@127.0.0.1:1/system"], timeout=20)
     assert len(inventory.hosts) == 44
     assert list(inventory.failures) == ["qemu+ssh://nobody@127.0.0.1:1/system"]
+
+
+def test_hosts_with_an_unknown_vendor_are_reported_not_planned():
+    fleet = Fleet({"odd": cpucompat.Cpu(model="486", vendor="0", arch="x86_64"),
+                   "ok": cpucompat.Cpu(model="Nehalem", vendor="Intel", arch="x86_64")})
+    assert fleet.hosts == ["ok"] and "unknown CPU vendor" in fleet.failures["odd"]
+    assert [d.hosts for d in fleet.domains()] == [("ok",)]
