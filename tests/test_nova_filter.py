@@ -199,3 +199,14 @@ def test_a_bad_new_configuration_keeps_the_old_one(scheduler, caplog, tmp_path):
     CONF.set_override("cpu_models", ["Cascadelake-Server"], group="cpucompat")
     CONF.clear_override("cpu_map", group="cpucompat")
     assert passing(manager, fleet(), spec()) == ["cascadelake-host", "icelake-host"]  # a good change applies
+
+
+def test_an_aggregate_can_pin_a_model(scheduler):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet()
+    pinned = objects.Aggregate(id=1, name="avx512", metadata={"cpucompat_cpu_model": "Skylake-Server"})
+    for host in hosts:
+        host.aggregates = [pinned] if host.host in ("haswell-host", "icelake-host") else []
+    result = passing(manager, hosts, spec())
+    assert "haswell-host" not in result  # pinned to Skylake-Server, which Haswell cannot run
+    assert "icelake-host" in result and "sandybridge-host" in result  # outside the aggregate: host-model
