@@ -47,17 +47,11 @@ class Row:
 def per_call(func: Callable[[], object], calls: int, repeat: int = 5,
              setup: Callable[[], object] | None = None) -> float:
     """Median over `repeat` runs of the seconds per call of `calls` calls."""
-    samples = []
-    for _ in range(repeat):
-        if setup is not None:
-            setup()
-        gc.disable()
-        start = time.perf_counter()
+    def many() -> None:
         for _ in range(calls):
             func()
-        samples.append((time.perf_counter() - start) / calls)
-        gc.enable()
-    return statistics.median(samples)
+
+    return per_batch(many, calls, repeat, setup)
 
 
 def per_batch(func: Callable[[], object], items: int, repeat: int = 5,

@@ -82,13 +82,19 @@ def load_inventory(sources: str | Path | Iterable[str | Path], cpumap: CpuMap | 
     return Inventory(hosts, failures, ", ".join(names))
 
 
+def _add(hosts: dict[str, Cpu], failures: dict[str, str], name: str, cpu: Cpu, where: str = "") -> None:
+    """Add a host, or report a second description of it (never merged)."""
+    if name in hosts or name in failures:
+        failures[f"{name} (duplicate{', ' + where if where else ''})"] = \
+            "host name appears twice in the inventory; the first is kept"
+    else:
+        hosts[name] = cpu
+
+
 def _merge(hosts: dict[str, Cpu], failures: dict[str, str], new_hosts: dict[str, Cpu],
            new_failures: dict[str, str]) -> None:
     for name, cpu in new_hosts.items():
-        if name in hosts or name in failures:
-            failures[f"{name} (duplicate)"] = "host name appears twice in the inventory; the first is kept"
-        else:
-            hosts[name] = cpu
+        _add(hosts, failures, name, cpu)
     for name, reason in new_failures.items():
         failures[name if name not in failures else f"{name} (duplicate)"] = reason
 
@@ -105,10 +111,7 @@ def _from_directory(path: Path, cpumap: CpuMap) -> tuple[dict[str, Cpu], dict[st
         except CpuCompatError as exc:
             failures[name] = str(exc)
             continue
-        if name in hosts:
-            failures[f"{name} ({entry.name})"] = "another file already describes this host"
-        else:
-            hosts[name] = cpus[0]
+        _add(hosts, failures, name, cpus[0], entry.name)
     return hosts, failures
 
 
@@ -176,10 +179,7 @@ def _from_value(value: Any, path: Path, cpumap: CpuMap) -> tuple[dict[str, Cpu],
         except CpuCompatError as exc:
             failures[name] = str(exc)
             continue
-        if name in hosts:
-            failures[f"{name} (duplicate)"] = "host name appears twice; the first is kept"
-        else:
-            hosts[name] = cpu
+        _add(hosts, failures, name, cpu)
     return hosts, failures
 
 
