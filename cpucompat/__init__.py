@@ -29,8 +29,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")
 
 
-__all__ = ["Fleet", 
-    "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare",
+__all__ = [
+    "Fleet", "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare",
     "decode", "decode_features", "expand", "features_of", "host_model", "Cpu", "cpu_bits",
     "CpuidDump", "ArchMap", "CpuMap", "Feature", "Model", "default_cpu_map_path",
     "embedded_cpu_map", "load_cpu_map", "CpuCompatError", "IncompatibleCpus",

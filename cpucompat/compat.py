@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .cpu import X86_ARCHES, Cpu, CpuBits, cpu_bits, resolve_arch
+from .cpu import X86_ARCHES, Cpu, cpu_bits, resolve_arch
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
 from .cpumap import ArchMap, CpuMap, Model, embedded_cpu_map
 from .errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel

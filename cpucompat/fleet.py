@@ -18,9 +18,7 @@ for JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from .compat import Comparison, Expansion, baseline, compare, features_of, host_model
 from .cpu import Cpu, cpu_bits
@@ -28,6 +26,9 @@ from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError, InvalidInventory
 from .inventory import Inventory, load_inventory
 from .levels import level_of
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 DEFAULT_MAX_LOSS = 10
 
@@ -259,9 +260,11 @@ class Fleet:
                 refused.extend(Refusal(h, verdict.reason, verdict.missing) for h in cls.hosts)
         return tuple(sorted(hosts)), tuple(sorted(refused, key=lambda r: r.host))
 
-    def graph(self) -> nx.DiGraph:
-        """DAG-ish graph over classes: edge A → B when A's host-model guests
-        can move to B.  O(C²) compares."""
+    def graph(self) -> "nx.DiGraph":
+        """Graph over classes: edge A → B when A's host-model guests can move
+        to B.  O(C²) compares."""
+        import networkx as nx  # only the lattice questions need it
+
         graph = nx.DiGraph()
         for cls in self.classes:
             graph.add_node(cls.index, label=cls.label, model=cls.host_model.model, vendor=cls.vendor or "",
@@ -274,9 +277,11 @@ class Fleet:
                     graph.add_edge(a.index, b.index)
         return graph
 
-    def lattice(self) -> tuple[nx.DiGraph, nx.DiGraph]:
+    def lattice(self) -> tuple["nx.DiGraph", "nx.DiGraph"]:
         """The condensation of `graph()` (classes that reach each other merged)
         and its Hasse diagram (transitive reduction)."""
+        import networkx as nx
+
         condensed = nx.condensation(self.graph())
         reduced = nx.transitive_reduction(condensed)
         reduced.add_nodes_from(condensed.nodes(data=True))

@@ -8,7 +8,6 @@ import tempfile
 
 import pytest
 
-import cpucompat
 from cpucompat.cpuid import encode_dump
 
 HOST = """<cpu>
