@@ -169,3 +169,18 @@ def test_broken_maps_are_refused_naming_the_file_and_problem(tmp_path, body, mes
 def test_missing_map_path_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidCpuMap, match="cannot read"):
         cpucompat.load_cpu_map(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("dump, host_model_name, guest_model_name", [
+    ("Xeon-E5-2650-v4", "Broadwell-v1", "Broadwell"),
+    ("Core-i7-4600U", "Haswell-v2", "Haswell-noTSX"),
+    ("Core-i5-6600", "Skylake-Client-v1", "Skylake-Client"),
+    ("Xeon-Platinum-8268", "Cascadelake-Server-v1", "Cascadelake-Server"),
+])
+def test_map_11_3_host_cpus_take_the_vN_alias_and_guests_never_do(map_11, testdata_9, dump, host_model_name,
+                                                                   guest_model_name):
+    """libvirt 11.3 capabilities say Broadwell-v1 &c. (the alias is data-identical,
+    later in the map, so visited first); -vN models have guest='off'."""
+    cpuid = cpucompat.read_cpuid_dumps(testdata_9 / f"x86_64-cpuid-{dump}.xml")[0]
+    assert cpucompat.decode(cpuid, map_11).model == host_model_name
+    assert cpucompat.decode(cpuid, map_11, guest=True).model == guest_model_name
