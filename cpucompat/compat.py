@@ -340,14 +340,11 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
         if first.vendor not in archmap.vendors:
             raise IncompatibleVendors(f"unknown CPU vendor {first.vendor}", source=first.source)
         vendor = first.vendor
-    names: list[str] = []
-    if first.model:
-        names.append(first.model)
+    names = tuple(dict.fromkeys(cpu.model for cpu in cpus))  # distinct, in input order
     base = cpu_bits(first, archmap).full
+    models = archmap.model_by_name
     for cpu in cpus[1:]:
-        if cpu.model and cpu.model not in names:
-            names.append(cpu.model)
-        model = archmap.model(cpu.model, source=cpu.source)
+        model = models.get(cpu.model) or archmap.model(cpu.model, source=cpu.source)
         if cpu.vendor and model.vendor and cpu.vendor != model.vendor:
             raise IncompatibleVendors(f"CPU vendor {model.vendor} of model {model.name} differs "
                                       f"from vendor {cpu.vendor}", source=cpu.source)
@@ -367,7 +364,7 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
         base &= cpu_bits(cpu, archmap).full
     if not base:
         raise IncompatibleCpus("CPUs are incompatible: they have no feature in common")
-    chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=tuple(names))
+    chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=names)
     fallback = "forbid" if len(names) == 1 and chosen.model.name == names[0] else "allow"
     return _expansion_from_candidate(archmap, chosen, vendor if output_vendor else None,
                                      migratable=migratable, arch=None, fallback=fallback,
