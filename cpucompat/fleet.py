@@ -338,8 +338,9 @@ class Fleet:
             del groups[j], commons[j]
         if max_domains is not None and len(groups) > max_domains:
             vendors = sorted({c.vendor or "-" for c in self.classes})
-            raise InvalidInventory(f"cannot fit the fleet into {max_domains} domains: hosts of "
-                                   f"{len(vendors)} vendors ({', '.join(vendors)}) never share one")
+            why = (f"hosts of {len(vendors)} vendors ({', '.join(vendors)}) never share one"
+                   if len(vendors) > max_domains else f"more would cost some host over {limit} features")
+            raise InvalidInventory(f"cannot fit the fleet into {max_domains} domains: {why}")
         groups.sort(key=lambda g: (-sum(len(c.hosts) for c in g), g[0].index))
         return tuple(self._domain_of(f"D{n + 1}", g) for n, g in enumerate(groups))
 
