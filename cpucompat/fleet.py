@@ -188,10 +188,12 @@ class Fleet:
         for index, (key, names) in enumerate(sorted(by_cpu.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))):
             cpu = first_cpu[key]
             try:
+                # libvirt's own checks of a host CPU (a model of another vendor, say)
+                baseline([cpu], self.cpumap)
                 guest = host_model(cpu, self.cpumap)
             except CpuCompatError as exc:
                 for name in names:
-                    self.failures[name] = f"no host-model CPU: {exc}"
+                    self.failures[name] = f"not a usable host CPU: {exc}"
                 continue
             classes.append(CpuClass(len(classes), key[0], key[1], cpu, tuple(sorted(names)), guest,
                                     features_of(guest.as_cpu(), self.cpumap)))

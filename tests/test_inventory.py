@@ -84,3 +84,10 @@ def test_hosts_with_an_unknown_vendor_are_reported_not_planned():
                    "ok": cpucompat.Cpu(model="Nehalem", vendor="Intel", arch="x86_64")})
     assert fleet.hosts == ["ok"] and "unknown CPU vendor" in fleet.failures["odd"]
     assert [d.hosts for d in fleet.domains()] == [("ok",)]
+
+
+def test_hosts_whose_model_belongs_to_another_vendor_are_reported():
+    fleet = Fleet({"odd": cpucompat.Cpu(model="athlon", vendor="Intel", arch="x86_64"),
+                   "ok": cpucompat.Cpu(model="pentium2", vendor="Intel", arch="x86_64")})
+    assert fleet.hosts == ["ok"] and "differs from vendor Intel" in fleet.failures["odd"]
+    assert [d.hosts for d in fleet.domains()] == [("ok",)]
