@@ -177,6 +177,11 @@ class Fleet:
                 self.failures[name] = (f"unknown CPU vendor {cpu.vendor!r} (cpu_map {self.cpumap.source} knows "
                                        f"{', '.join(self.archmap.vendors)})")
                 continue
+            model = self.archmap.model_by_name.get(cpu.model)
+            if model is not None and cpu.vendor and model.vendor and model.vendor != cpu.vendor:
+                # libvirt's baseline refuses such a CPU among others
+                self.failures[name] = f"CPU vendor {model.vendor} of model {model.name} differs from vendor {cpu.vendor}"
+                continue
             try:
                 key = (cpu.vendor, features_of(cpu, self.cpumap))
             except CpuCompatError as exc:
@@ -188,12 +193,10 @@ class Fleet:
         for index, (key, names) in enumerate(sorted(by_cpu.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))):
             cpu = first_cpu[key]
             try:
-                # libvirt's own checks of a host CPU (a model of another vendor, say)
-                baseline([cpu], self.cpumap)
                 guest = host_model(cpu, self.cpumap)
             except CpuCompatError as exc:
                 for name in names:
-                    self.failures[name] = f"not a usable host CPU: {exc}"
+                    self.failures[name] = f"no host-model CPU: {exc}"
                 continue
             classes.append(CpuClass(len(classes), key[0], key[1], cpu, tuple(sorted(names)), guest,
                                     features_of(guest.as_cpu(), self.cpumap)))
