@@ -233,16 +233,22 @@ def _expansion_from_candidate(archmap: ArchMap, chosen: _Candidate, vendor: str 
                               *, migratable: bool, arch: str | None,
                               signature: tuple[int, int, int] | None = None,
                               fallback: str = "allow", drop: frozenset[str] = frozenset()) -> Expansion:
-    required, disabled = chosen.required, chosen.disabled
+    dropped = _known_mask(archmap, drop)
+    required, disabled = chosen.required & ~dropped, chosen.disabled & ~dropped
     if migratable:
         required &= ~archmap.non_migratable
         disabled &= ~archmap.non_migratable
-    features = tuple(n for n in archmap.names(required) if n not in drop)
-    disabled_names = tuple(n for n in archmap.names(disabled) if n not in drop)
-    full = (chosen.model.features | required) & ~disabled
-    expanded = tuple(sorted(n for n in archmap.names(full) if n not in drop))
+    features = tuple(archmap.names(required))
+    disabled_names = tuple(archmap.names(disabled))
+    full = (chosen.model.features | required) & ~disabled & ~dropped
+    expanded = tuple(archmap.sorted_names(full))
     return Expansion(arch, vendor, chosen.model.name, features, disabled_names, expanded,
                      fallback, signature)
+
+
+@functools.lru_cache(maxsize=64)
+def _known_mask(archmap: ArchMap, names: frozenset[str]) -> int:
+    return archmap.known_mask(names)
 
 
 def decode(dump: CpuidDump, cpumap: CpuMap | None = None, *, guest: bool = False,

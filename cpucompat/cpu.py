@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from .cpumap import ArchMap, CpuMap
 from .errors import InvalidCpuXml
@@ -84,8 +84,7 @@ class Cpu:
         return label
 
 
-@dataclass(frozen=True, slots=True)
-class CpuBits:
+class CpuBits(NamedTuple):
     """A CPU's feature sets as bitmasks over one ArchMap.
 
     ``model`` is the model's data; ``force``/``require``/... the bits of
@@ -124,9 +123,7 @@ def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     force = require = optional = disable = forbid = 0
     masks = archmap.mask_by_name
     for name, policy in cpu.features:
-        mask = masks.get(name)
-        if mask is None:
-            mask = archmap.feature(name, source=cpu.source).mask
+        mask = masks.get(name) or archmap.feature(name, source=cpu.source).mask
         if policy == "require":
             require |= mask
         elif policy == "disable":

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from lxml import etree
 
@@ -128,11 +128,14 @@ class ArchMap:
         self.model_by_name = {m.name: m for m in models}
         self._model_by_folded = {m.name.lower(): m for m in models}
         self.all_features = (1 << len(features)) - 1
-        # names of each (byte position, byte value) of a bitmask, for `names`
-        self._byte_names = tuple(
-            tuple(tuple(features[8 * i + b].name for b in range(8) if value >> b & 1 and 8 * i + b < len(features))
-                  for value in range(256))
-            for i in range((len(features) + 7) // 8 or 1))
+        # names of each (byte position, byte value) of a bitmask, for `names`;
+        # and the same over the features sorted by name, with a table moving
+        # each byte's bits to their sorted places, for `sorted_names`
+        self._byte_names = _byte_table(features, lambda f: f.name)
+        by_name = sorted(features, key=lambda f: f.name)
+        rank = {f.bit: r for r, f in enumerate(by_name)}
+        self._sorted_byte_names = _byte_table(by_name, lambda f: f.name)
+        self._byte_to_sorted = _byte_table(features, lambda f: 1 << rank[f.bit], sum)
         self.non_migratable = 0
         for f in features:
             if not f.migratable:
@@ -184,12 +187,25 @@ class ArchMap:
 
     def names(self, bits: int) -> list[str]:
         """Feature names of a bitmask, in feature-file order."""
-        table = self._byte_names
-        out: list[str] = []
+        return _table_names(self._byte_names, bits & self.all_features)
+
+    def sorted_names(self, bits: int) -> list[str]:
+        """Feature names of a bitmask sorted by name (libvirt's expanded
+        lists), without sorting strings."""
+        table = self._byte_to_sorted
+        ranked = 0
         for index, byte in enumerate((bits & self.all_features).to_bytes(len(table), "little")):
             if byte:
-                out.extend(table[index][byte])
-        return out
+                ranked |= table[index][byte]
+        return _table_names(self._sorted_byte_names, ranked)
+
+    def known_mask(self, names: Iterable[str]) -> int:
+        """Bitmask of those of `names` the map knows; the rest are ignored."""
+        masks = self.mask_by_name
+        mask = 0
+        for name in names:
+            mask |= masks.get(name, 0)
+        return mask
 
     def iter_features(self, bits: int) -> Iterator[Feature]:
         features = self.features
@@ -197,6 +213,25 @@ class ArchMap:
             low = bits & -bits
             yield features[low.bit_length() - 1]
             bits ^= low
+
+
+def _byte_table(features: Sequence[Feature], value_of: Callable[[Feature], object],
+                combine: Callable = tuple) -> tuple:
+    """For each byte position of a bitmask over `features` (in this order)
+    and each byte value, `combine` of `value_of` the features it sets."""
+    count = len(features)
+    return tuple(
+        tuple(combine(value_of(features[8 * i + b]) for b in range(8) if value >> b & 1 and 8 * i + b < count)
+              for value in range(256))
+        for i in range((count + 7) // 8 or 1))
+
+
+def _table_names(table: tuple, bits: int) -> list[str]:
+    out: list[str] = []
+    for index, byte in enumerate(bits.to_bytes(len(table), "little")):
+        if byte:
+            out.extend(table[index][byte])
+    return out
 
 
 class CpuMap:
