@@ -27,8 +27,8 @@ EXTRA_SPELLINGS: dict[str, str] = {
     "xd": "nx",
     "vmx-invept-single-context-noglobals": "vmx-invvpid-single-context-noglobals",
     "kvm-pv-unhalt": "kvm_pv_unhalt",
-    # Linux /proc/cpuinfo
-    "constant_tsc": "invtsc",
+    # Linux /proc/cpuinfo (constant_tsc is set by family/model even without
+    # an invariant TSC: only nonstop_tsc follows CPUID 0x80000007 EDX[8])
     "nonstop_tsc": "invtsc",
     "cqm": "cmt",
     "cqm_llc": "cmt",
@@ -45,6 +45,16 @@ EXTRA_SPELLINGS: dict[str, str] = {
     "amd_ibpb": "ibpb",
     "arch_perfmon": "arch-perfmon",
 }
+
+# Linux synthesises these /proc/cpuinfo flags from a different CPUID bit
+# on each vendor (arch/x86/kernel/cpu/common.c, init_speculation_control):
+# on Intel from leaf 7 EDX (libvirt's spec-ctrl, stibp, ssbd), on AMD and
+# Hygon from leaf 0x80000008 EBX (libvirt's ibrs, ibpb, amd-stibp, amd-ssbd).
+LINUX_VENDOR_FLAGS: dict[str, dict[str, str]] = {
+    "Intel": {"ibrs": "spec-ctrl", "ibpb": "spec-ctrl", "stibp": "stibp", "ssbd": "ssbd"},
+    "AMD": {"ibrs": "ibrs", "ibpb": "ibpb", "stibp": "amd-stibp", "ssbd": "amd-ssbd"},
+}
+LINUX_VENDOR_FLAGS["Hygon"] = LINUX_VENDOR_FLAGS["AMD"]
 
 # os-traits HW_CPU_X86_* names → libvirt feature.  Nova's own table
 # (nova/virt/libvirt/utils.py CPU_TRAITS_MAPPING) covers 46 traits; the

@@ -29,6 +29,7 @@ from .cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
 from .cpuid import CpuidDump
 from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError, InvalidCpuXml, UnknownInputFormat
+from .names import LINUX_VENDOR_FLAGS
 from .xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
 
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
@@ -352,9 +353,10 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
 def parse_proc_cpuinfo(text: str, source: str = "/proc/cpuinfo", cpumap: CpuMap | None = None) -> Cpu:
     """The first processor of a Linux ``/proc/cpuinfo`` as a host CPU.
 
-    Linux flag names are normalised to libvirt's; flags libvirt has no
-    CPUID bit for (``constant_tsc`` aside) are ignored.  The model is the
-    one libvirt would decode from those features and the signature.
+    Linux flag names are normalised to libvirt's (the speculation-control
+    flags by vendor); flags libvirt has no CPUID bit for are ignored.  The
+    model is the one libvirt would decode from those features and the
+    signature.
     """
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
     block = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
@@ -367,13 +369,13 @@ def parse_proc_cpuinfo(text: str, source: str = "/proc/cpuinfo", cpumap: CpuMap 
     if flags is None:
         raise UnknownInputFormat("/proc/cpuinfo has no x86 'flags' line", source=source)
     archmap = cpumap.x86
+    vendor = archmap.vendor_by_string.get(fields.get("vendor_id", ""))
+    by_vendor = LINUX_VENDOR_FLAGS.get(vendor.name, {}) if vendor else {}
     bits = 0
     for flag in flags.split():
-        canonical = archmap.canonical_feature(flag)
+        canonical = archmap.canonical_feature(by_vendor.get(flag, flag))
         if canonical is not None:
             bits |= archmap.feature_by_name[canonical].mask
-    vendor_string = fields.get("vendor_id", "")
-    vendor = archmap.vendor_by_string.get(vendor_string)
     try:
         signature = (int(fields.get("cpu family", "0")), int(fields.get("model", "0")),
                      int(fields.get("stepping", "0")))

@@ -144,3 +144,28 @@ def test_format_is_detected_from_content_not_name():
     assert detect_format((INPUTS / "amd-vm-proc-cpuinfo.txt").read_text()) == "proc_cpuinfo"
     assert detect_format((INPUTS / "amd-vm-cpu_info.json").read_text()) == "cpu_info"
     assert detect_format("  <?xml version='1.0'?><cpu/>") == "xml"
+
+
+def test_proc_cpuinfo_speculation_flags_follow_the_vendor():
+    # a real Skylake laptop: Linux derives ibrs/ibpb from CPUID 7 EDX[26],
+    # which libvirt calls spec-ctrl; libvirt's own ibrs/ibpb are AMD bits
+    host = read_cpus(INPUTS / "intel-skylake-proc-cpuinfo.txt")[0]
+    names = set(cpucompat.expand(host).expanded)
+    assert {"spec-ctrl", "stibp", "ssbd", "md-clear", "invtsc"} <= names
+    assert not names & {"ibrs", "ibpb", "amd-stibp", "amd-ssbd"}
+    assert host.model == "Skylake-Client-IBRS"
+    # the same four flags on an AMD CPU come from leaf 0x80000008 EBX
+    text = (INPUTS / "amd-vm-proc-cpuinfo.txt").read_text()
+    with_flags = text.replace("flags\t\t: ", "flags\t\t: ibrs ibpb stibp ssbd ", 1)
+    assert with_flags != text
+    amd_names = set(cpucompat.expand(parse_cpus(with_flags, "amd.txt")[0]).expanded)
+    assert {"ibrs", "ibpb", "amd-stibp", "amd-ssbd"} <= amd_names
+    assert not amd_names & {"spec-ctrl", "stibp", "ssbd"}
+
+
+def test_constant_tsc_alone_is_no_invariant_tsc():
+    # Linux sets constant_tsc by family/model; only nonstop_tsc is CPUID's invariant TSC bit
+    text = (INPUTS / "intel-skylake-proc-cpuinfo.txt").read_text().replace(" nonstop_tsc", "")
+    host = parse_cpus(text, "no-nonstop.txt")[0]
+    assert "invtsc" not in cpucompat.expand(host).expanded
+    assert "constant_tsc" in text
