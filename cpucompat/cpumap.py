@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from lxml import etree
 
@@ -131,11 +131,12 @@ class ArchMap:
         # names of each (byte position, byte value) of a bitmask, for `names`;
         # and the same over the features sorted by name, with a table moving
         # each byte's bits to their sorted places, for `sorted_names`
-        self._byte_names = _byte_table(features, lambda f: f.name)
-        by_name = sorted(features, key=lambda f: f.name)
-        rank = {f.bit: r for r, f in enumerate(by_name)}
-        self._sorted_byte_names = _byte_table(by_name, lambda f: f.name)
-        self._byte_to_sorted = _byte_table(features, lambda f: 1 << rank[f.bit], sum)
+        names = [f.name for f in features]
+        self._byte_names = _byte_table(names, (), _append)
+        by_name = sorted(names)
+        self._sorted_byte_names = _byte_table(by_name, (), _append)
+        rank = {name: r for r, name in enumerate(by_name)}
+        self._byte_to_sorted = _byte_table([1 << rank[n] for n in names], 0, int.__or__)
         self.non_migratable = 0
         for f in features:
             if not f.migratable:
@@ -215,15 +216,26 @@ class ArchMap:
             bits ^= low
 
 
-def _byte_table(features: Sequence[Feature], value_of: Callable[[Feature], object],
-                combine: Callable = tuple) -> tuple:
-    """For each byte position of a bitmask over `features` (in this order)
-    and each byte value, `combine` of `value_of` the features it sets."""
-    count = len(features)
-    return tuple(
-        tuple(combine(value_of(features[8 * i + b]) for b in range(8) if value >> b & 1 and 8 * i + b < count)
-              for value in range(256))
-        for i in range((count + 7) // 8 or 1))
+def _byte_table(values: Sequence, empty: Any, join: Callable[[Any, Any], Any]) -> tuple:
+    """For each byte position of a bitmask over `values` (bit i ↔ values[i])
+    and each byte value, the `join` of the values of the bits it sets, in
+    bit order; built by doubling (bit b's half extends the half below it)."""
+    count = len(values)
+    rows = []
+    for i in range((count + 7) // 8 or 1):
+        row = [empty]
+        for index in range(8 * i, 8 * i + 8):
+            if index < count:
+                value = values[index]
+                row += [join(rest, value) for rest in row]
+            else:
+                row += row
+        rows.append(tuple(row))
+    return tuple(rows)
+
+
+def _append(rest: tuple, value: Any) -> tuple:
+    return rest + (value,)
 
 
 def _table_names(table: tuple, bits: int) -> list[str]:
