@@ -6,9 +6,9 @@ Nodes are ``("model", name)`` and ``("feature", name)``.  Edges:
   and the ``-vN`` aliases of libvirt >= 10.10);
 * ``has``: model → each feature of its data.
 
-`subset_order` is the partial order "A's features ⊆ B's" over models of
-compatible vendors, with models of equal data (canonical aliases such as
-``Broadwell-v1`` ≡ ``Broadwell``) merged into one node; `hasse` is its
+`subset_order` is the partial order "A's features ⊆ B's and A's vendor is
+none or B's", with models of equal data and vendor (canonical aliases such
+as ``Broadwell-v1`` ≡ ``Broadwell``) merged into one node; `hasse` is its
 transitive reduction.
 """
 from __future__ import annotations
@@ -37,17 +37,18 @@ def feature_graph(archmap: ArchMap) -> nx.DiGraph:
     return graph
 
 
-def _vendors_compatible(a: str | None, b: str | None) -> bool:
-    return a is None or b is None or a == b
-
-
 @functools.lru_cache(maxsize=16)
 def subset_order(archmap: ArchMap) -> nx.DiGraph:
-    """DAG over model classes: edge A → B when A's features ⊂ B's.
+    """DAG over model classes: edge A → B when A is strictly below B.
 
-    Each node is the tuple of model names sharing one feature set and
-    vendor.  An edge needs the vendors to agree (a vendor-less model sits
-    below models of any vendor).  O(M²) set tests on integers.
+    A model is (features, vendor).  Each node is the tuple of model names
+    sharing both (canonical aliases, and models such as 11.3's EPYC-v3 and
+    EPYC-v4 that differ only in what libvirt does not model); A ≤ B when
+    A's features ⊆ B's and A's vendor is none or B's.  So with equal
+    features a vendor-less model sits below a vendor's (cpu64-rhel5 below
+    Opteron_G1: it runs wherever Opteron_G1 runs, not only on AMD), and
+    models of two vendors never meet.  The graph holds every pair of the
+    relation (it is its own transitive closure).  O(M²) integer set tests.
     """
     classes: dict[tuple[int, str | None], list[str]] = {}
     for model in archmap.models:
@@ -58,11 +59,14 @@ def subset_order(archmap: ArchMap) -> nx.DiGraph:
         order.add_node(names, features=bits, vendor=vendor)
     for a_names, a_bits, a_vendor in nodes:
         for b_names, b_bits, b_vendor in nodes:
-            if a_names is b_names or a_bits == b_bits:
-                continue
-            if a_bits & ~b_bits == 0 and (a_vendor is None or a_vendor == b_vendor):
+            if a_names is not b_names and _below(a_bits, a_vendor, b_bits, b_vendor):
                 order.add_edge(a_names, b_names)
     return order
+
+
+def _below(a_bits: int, a_vendor: str | None, b_bits: int, b_vendor: str | None) -> bool:
+    """(a_bits, a_vendor) ≤ (b_bits, b_vendor) in the model order."""
+    return a_bits & ~b_bits == 0 and (a_vendor is None or a_vendor == b_vendor)
 
 
 @functools.lru_cache(maxsize=16)

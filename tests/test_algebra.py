@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import networkx as nx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.graph import subset_order
+from cpucompat.graph import hasse, subset_order
 
 MAP = cpucompat.embedded_cpu_map()
 LEGACY = cpucompat.load_cpu_map(Path(__file__).resolve().parent / "data" / "legacy" / "cpu_map.xml")
@@ -102,14 +104,31 @@ def test_legacy_and_split_forms_of_one_map_agree(cpu, migratable):
     assert (split.model, split.expanded, split.disabled) == (legacy.model, legacy.expanded, legacy.disabled)
 
 
-def test_subset_order_is_a_partial_order():
-    order = subset_order(X86)
-    nodes = list(order)
-    features = {n: order.nodes[n]["features"] for n in nodes}
-    for a in nodes:
+def _at_or_below(a, b) -> bool:
+    """The model order on raw map models: features ⊆, vendor none or the same."""
+    return a.features & ~b.features == 0 and (a.vendor is None or a.vendor == b.vendor)
+
+
+@pytest.mark.parametrize("map_fixture", ["cpumap", "map_11"])
+def test_subset_order_is_a_partial_order_whose_closure_is_the_subset_relation(request, map_fixture):
+    x86 = request.getfixturevalue(map_fixture).x86
+    order = subset_order(x86)
+    node_of = {name: node for node in order for name in node}
+    assert sorted(node_of) == sorted(m.name for m in x86.models)  # every model in exactly one node
+    for a in order:
         assert not order.has_edge(a, a)
         for b in order.successors(a):
-            assert features[a] & ~features[b] == 0 and features[a] != features[b]
             assert not order.has_edge(b, a)  # antisymmetric
             for c in order.successors(b):
                 assert order.has_edge(a, c)  # transitive
+    closure = set(nx.transitive_closure_dag(hasse(x86)).edges)
+    expected = set()
+    for a in x86.models:
+        for b in x86.models:
+            if not _at_or_below(a, b):
+                continue
+            if _at_or_below(b, a):  # same features and vendor: one node
+                assert node_of[a.name] == node_of[b.name]
+            else:
+                expected.add((node_of[a.name], node_of[b.name]))
+    assert closure == expected == set(order.edges)

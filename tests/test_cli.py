@@ -56,6 +56,11 @@ def test_show_names_neighbours_in_the_subset_order():
     assert "avx2" in value["features"]
 
 
+def test_show_lists_a_vendorless_model_of_equal_features_just_below():
+    value = json.loads(run("show", "Opteron_G1", "--json").stdout)
+    assert "cpu64-rhel5" in value["below"]
+
+
 def test_compare_reports_each_guest_and_exits_1_when_one_is_incompatible(files):
     proc = run("compare", "--json", "--host", str(files["old.xml"]), str(files["guests.xml"]))
     results = json.loads(proc.stdout)

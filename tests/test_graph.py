@@ -53,3 +53,18 @@ def test_vendor_specific_models_never_order_across_vendors(x86):
     for a, b in order.edges:
         va, vb = order.nodes[a]["vendor"], order.nodes[b]["vendor"]
         assert va is None or va == vb
+
+
+def test_vendorless_model_with_a_vendor_models_features_sits_just_below_it(x86):
+    # 9.0: cpu64-rhel5 (no vendor) has exactly Opteron_G1's features (AMD)
+    assert x86.model("cpu64-rhel5").features == x86.model("Opteron_G1").features
+    below, above = model_neighbours(x86, "Opteron_G1")
+    assert "cpu64-rhel5" in below
+    assert "Opteron_G1" in model_neighbours(x86, "cpu64-rhel5")[1]
+
+
+def test_equal_models_of_one_vendor_are_one_node(map_11):
+    # 11.3's EPYC-v3 and EPYC-v4 differ only in what libvirt does not model
+    order = subset_order(map_11.x86)
+    node = next(n for n in order if "EPYC-v3" in n)
+    assert "EPYC-v4" in node
