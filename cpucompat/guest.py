@@ -2,9 +2,11 @@
 driver builds it — and the model choice the scheduler filter predicts.
 
 Backward compatibility from the original blueprint: libvirt older than
-0.9.10 has no host-model, so it is emulated by copying the host's model,
-vendor and features into a ``custom`` CPU with ``match='exact'``.  libvirt
-0.9.7 is the oldest supported.
+0.9.10 has no ``mode`` attribute (nor ``<model fallback>``), so host-model is
+emulated by copying the host's model, vendor and features into a ``custom``
+CPU with ``match='exact'``; so is host-model with extra flags before 1.1.1,
+which ignores ``<feature>`` there.  host-passthrough needs 0.9.10, maximum
+7.1.0.  libvirt 0.9.7 is the oldest supported.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
 from .errors import InvalidConfig, NoSuitableModel
 
-HOST_MODEL_SINCE = (0, 9, 10)
+MODE_SINCE = (0, 9, 10)  # <cpu mode=...>, host-model, host-passthrough, <model fallback=...>
+HOST_MODEL_FEATURES_SINCE = (1, 1, 1)  # <feature> elements inside a host-model CPU
+MAXIMUM_SINCE = (7, 1, 0)
 OLDEST_LIBVIRT = (0, 9, 7)
 
 
@@ -49,17 +53,23 @@ def guest_cpu(mode: str, models: Sequence[str] = (), flags: Sequence[tuple[str, 
               required: Sequence[str] = (), libvirt_version: tuple[int, int, int] = (9, 0, 0)) -> Cpu | None:
     """The guest CPU for a mode; None for ``none`` (hypervisor default)."""
     if libvirt_version < OLDEST_LIBVIRT:
-        raise InvalidConfig(f"libvirt {'.'.join(map(str, libvirt_version))} is older than the oldest "
-                            f"supported, {'.'.join(map(str, OLDEST_LIBVIRT))}")
+        raise InvalidConfig(f"libvirt {_dotted(libvirt_version)} is older than the oldest "
+                            f"supported, {_dotted(OLDEST_LIBVIRT)}")
     if mode == "none":
         return None
     if mode in ("host-passthrough", "maximum"):
+        since = MAXIMUM_SINCE if mode == "maximum" else MODE_SINCE
+        if libvirt_version < since:
+            raise InvalidConfig(f"cpu_mode={mode} needs libvirt {_dotted(since)} or newer, "
+                                f"not {_dotted(libvirt_version)}")
         return Cpu(mode=mode, match=None, features=tuple(flags))
     if mode == "host-model":
-        if libvirt_version >= HOST_MODEL_SINCE:
+        if libvirt_version >= HOST_MODEL_FEATURES_SINCE or (libvirt_version >= MODE_SINCE and not flags):
             return Cpu(mode="host-model", match=None, features=tuple(flags))
         if host is None:
-            raise InvalidConfig("emulating host-model on libvirt < 0.9.10 needs the host CPU")
+            raise InvalidConfig(f"host-model{' with extra flags' if flags else ''} on libvirt "
+                                f"{_dotted(libvirt_version)} is emulated by a custom CPU copied from the host: "
+                                "it needs the host CPU")
         # copy the host CPU into a custom one, then apply the extra flags
         copied = Cpu(model=host.model, vendor=host.vendor, match="exact", features=host.features)
         return copied.with_features(flags)
@@ -69,21 +79,31 @@ def guest_cpu(mode: str, models: Sequence[str] = (), flags: Sequence[tuple[str, 
     raise InvalidConfig(f"unknown cpu_mode {mode!r}")
 
 
-def guest_cpu_xml(cpu: Cpu | None) -> str:
-    """The ``<cpu>`` element libvirt receives ('' for mode none)."""
+def guest_cpu_xml(cpu: Cpu | None, *, libvirt_version: tuple[int, int, int] = (9, 0, 0)) -> str:
+    """The ``<cpu>`` element libvirt receives ('' for mode none); before
+    0.9.10, without the mode and fallback attributes it did not know."""
     if cpu is None:
         return ""
-    attrs = f" mode={quoteattr(cpu.mode)}"
+    modern = libvirt_version >= MODE_SINCE
+    if not modern and cpu.mode != "custom":
+        raise InvalidConfig(f"libvirt {_dotted(libvirt_version)} has no CPU mode {cpu.mode} "
+                            f"(since {_dotted(MODE_SINCE)})")
+    attrs = f" mode={quoteattr(cpu.mode)}" if modern else ""
     if cpu.mode == "custom" and cpu.match:
         attrs += f" match={quoteattr(cpu.match)}"
     if cpu.migratable is not None:
         attrs += f" migratable={quoteattr('on' if cpu.migratable else 'off')}"
     lines = [f"<cpu{attrs}>"]
     if cpu.model:
-        lines.append(f"  <model fallback={quoteattr(cpu.fallback)}>{cpu.model}</model>")
+        fallback = f" fallback={quoteattr(cpu.fallback)}" if modern else ""
+        lines.append(f"  <model{fallback}>{cpu.model}</model>")
     if cpu.vendor and cpu.model:
         lines.append(f"  <vendor>{cpu.vendor}</vendor>")
     for name, policy in cpu.features:
         lines.append(f"  <feature policy={quoteattr(policy)} name={quoteattr(name)}/>")
     lines.append("</cpu>")
     return "\n".join(lines) + "\n"
+
+
+def _dotted(version: tuple[int, int, int]) -> str:
+    return ".".join(map(str, version))

@@ -53,3 +53,33 @@ def test_the_filter_predicts_the_model_the_driver_picks():
     info = {"arch": "x86_64", "model": "Haswell-noTSX", "vendor": "Intel", "features": ["vmx"]}
     decision = placement.decide(placement.request({}), info)
     assert decision.passes and decision.model == guest_cpu("custom", policy.models, (), HASWELL_HOST).model
+
+
+def test_before_0_9_10_custom_xml_has_no_mode_or_fallback_attribute():
+    cpu = guest_cpu("custom", ["SandyBridge"], [("pcid", "require")], HASWELL_HOST, libvirt_version=(0, 9, 9))
+    assert guest_cpu_xml(cpu, libvirt_version=(0, 9, 9)) == (
+        '<cpu match="exact">\n  <model>SandyBridge</model>\n  <feature policy="require" name="pcid"/>\n</cpu>\n')
+    emulated = guest_cpu("host-model", host=HASWELL_HOST, libvirt_version=(0, 9, 9))
+    assert guest_cpu_xml(emulated, libvirt_version=(0, 9, 9)).startswith('<cpu match="exact">\n  <model>Haswell')
+    assert guest_cpu_xml(cpu).startswith('<cpu mode="custom" match="exact">\n  <model fallback="allow">')
+
+
+@pytest.mark.parametrize("mode, version, since", [("host-passthrough", (0, 9, 9), "0.9.10"),
+                                                  ("maximum", (7, 0, 0), "7.1.0")])
+def test_modes_libvirt_does_not_have_yet_are_refused(mode, version, since):
+    with pytest.raises(cpucompat.InvalidConfig, match=f"cpu_mode={mode} needs libvirt {since}"):
+        guest_cpu(mode, libvirt_version=version)
+    assert guest_cpu(mode, libvirt_version=tuple(int(n) for n in since.split("."))).mode == mode
+    with pytest.raises(cpucompat.InvalidConfig, match="no CPU mode"):
+        guest_cpu_xml(guest_cpu(mode), libvirt_version=(0, 9, 9))
+
+
+def test_host_model_flags_before_1_1_1_are_folded_into_an_emulated_custom_cpu():
+    flags = [("invtsc", "disable")]
+    cpu = guest_cpu("host-model", flags=flags, host=HASWELL_HOST, libvirt_version=(1, 1, 0))
+    assert (cpu.mode, cpu.model, dict(cpu.features)) == ("custom", "Haswell-noTSX",
+                                                         {"vmx": "require", "invtsc": "disable"})
+    assert guest_cpu("host-model", libvirt_version=(1, 1, 0)).mode == "host-model"  # no flags: nothing to fold
+    assert guest_cpu("host-model", flags=flags, libvirt_version=(1, 1, 1)).mode == "host-model"
+    with pytest.raises(cpucompat.InvalidConfig, match="needs the host CPU"):
+        guest_cpu("host-model", flags=flags, libvirt_version=(1, 1, 0))
