@@ -1,6 +1,6 @@
 """CpuCompatFilter: pass a host only if the request's guest CPU runs there.
 
-Enable it in nova.conf::
+Enable it in nova.conf by appending it to the filters already enabled::
 
     [filter_scheduler]
     available_filters = nova.scheduler.filters.all_filters
@@ -12,17 +12,68 @@ RequestSpec and HostState to it, and never raises.
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from nova import context as nova_context
+from nova import exception, objects
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 
 from cpucompat import config
-from cpucompat.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement
+from cpucompat.errors import CpuCompatError
+from cpucompat.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement, Decision, Request, Lru
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
+
+
+def nova_cpu_info(context, host: str) -> Any:
+    """The cpu_info Nova's database holds for `host` (its first compute node
+    that has one), looked up in the host's cell; None when it cannot say."""
+    try:
+        try:
+            cell = objects.HostMapping.get_by_host(context, host).cell_mapping
+        except exception.HostMappingNotFound:
+            cell = None
+        with nova_context.target_cell(context, cell) as cell_context:
+            nodes = objects.ComputeNodeList.get_all_by_host(cell_context, host)
+        return next((node.cpu_info for node in nodes if node.cpu_info), None)
+    except Exception as exc:  # no database, no context, no such host: the caller falls back
+        LOG.debug("cpucompat: cannot look up the cpu_info of %s in Nova: %s", host, exc)
+        return None
+
+
+class _Call:
+    """One filter call's request, worked out once, in locals: one filter
+    instance serves all of nova-scheduler's threads."""
+
+    def __init__(self, placement: CpuPlacement, spec_obj, request: Request | None, error: str | None) -> None:
+        self.placement = placement
+        self.spec_obj = spec_obj
+        self.request = request
+        self.refused = Decision(False, error or "", error=True)
+        self.pinned: dict[str, Request | Decision] = {}  # aggregate model → its request, or why not
+        self.decided: dict = {}  # (aggregate model, cpu_info) → Decision
+
+    def request_for(self, model: str | None) -> Request | Decision:
+        """The request on a host of an aggregate pinning `model` (once per model)."""
+        if self.request is None:
+            return self.refused
+        if not model:
+            return self.request
+        found = self.pinned.get(model)
+        if found is None:
+            try:
+                found = self.placement.request(_extra_specs(self.spec_obj), image_traits=_image_traits(self.spec_obj),
+                                               source_host=self.request.source_host, aggregate_model=model)
+            except CpuCompatError as exc:
+                found = Decision(False, str(exc), error=True)
+            self.pinned[model] = found
+        return found
 
 
 class CpuCompatFilter(filters.BaseHostFilter):
@@ -30,10 +81,13 @@ class CpuCompatFilter(filters.BaseHostFilter):
 
     RUN_ON_REBUILD = False
 
-    def __init__(self, conf: cfg.ConfigOpts | None = None) -> None:
+    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=nova_cpu_info) -> None:
         self.conf = conf if conf is not None else CONF
         if "cpucompat" not in self.conf:
             config.register_opts(self.conf)
+        # (context, host) → cpu_info of a move's source this process has not seen
+        self.source_cpu_info = source_cpu_info
+        self._logged = Lru(256)  # messages already logged at WARNING/ERROR: each is logged once
         # a bad configuration is refused here, at start-up, not at a request
         self._load()
 
@@ -49,63 +103,72 @@ class CpuCompatFilter(filters.BaseHostFilter):
 
     def _reload_if_changed(self) -> None:
         """Mutable options (SIGHUP): swap atomically; keep the old policy on error."""
-        key = self._config_key()
-        if key == self._policy_key:
-            return
+        key = None
         try:
+            key = self._config_key()  # raises for a value its option refuses (cpu_mode = bogus)
+            if key == self._policy_key:
+                return
             self._load()
             LOG.info("cpucompat: CPU policy reloaded: %s", self.placement.policy.mode)
         except Exception as exc:
-            self._policy_key = key
-            LOG.error("cpucompat: new configuration refused, keeping the previous one: %s", exc)
+            message = f"cpucompat: new configuration refused, keeping the previous one: {exc}"
+            if key is None:  # unreadable options: every request finds them again
+                self._log_once(LOG.error, message)
+            else:
+                self._policy_key = key  # not retried until the options change again
+                LOG.error(message)
+
+    def _log_once(self, log, message: str) -> None:
+        if self._logged.add(message):
+            log(message)
 
     def filter_all(self, filter_obj_list, spec_obj):
-        # The request is worked out once per call, in locals (one filter
-        # instance serves all of nova-scheduler's threads), and each distinct
-        # (aggregate model, cpu_info) is decided once: 10,000 hosts with 50
-        # distinct CPUs cost 50 decisions and 10,000 dict lookups.
+        # Each distinct (aggregate model, cpu_info) is decided once per call:
+        # 10,000 hosts with 50 distinct CPUs cost 50 decisions and 10,000
+        # dict lookups.
         hosts = list(filter_obj_list)
         if not self.RUN_ON_REBUILD and scheduler_utils.request_is_rebuild(spec_obj):
             return hosts  # same-host rebuild: Nova's rule for every filter
-        request, error = self._request_for(spec_obj, hosts)
-        decided: dict = {}
-        return [host for host in hosts if self._passes(host, spec_obj, request, error, decided)]
+        call = self._call_for(spec_obj, hosts)
+        return [host for host in hosts if self._passes(host, call)]
 
     def host_passes(self, host_state, spec_obj) -> bool:
-        request, error = self._request_for(spec_obj, [host_state])
-        return self._passes(host_state, spec_obj, request, error, {})
+        return self._passes(host_state, self._call_for(spec_obj, [host_state]))
 
-    def _request_for(self, spec_obj, hosts):
+    def _call_for(self, spec_obj, hosts) -> _Call:
+        self._reload_if_changed()
+        placement = self.placement
         try:
-            self._reload_if_changed()
-            self.placement.remember(hosts)
-            request = self.placement.request(_extra_specs(spec_obj), image_traits=_image_traits(spec_obj),
-                                             source_host=_source_host(spec_obj))
-            return request, None
+            placement.remember(hosts)
+            source_host = _source_host(spec_obj)
+            lookup = partial(self.source_cpu_info, getattr(spec_obj, "_context", None))
+            request = placement.request(_extra_specs(spec_obj), image_traits=_image_traits(spec_obj),
+                                        source_host=source_host, lookup_source=lookup)
         except Exception as exc:
-            LOG.warning("cpucompat: cannot use the request, refusing all hosts: %s", exc)
-            return None, str(exc)
+            self._log_once(LOG.warning, f"cpucompat: cannot use the request, refusing all hosts: {exc}")
+            return _Call(placement, spec_obj, None, str(exc))
+        if request.source_unknown:
+            LOG.debug("cpucompat: CPU of the source host %s unknown (not seen by this scheduler, not found "
+                      "through Nova): %s move checked by the boot rule", source_host, request.mode)
+        return _Call(placement, spec_obj, request, None)
 
-    def _passes(self, host_state, spec_obj, request, error, decided: dict) -> bool:
+    def _passes(self, host_state, call: _Call) -> bool:
         try:
-            if request is None:
-                LOG.debug("%s fails CpuCompatFilter: %s", host_state.host, error)
-                return False
             cpu_info = getattr(host_state, "cpu_info", None)
             model = _aggregate_model(host_state)
             key = (model, cpu_info if isinstance(cpu_info, str) or cpu_info is None else repr(cpu_info))
-            decision = decided.get(key)
+            decision = call.decided.get(key)
             if decision is None:
-                if model:
-                    request = self.placement.request(_extra_specs(spec_obj), image_traits=_image_traits(spec_obj),
-                                                     source_host=_source_host(spec_obj), aggregate_model=model)
-                decision = decided[key] = self.placement.decide(request, cpu_info)
-            if not decision.passes:
-                LOG.debug("%s fails CpuCompatFilter: %s", host_state.host, decision.reason)
-            return decision.passes
+                request = call.request_for(model)
+                decision = request if isinstance(request, Decision) else call.placement.decide(request, cpu_info)
+                call.decided[key] = decision
         except Exception as exc:  # documented rule: an internal error refuses the host
-            LOG.warning("cpucompat: error deciding %s, host refused: %s", getattr(host_state, "host", "?"), exc)
-            return False
+            decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}", error=True)
+        if decision.error and call.request is not None:
+            self._log_once(LOG.warning, f"cpucompat: hosts refused: {decision.reason}")
+        if not decision.passes:
+            LOG.debug("%s fails CpuCompatFilter: %s", getattr(host_state, "host", "?"), decision.reason)
+        return decision.passes
 
 
 def _extra_specs(spec_obj) -> dict:
@@ -123,16 +186,25 @@ def _image_traits(spec_obj) -> list:
 
 
 def _source_host(spec_obj) -> str | None:
-    """The host a guest moves away from: our scheduler hint, else the first
-    ignored host (live migration, evacuate and resize put the source there)."""
-    if "scheduler_hints" in spec_obj and spec_obj.scheduler_hints:
+    """The host a guest moves away from: the first ignored host (live
+    migration, evacuate, cold migration and resize put the source there),
+    else our scheduler hint, read only on a move: hints persist in the
+    RequestSpec, so a boot or a later request must not become a move."""
+    if "ignore_hosts" in spec_obj and spec_obj.ignore_hosts:
+        return spec_obj.ignore_hosts[0]
+    if _is_move(spec_obj) and "scheduler_hints" in spec_obj and spec_obj.scheduler_hints:
         hinted = spec_obj.get_scheduler_hint(HINT_SOURCE)
         if hinted:
             return str(hinted)
-    if "ignore_hosts" in spec_obj and spec_obj.ignore_hosts:
-        return spec_obj.ignore_hosts[0]
     LOG.debug("cpucompat: request is not a move (no source host): boot rule")
     return None
+
+
+def _is_move(spec_obj) -> bool:
+    # conductor restricts every move to the instance's cell (requested_destination.cell,
+    # set even to None for a cross-cell resize); a boot's destination never has the field
+    destination = spec_obj.requested_destination if "requested_destination" in spec_obj else None
+    return destination is not None and "cell" in destination
 
 
 def _aggregate_model(host_state) -> str | None:

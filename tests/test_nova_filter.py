@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import cpucompat
+
 nova_conf = pytest.importorskip("nova.conf", reason="Nova is not installed: pip install '.[nova]' to run "
                                                     "the filter inside real Nova")
 from nova import objects  # noqa: E402
@@ -37,16 +39,31 @@ class FakeHostState(host_manager.HostState):
             setattr(self, key, value)
 
 
+def renamed(name, model=None, add=()):
+    """A host's cpu_info as a newer libvirt reports it: another model name,
+    features the embedded map does not know."""
+    info = json.loads(CPU_INFO[name])
+    info["model"] = model or info["model"]
+    info["features"] = sorted(info["features"] + list(add))
+    return json.dumps(info)
+
+
+def config_policy(mode):
+    from cpucompat.config import CpuPolicy
+
+    return CpuPolicy(mode, (), (), cpucompat.embedded_cpu_map(), "exact", True)
+
+
 def fleet(**extra):
     hosts = [FakeHostState(f"{name}-host", f"{name}-node", {"cpu_info": info}) for name, info in sorted(CPU_INFO.items())]
     hosts += [FakeHostState(name, name, {"cpu_info": info}) for name, info in extra.items()]
     return hosts
 
 
-def spec(extra_specs=None, ignore_hosts=None, hints=None, image=None):
+def spec(extra_specs=None, ignore_hosts=None, hints=None, image=None, destination=None, context=None):
     return objects.RequestSpec(
-        instance_uuid=str(uuid.uuid4()), scheduler_hints=hints or {}, ignore_hosts=ignore_hosts or [],
-        force_hosts=[], force_nodes=[], requested_destination=None,
+        context, instance_uuid=str(uuid.uuid4()), scheduler_hints=hints or {}, ignore_hosts=ignore_hosts or [],
+        force_hosts=[], force_nodes=[], requested_destination=destination,
         image=objects.ImageMeta.from_dict(image or {"properties": {}}),
         flavor=objects.Flavor(vcpus=2, memory_mb=2048, root_gb=10, ephemeral_gb=0, swap=0,
                               extra_specs=extra_specs or {}))
@@ -119,12 +136,30 @@ def test_host_model_live_migration_old_to_new_accepted_new_to_old_refused(schedu
     assert "sandybridge-host" not in passing(manager, hosts, from_haswell)
 
 
-def test_move_source_can_be_named_by_hint(scheduler):
+def a_move():
+    """requested_destination as conductor sets it on every move: restricted to the instance's cell."""
+    return objects.Destination(cell=objects.CellMapping(uuid=str(uuid.uuid4()), name="cell1"))
+
+
+def test_move_source_can_be_named_by_hint_when_nova_names_none(scheduler):
     manager = scheduler("cpu_mode = host-model\n")
     hosts = fleet()
     passing(manager, hosts, spec())
-    request = spec(hints={"cpucompat_source_host": ["icelake-host"]})
+    request = spec(hints={"cpucompat_source_host": ["icelake-host"]}, destination=a_move())
     assert passing(manager, hosts, request) == ["icelake-host"]
+
+
+def test_the_real_source_wins_over_a_stale_hint_and_a_boot_ignores_it(scheduler):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet()
+    passing(manager, hosts, spec())
+    stale = {"cpucompat_source_host": ["icelake-host"]}  # hints persist in the RequestSpec
+    from_skylake = spec(hints=stale, ignore_hosts=["skylake-host"], destination=a_move())
+    assert passing(manager, hosts, from_skylake) == ["cascadelake-host", "icelake-host"]
+    boot = spec(hints=stale)
+    assert passing(manager, hosts, boot) == sorted(h.host for h in hosts)
+    boot_on_a_host = spec(hints=stale, destination=objects.Destination(host="haswell-host", node=None))
+    assert "haswell-host" in passing(manager, hosts, boot_on_a_host)
 
 
 def test_passthrough_only_between_identical_hosts(scheduler):
@@ -210,3 +245,204 @@ def test_an_aggregate_can_pin_a_model(scheduler):
     result = passing(manager, hosts, spec())
     assert "haswell-host" not in result  # pinned to Skylake-Server, which Haswell cannot run
     assert "icelake-host" in result and "sandybridge-host" in result  # outside the aggregate: host-model
+
+
+# -- hosts running a libvirt newer than the map ----------------------------------------------------------
+
+NEWER = {"cascadelake-v1": renamed("cascadelake", "Cascadelake-Server-v1"),
+         "sapphirerapids": renamed("icelake", "SapphireRapids", add=["amx-bf16", "amx-tile", "fred"])}
+
+
+@pytest.mark.parametrize("section", ["cpu_mode = custom\ncpu_models = Skylake-Server\n", "cpu_mode = host-model\n",
+                                     "cpu_mode = host-passthrough\n"])
+def test_hosts_on_a_newer_libvirt_are_judged_by_their_features(scheduler, section):
+    manager = scheduler(section)
+    result = passing(manager, fleet(**NEWER), spec())
+    assert "cascadelake-v1" in result and "sapphirerapids" in result
+
+
+def test_a_newer_libvirts_model_name_changes_no_move(scheduler):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet(**NEWER)
+    passing(manager, hosts, spec())
+    swap = {"cascadelake-host": "cascadelake-v1", "cascadelake-v1": "cascadelake-host"}
+    from_known = passing(manager, hosts, spec(ignore_hosts=["cascadelake-host"]))
+    from_newer = passing(manager, hosts, spec(ignore_hosts=["cascadelake-v1"]))
+    assert from_newer == sorted(swap.get(h, h) for h in from_known) and "cascadelake-host" in from_newer
+    assert "cascadelake-v1" in passing(manager, hosts, spec(ignore_hosts=["skylake-host"]))
+
+
+def test_passthrough_exact_counts_feature_names_the_map_does_not_know(scheduler):
+    with_fred = renamed("skylake", add=["fred"])
+    hosts = fleet(**{"skylake-fred": with_fred, "skylake-fred-twin": with_fred})
+    exact = scheduler("cpu_mode = host-passthrough\n")
+    passing(exact, hosts, spec())
+    assert passing(exact, hosts, spec(ignore_hosts=["skylake-host"])) == []  # the others list fred too
+    assert passing(exact, hosts, spec(ignore_hosts=["skylake-fred"])) == ["skylake-fred-twin"]
+    superset = scheduler("cpu_mode = host-passthrough\npassthrough_match = superset\n")
+    passing(superset, hosts, spec())
+    assert "skylake-host" not in passing(superset, hosts, spec(ignore_hosts=["skylake-fred"]))
+    assert "skylake-fred" in passing(superset, hosts, spec(ignore_hosts=["skylake-host"]))
+
+
+def test_host_model_moves_need_the_sources_unknown_features(scheduler):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet(**{"skylake-fred": renamed("skylake", add=["fred"]), "icelake-fred": renamed("icelake", add=["fred"])})
+    passing(manager, hosts, spec())
+    assert passing(manager, hosts, spec(ignore_hosts=["skylake-fred"])) == [
+        "icelake-fred"]  # icelake-host, cascadelake-host, skylake-host lack fred
+
+
+def test_a_model_unknown_to_the_map_is_refused_naming_the_section_it_came_from(scheduler):
+    with pytest.raises(Exception, match=r"\[libvirt\] cpu_models.*unknown CPU model 'SapphireRapids'"):
+        scheduler(extra="[libvirt]\ncpu_mode = custom\ncpu_models = SapphireRapids\n")
+    with pytest.raises(Exception, match=r"\[cpucompat\] cpu_models.*unknown CPU model 'SapphireRapids'"):
+        scheduler("cpu_mode = custom\ncpu_models = SapphireRapids\n")
+
+
+# -- options falling back to [libvirt] one by one ----------------------------------------------------------
+
+def test_each_unset_option_falls_back_to_nova_libvirt_section(scheduler):
+    models_from_libvirt = scheduler("cpu_mode = custom\n", extra="[libvirt]\ncpu_models = Cascadelake-Server\n")
+    assert passing(models_from_libvirt, fleet(), spec()) == ["cascadelake-host", "icelake-host"]
+    # [libvirt]'s models belong to its custom mode, which [cpucompat] overrides here
+    overridden = scheduler("cpu_mode = host-model\n",
+                           extra="[libvirt]\ncpu_mode = custom\ncpu_models = Cascadelake-Server\n")
+    assert len(passing(overridden, fleet(), spec())) == len(CPU_INFO)
+    flags_from_libvirt = scheduler("cpu_mode = custom\ncpu_models = Haswell-noTSX\n",
+                                   extra="[libvirt]\ncpu_model_extra_flags = +avx512f\n")
+    assert passing(flags_from_libvirt, fleet(), spec()) == ["cascadelake-host", "icelake-host", "skylake-host"]
+
+
+def test_unset_mode_is_none_for_hypervisors_without_cpu_models_as_in_nova(scheduler):
+    manager = scheduler(extra="[libvirt]\nvirt_type = lxc\n")
+    assert manager.enabled_filters[1].placement.policy.mode == "none"
+    assert scheduler().enabled_filters[1].placement.policy.mode == "host-model"
+
+
+# -- a move's source this scheduler has not seen -------------------------------------------------------
+
+@pytest.fixture()
+def plain_conf():
+    """nova.conf.CONF with no file, as an unconfigured nova-scheduler has it."""
+    CONF([], project="nova")
+    yield CONF
+    CONF.reset()
+
+
+def test_unseen_source_is_looked_up_and_an_unknown_one_logged_once_per_request(plain_conf, caplog):
+    from cpucompat.filters import CpuCompatFilter
+
+    CONF.set_override("cpu_mode", "host-model", group="cpucompat")
+    asked = []
+
+    def lookup(context, host):
+        asked.append(host)
+        return CPU_INFO["skylake"] if host == "skylake-host" else None
+
+    cpu_filter = CpuCompatFilter(source_cpu_info=lookup)
+    hosts = [h for h in fleet() if h.host != "skylake-host"]
+    assert sorted(h.host for h in cpu_filter.filter_all(hosts, spec(ignore_hosts=["skylake-host"]))) == [
+        "cascadelake-host", "icelake-host"]
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert len(cpu_filter.filter_all(hosts, spec(ignore_hosts=["gone-host"]))) == len(hosts)
+    unknown = [r for r in caplog.records if "gone-host" in r.getMessage() and "boot rule" in r.getMessage()]
+    assert len(unknown) == 2 and asked == ["skylake-host", "gone-host", "gone-host"]
+
+
+@pytest.fixture()
+def nova_database(tmp_path):
+    """Nova's API and cell databases (sqlite), with the tables the source lookup reads."""
+    import oslo_messaging
+    from nova import context as nova_context
+    from nova.db.api import api as api_db, models as api_models
+    from nova.db.main import api as main_db, models as main_models
+
+    main, api = f"sqlite:///{tmp_path}/main.db", f"sqlite:///{tmp_path}/api.db"
+    CONF([], project="nova")
+    oslo_messaging.get_rpc_transport(CONF, url="fake:/")  # registers [DEFAULT] transport_url, as nova.rpc does
+    CONF.set_override("connection", main, group="database")
+    CONF.set_override("connection", api, group="api_database")
+    main_models.BASE.metadata.create_all(main_db.get_engine(), tables=[main_models.ComputeNode.__table__])
+    api_models.BASE.metadata.create_all(api_db.get_engine(), tables=[api_models.CellMapping.__table__,
+                                                                     api_models.HostMapping.__table__])
+    context = nova_context.get_admin_context()
+    cell = objects.CellMapping(context, uuid=str(uuid.uuid4()), name="cell1", transport_url="none:///",
+                               database_connection=main)
+    cell.create()
+    yield context, cell
+    CONF.reset()
+
+
+def test_unseen_source_cpu_info_comes_from_nova_database(nova_database):
+    from nova import context as nova_context
+
+    from cpucompat.filters import CpuCompatFilter
+    from cpucompat.filters.cpu_compat_filter import nova_cpu_info
+
+    context, cell = nova_database
+    objects.HostMapping(context, host="skylake-host", cell_mapping=cell).create()
+    with nova_context.target_cell(context, cell) as cell_context:
+        objects.ComputeNode(cell_context, uuid=str(uuid.uuid4()), host="skylake-host", hypervisor_hostname="sky",
+                            vcpus=8, memory_mb=1, local_gb=1, vcpus_used=0, memory_mb_used=0, local_gb_used=0,
+                            hypervisor_type="QEMU", hypervisor_version=1, cpu_info=CPU_INFO["skylake"]).create()
+    assert nova_cpu_info(context, "skylake-host") == CPU_INFO["skylake"]
+    assert nova_cpu_info(context, "no-such-host") is None and nova_cpu_info(None, "skylake-host") is None
+    CONF.set_override("cpu_mode", "host-model", group="cpucompat")
+    hosts = [h for h in fleet() if h.host != "skylake-host"]
+    passed = CpuCompatFilter().filter_all(hosts, spec(ignore_hosts=["skylake-host"], context=context))
+    assert sorted(h.host for h in passed) == ["cascadelake-host", "icelake-host"]
+
+
+# -- errors are logged once -----------------------------------------------------------------------------
+
+def test_a_bad_aggregate_model_is_one_warning_and_one_debug_line_per_host(scheduler, caplog):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet()
+    typo = objects.Aggregate(id=1, name="typo", metadata={"cpucompat_cpu_model": "Skylake-Servr"})
+    for host in hosts[:3]:
+        host.aggregates = [typo]
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert passing(manager, hosts, spec()) == sorted(h.host for h in hosts[3:])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "Skylake-Servr" in warnings[0].getMessage()
+    assert len([r for r in caplog.records if "fails CpuCompatFilter" in r.getMessage()]) == 6
+
+
+def test_an_internal_error_is_one_warning_and_refuses_the_host(scheduler, caplog):
+    class Broken:
+        metadata = ["not", "a", "dict"]
+
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet()
+    for host in hosts[:3]:
+        host.aggregates = [Broken()]
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert passing(manager, hosts, spec()) == sorted(h.host for h in hosts[3:])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "internal error" in warnings[0].getMessage()
+    assert len([r for r in caplog.records if "fails CpuCompatFilter" in r.getMessage()]) == 6
+
+
+def test_an_unreadable_reloaded_option_keeps_the_old_policy_with_one_error(scheduler, caplog, tmp_path):
+    manager = scheduler("cpu_mode = custom\ncpu_models = Icelake-Server\n")
+    conf_file = tmp_path / "nova.conf"
+    conf_file.write_text(conf_file.read_text().replace("cpu_mode = custom", "cpu_mode = bogus"))
+    CONF.mutate_config_files()
+    with caplog.at_level(logging.ERROR, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert passing(manager, fleet(), spec()) == ["icelake-host"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "keeping the previous one" in errors[0] and "bogus" in errors[0]
+
+
+def test_a_fault_inside_a_decision_is_flagged_for_the_warning_not_only_the_reason():
+    from cpucompat.scheduling import CpuPlacement, Request
+
+    placement = CpuPlacement(config_policy("host-model"))
+    decision = placement.decide(Request("host-model", required=("no-such-feature",)), CPU_INFO["skylake"])
+    assert not decision.passes and decision.error and "no-such-feature" in decision.reason
+    assert not placement.decide(placement.request({}), "{not json").error  # the host's own problem
