@@ -15,6 +15,7 @@ from . import compat
 from .cpumap import CpuMap, load_cpu_map
 from .errors import CpuCompatError
 from .parse import read_cpuid_dumps, read_cpus
+from .qmp import read_qemu_models
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_ERROR = 0, 1, 2
 
@@ -158,7 +159,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     cpumap = cpu_map_of(args)
-    results = [compat.decode(d, cpumap, guest=args.guest, migratable=args.migratable)
+    models = None
+    if args.qemu_models:
+        if not args.guest:
+            raise CpuCompatError("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
+                                 "decoded against every model of the map", source=args.qemu_models)
+        models = read_qemu_models(args.qemu_models)
+    results = [compat.decode(d, cpumap, guest=args.guest, migratable=args.migratable, models=models)
                for d in read_cpuid_dumps(args.file)]
     value = []
     text = []
@@ -216,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", parents=[common], help="host (or --guest host-model) CPU of raw CPUID dumps")
     p.add_argument("--guest", action="store_true", help="decode as the host-model guest CPU")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("--qemu-models", metavar="QMP_JSON",
+                   help="with --guest: decode as libvirt's QEMU driver does, against the models and "
+                        "blockers of QEMU's query-cpu-definitions reply in this file")
     p.add_argument("file")
     p.set_defaults(func=cmd_decode)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from .cpu import X86_ARCHES, Cpu, cpu_bits, resolve_arch
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
-from .cpumap import ArchMap, CpuMap, Model, embedded_cpu_map
-from .errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
+from .cpumap import ARCH_ALIASES, ArchMap, CpuMap, Model, embedded_cpu_map
+from .errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel, UnknownArch
+from .qmp import HypervisorModels
 
 IDENTICAL = "identical"
 SUPERSET = "superset"
@@ -168,16 +169,18 @@ def _score(n_required: int, n_disabled: int, guest: bool) -> tuple[int, int]:
     return n_required + n_disabled - seen + penalty, penalty
 
 
-def _candidate(model: Model, data: int, guest: bool) -> _Candidate:
+def _candidate(model: Model, data: int, guest: bool, blockers: int = 0) -> _Candidate:
     required = data & ~model.features
-    disabled = model.features & ~data
+    # the hypervisor's blockers of the model the data lacks are disabled too
+    # (x86DataToCPU: a blocker not within data − model joins the disabled set)
+    disabled = (model.features & ~data) | (blockers & ~required)
     if guest:
         disabled |= model.removed & ~required & ~disabled
     score, penalty = _score(required.bit_count(), disabled.bit_count(), guest)
     return _Candidate(model, required, disabled, score, penalty)
 
 
-def _eligible(model: Model, vendor: str | None, guest: bool, allowed: frozenset[str] | None) -> bool:
+def _eligible(model: Model, vendor: str | None, guest: bool, allowed: dict[str, int] | None) -> bool:
     if allowed is not None and model.name not in allowed:
         return False
     if vendor and model.vendor and vendor != model.vendor:
@@ -187,14 +190,18 @@ def _eligible(model: Model, vendor: str | None, guest: bool, allowed: frozenset[
 
 def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int, *,
                  guest: bool, preferred: Sequence[str] = (),
-                 allowed: frozenset[str] | None = None) -> _Candidate:
-    """libvirt's x86Decode model choice over a feature bitmask."""
+                 allowed: dict[str, int] | None = None, source: str | None = None) -> _Candidate:
+    """libvirt's x86Decode model choice over a feature bitmask.
+
+    `allowed` maps each model the hypervisor offers to the bitmask of its
+    blockers; None means every model of the map, unblocked.
+    """
     if len(preferred) == 1:
         # a single preferred model is taken as soon as the walk reaches it,
         # whatever came before: go straight to it when it is eligible
         model = archmap.model_by_name.get(preferred[0])
         if model is not None and _eligible(model, vendor, guest, allowed):
-            candidate = _candidate(model, data, guest)
+            candidate = _candidate(model, data, guest, allowed[model.name] if allowed is not None else 0)
             if guest or not candidate.disabled:
                 return candidate
     family, model_no, stepping = signature_parts(signature)
@@ -204,6 +211,8 @@ def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int
             continue
         required = data & ~model.features
         disabled = model.features & ~data
+        if allowed is not None:
+            disabled |= allowed[model.name] & ~required  # as in _candidate
         if guest:
             disabled |= model.removed & ~required & ~disabled
         elif disabled:
@@ -225,7 +234,9 @@ def _decode_bits(archmap: ArchMap, data: int, vendor: str | None, signature: int
                 or (model.name in preferred and penalty < current.penalty)):
             current = _Candidate(model, required, disabled, score, penalty)
     if current is None:
-        raise NoSuitableModel(f"cannot find suitable CPU model for given data in cpu_map {archmap.source}")
+        offered = "" if allowed is None else f" among the {len(allowed)} models the hypervisor offers"
+        raise NoSuitableModel(f"cannot find suitable CPU model for given data in cpu_map {archmap.source}"
+                              + offered, source=source)
     return current
 
 
@@ -252,35 +263,63 @@ def _known_mask(archmap: ArchMap, names: frozenset[str]) -> int:
 
 
 def decode(dump: CpuidDump, cpumap: CpuMap | None = None, *, guest: bool = False,
-           migratable: bool = False, models: Iterable[str] | None = None) -> Expansion:
+           migratable: bool = False, models: HypervisorModels | None = None) -> Expansion:
     """The CPU libvirt reports for raw CPUID data.
 
     ``guest=False`` gives the host CPU of ``virsh capabilities``
     (model ⊆ data, fewest extra features); ``guest=True`` the host-model
-    guest CPU (disabled features allowed, with libvirt's penalty).
-    ``models`` limits the candidates (the hypervisor's model list).
+    guest CPU (disabled features allowed, with libvirt's penalty;
+    ``fallback='forbid'``).  ``models`` is the hypervisor's model list
+    (QEMU's ``query-cpu-definitions``, `qmp.read_qemu_models`): only those
+    models are candidates, each with its blockers disabled where the data
+    lacks them, as libvirt's QEMU driver decodes host-model.
     """
     archmap = _map(cpumap).x86
     data = decode_data(dump, archmap)
-    return _decode_data(archmap, data, guest=guest, migratable=migratable,
-                        allowed=frozenset(models) if models is not None else None)
+    allowed = _blocker_masks(archmap, models) if models is not None else None
+    return _decode_data(archmap, data, guest=guest, migratable=migratable, allowed=allowed,
+                        source=dump.source)
+
+
+@functools.lru_cache(maxsize=64)
+def _blocker_masks(archmap: ArchMap, models: HypervisorModels) -> dict[str, int]:
+    """Each offered model → bitmask of its blockers in libvirt's spelling.
+
+    QEMU spells features its own way (``lahf-lm``, ``pclmulqdq``); blockers
+    the map does not know (QEMU-only properties) cannot be disabled, as in
+    libvirt (x86FeatureGet finds nothing).
+    """
+    masks = {}
+    for name, blockers in models.blockers:
+        mask = 0
+        for blocker in blockers:
+            canonical = archmap.canonical_feature(blocker)
+            if canonical is not None:
+                mask |= archmap.mask_by_name[canonical]
+        masks[name] = mask
+    return masks
 
 
 def _decode_data(archmap: ArchMap, data: DecodedData, *, guest: bool, migratable: bool,
-                 allowed: frozenset[str] | None = None) -> Expansion:
+                 allowed: dict[str, int] | None = None, source: str | None = None) -> Expansion:
     chosen = _decode_bits(archmap, data.features, data.vendor, data.signature,
-                          guest=guest, allowed=allowed)
+                          guest=guest, allowed=allowed, source=source)
     sig = signature_parts(data.signature) if data.signature else None
+    # libvirt decodes host-model as a guest CPU with fallback forbid
+    # (virQEMUCapsInitHostCPUModel, cputest's -guest.xml expectations)
     return _expansion_from_candidate(archmap, chosen, data.vendor, migratable=migratable,
-                                     arch="x86_64", signature=sig)
+                                     arch="x86_64", signature=sig, fallback="forbid" if guest else "allow")
 
 
 def decode_features(bits: int, vendor: str | None, signature: tuple[int, int, int] | None,
-                    cpumap: CpuMap | None = None, *, guest: bool = False) -> Expansion:
-    """Decode an x86 feature bitmask (from /proc/cpuinfo, say) like CPUID."""
+                    cpumap: CpuMap | None = None, *, guest: bool = False,
+                    source: str | None = None) -> Expansion:
+    """Decode an x86 feature bitmask (from /proc/cpuinfo, say) like CPUID;
+    `source` names the input in errors."""
     archmap = _map(cpumap).x86
     raw = _make_signature(*signature) if signature else 0
-    return _decode_data(archmap, DecodedData(vendor, raw, bits), guest=guest, migratable=False)
+    return _decode_data(archmap, DecodedData(vendor, raw, bits), guest=guest, migratable=False,
+                        source=source)
 
 
 def host_model(host: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = True) -> Expansion:
@@ -295,16 +334,32 @@ def host_model(host: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = Tr
 
 @functools.lru_cache(maxsize=16384)
 def _host_model_cached(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
-    archmap = resolve_arch(cpumap, host)
+    archmap = _x86_only(cpumap, (host,), "compute the host-model CPU of")
     bits = cpu_bits(host, archmap).full
     signature = 0
     if host.signature:
         family, model, stepping = host.signature
         signature = _make_signature(family, model, stepping)
-    chosen = _decode_bits(archmap, bits, host.vendor, signature, guest=True)
+    chosen = _decode_bits(archmap, bits, host.vendor, signature, guest=True, source=host.source)
     # QEMU's host-model never carries the CR4 mirrors and RDT monitoring bits
     return _expansion_from_candidate(archmap, chosen, host.vendor, migratable=migratable, arch="x86_64",
-                                     signature=host.signature, drop=QEMU_FILTERED)
+                                     signature=host.signature, fallback="forbid", drop=QEMU_FILTERED)
+
+
+def _x86_only(cpumap: CpuMap, cpus: Sequence[Cpu], operation: str) -> ArchMap:
+    """The map's x86 arch, refusing CPUs of any other arch by name.
+
+    libvirt's other CPU drivers answer without checking anything cpucompat
+    could check: on an x86 host, baselineCPU of aarch64 CPUs returns the
+    first CPU's model name, even one no map defines; ppc64 needs identical
+    models; s390x has no baseline.  cpucompat follows the x86 driver only,
+    so it says so rather than echo a name.
+    """
+    for cpu in cpus:
+        if cpu.arch is not None and ARCH_ALIASES.get(cpu.arch.lower()) != "x86":
+            raise UnknownArch(f"cannot {operation} a CPU of arch {cpu.arch}: cpucompat decides "
+                              "only x86 CPUs (libvirt's x86 CPU driver)", source=cpu.source)
+    return cpumap.x86
 
 
 def _make_signature(family: int, model: int, stepping: int) -> int:
@@ -338,7 +393,7 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
     for i, cpu in enumerate(cpus):
         if cpu.model is None:
             raise InvalidCpuXml(f"no CPU model specified at index {i}", source=cpu.source)
-    archmap = resolve_arch(cpumap, cpus[0])
+    archmap = _x86_only(cpumap, cpus, "baseline")
     first = cpus[0]
     output_vendor = first.vendor is not None
     vendor = None
@@ -369,17 +424,33 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
                                           source=cpu.source)
         base &= cpu_bits(cpu, archmap).full
     if not base:
-        raise IncompatibleCpus("CPUs are incompatible: they have no feature in common")
-    chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=names)
+        raise IncompatibleCpus("CPUs are incompatible: they have no feature in common",
+                               source=_inputs(cpus))
+    chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=names, source=_inputs(cpus))
     fallback = "forbid" if len(names) == 1 and chosen.model.name == names[0] else "allow"
+    arches = {cpu.arch for cpu in cpus}
     return _expansion_from_candidate(archmap, chosen, vendor if output_vendor else None,
-                                     migratable=migratable, arch=None, fallback=fallback,
-                                     drop=QEMU_FILTERED)
+                                     migratable=migratable, arch=arches.pop() if len(arches) == 1 else None,
+                                     fallback=fallback, drop=QEMU_FILTERED)
+
+
+def _inputs(cpus: Sequence[Cpu]) -> str | None:
+    """The inputs of a baseline, named briefly for an error message."""
+    sources = list(dict.fromkeys(cpu.source for cpu in cpus if cpu.source))
+    if len(sources) > 3:
+        return f"{', '.join(sources[:3])} and {len(sources) - 3} more"
+    return ", ".join(sources) or None
 
 
 def expand(cpu: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = False) -> Expansion:
     """The full feature list of a CPU, as ``baselineCPU([cpu],
     EXPAND_FEATURES[|MIGRATABLE])`` gives it."""
+    cpumap = _map(cpumap)
+    _x86_only(cpumap, (cpu,), "expand")
+    if cpu.model is None:
+        what = f"a {cpu.mode} CPU" if cpu.mode != "custom" else "a CPU without a model"
+        raise InvalidCpuXml(f"cannot expand {what}: it names no model; its features are those of "
+                            "the host it runs on", source=cpu.source)
     result = baseline([cpu], cpumap, migratable=migratable)
     return Expansion(cpu.arch, result.vendor if cpu.vendor else None, result.model,
                      result.features, result.disabled, result.expanded, result.fallback,

@@ -114,3 +114,52 @@ def test_errors_are_one_line_on_stderr_with_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "NoSuchModel" in proc.stderr and "bad.xml" in proc.stderr
+
+
+def test_decode_guest_is_a_host_model_cpu_with_fallback_forbid(tmp_path, cpumap):
+    dump = tmp_path / "cpuid.xml"
+    x86 = cpumap.x86
+    dump.write_text(encode_dump(x86, x86.model("Haswell-noTSX").features, "Intel", (6, 60, 3)).to_xml())
+    proc = run("decode", "--guest", str(dump))
+    assert proc.returncode == 0
+    assert "<model fallback='forbid'>Haswell-noTSX</model>" in proc.stdout
+
+
+def test_decode_guest_with_qemu_models_keeps_to_them_and_disables_blockers(tmp_path, cpumap):
+    x86 = cpumap.x86
+    dump = tmp_path / "cpuid.xml"
+    dump.write_text(encode_dump(x86, x86.model("Haswell-noTSX").features, "Intel", (6, 60, 3)).to_xml())
+    qmp = tmp_path / "qmp.json"
+    # a QMP reply as QEMU gives it: KVM cannot offer fma (QEMU spells pclmuldq "pclmulqdq")
+    qmp.write_text(json.dumps({"return": [
+        {"name": "Haswell-noTSX", "unavailable-features": ["fma", "pclmulqdq"], "static": False},
+        {"name": "SandyBridge", "unavailable-features": []}], "id": "definitions"}))
+    value = json.loads(run("decode", "--guest", "--json", "--qemu-models", str(qmp), str(dump)).stdout)
+    assert value[0]["model"] == "Haswell-noTSX"
+    assert {"fma", "pclmuldq"} <= set(value[0]["disabled"])
+    qmp.write_text(json.dumps([{"name": "SandyBridge", "unavailable-features": []}]))
+    value = json.loads(run("decode", "--guest", "--json", "--qemu-models", str(qmp), str(dump)).stdout)
+    assert value[0]["model"] == "SandyBridge" and not value[0]["disabled"]
+
+
+def test_baseline_json_gives_the_inputs_arch(files):
+    assert json.loads(run("baseline", "--json", str(files["hosts.xml"])).stdout)["arch"] == "x86_64"
+
+
+@pytest.mark.parametrize("command, text, expect", [
+    (["decode"], "<cpudata arch='x86'><cpuid eax_in='0x0' ecx_in='0x0' eax='0xd' ebx='0x756e6547' "
+                 "ecx='0x6c65746e' edx='0x49656e69'/></cpudata>", "cannot find suitable CPU model"),
+    (["decode", "--qemu-models", "input.xml"], "<cpudata arch='x86'><cpuid eax_in='0x0' eax='0x1'/></cpudata>",
+     "--qemu-models needs --guest"),
+    (["expand"], "<cpu><arch>aarch64</arch><model>cortex-a53</model></cpu>", "arch aarch64"),
+    (["baseline"], "<cpu><arch>aarch64</arch><model>cortex-a53</model></cpu>", "arch aarch64"),
+    (["expand"], "<cpu mode='host-model'/>", "cannot expand a host-model CPU"),
+    (["expand"], "<cpu mode='host-passthrough'/>", "cannot expand a host-passthrough CPU"),
+])
+def test_errors_name_the_input_and_what_is_wrong_with_it(tmp_path, command, text, expect):
+    path = tmp_path / "input.xml"
+    path.write_text(text)
+    proc = run(*[str(path) if arg == "input.xml" else arg for arg in command], str(path))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "input.xml" in proc.stderr and expect in proc.stderr

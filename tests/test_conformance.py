@@ -15,6 +15,7 @@ import pytest
 import cpucompat
 from cpucompat import compat
 from cpucompat.parse import cpu_from_element, read_cpuid_dumps, read_cpus
+from cpucompat.qmp import read_qemu_models
 from cpucompat.xmlsafe import parse_xml_fragments
 
 import os
@@ -94,21 +95,39 @@ def test_baseline_matches_cputest(row, map9):
         assert cpucompat.compare(result.as_cpu(), cpu, map9).compatible
 
 
+def _uses_qemu_models(row) -> bool:
+    # cputest's JSON_MODELS / JSON_MODELS_REQUIRED rows: the guest decode is
+    # limited to QEMU's query-cpu-definitions models, with their blockers
+    return "allowed models = QEMU" in row["notes"] or "JSON_MODELS" in row["notes"]
+
+
 @pytest.mark.parametrize("row", _rows("cpuid-host", "cpuid-guest"))
 def test_decode_matches_cputest(row, map9):
-    if "allowed models = QEMU" in row["notes"] or "JSON_MODELS" in row["notes"]:
-        pytest.skip("needs QEMU's model list and blockers, which cpu_map does not hold")
-    dump = read_cpuid_dumps(DATA / row["inputs"])[0]
+    inputs = row["inputs"].split(";")
+    dump = read_cpuid_dumps(DATA / inputs[0])[0]
     guest = row["case_kind"] == "cpuid-guest"
-    result = cpucompat.decode(dump, map9, guest=guest)
+    models = read_qemu_models(DATA / inputs[1]) if guest and _uses_qemu_models(row) else None
+    result = cpucompat.decode(dump, map9, guest=guest, models=models)
     want = _expected(row["expected_file"], map9)
     required, disabled = _policy_sets(want)
     assert result.model == want.model
     assert result.vendor == want.vendor
     assert set(result.features) == required
     assert set(result.disabled) == disabled
-    if not guest:
+    if guest:
+        assert result.fallback == want.fallback == "forbid"
+    else:
         assert result.signature == want.signature
+
+
+def test_every_qemu_models_row_has_its_qmp_reply():
+    if not MANIFEST.exists():
+        pytest.skip(f"conformance data not found at {DATA}: clone has no ../shared")
+    rows = [r for r in csv.DictReader(MANIFEST.open(), delimiter="\t")
+            if r["case_kind"] == "cpuid-guest" and _uses_qemu_models(r)]
+    assert len(rows) == 26
+    for row in rows:
+        assert read_qemu_models(DATA / row["inputs"].split(";")[1]).names
 
 
 def test_every_case_kind_we_claim_is_present():
