@@ -66,11 +66,26 @@ class InvalidInventory(CpuCompatError):
 
 
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
-    """Return ' (did you mean: a, b?)' for the nearest names, or ''."""
-    pool = list(candidates)
-    close = difflib.get_close_matches(name, pool, n=limit, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        close = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.6)
-        close = [lowered[c] for c in close]
+    """Return ' (did you mean: a, b?)' for the nearest names, or ''.
+
+    Case is ignored.  A name is near when it is similar as a whole
+    (difflib ratio >= 0.6: ``Skylake-Clinet``) or similar to the start of a
+    candidate (ratio >= 0.8 against a prefix of the same length:
+    ``Skylaek`` -> ``Skylake-*``, ``skylake`` -> ``Skylake-*``).
+    """
+    folded = name.casefold()
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(folded)  # SequenceMatcher caches what it learns about seq2
+    scored = []
+    for candidate in dict.fromkeys(candidates):
+        other = candidate.casefold()
+        matcher.set_seq1(other)
+        whole = matcher.ratio()
+        prefix = 0.0
+        if len(folded) >= 3 and len(other) > len(folded):
+            matcher.set_seq1(other[:len(folded)])
+            prefix = matcher.ratio()
+        if whole >= 0.6 or prefix >= 0.8:
+            scored.append((-max(whole, prefix), -whole, candidate))
+    close = [candidate for *_, candidate in sorted(scored)[:limit]]
     return f" (did you mean: {', '.join(close)}?)" if close else ""
