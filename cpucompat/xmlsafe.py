@@ -1,19 +1,32 @@
 """The one hardened XML parser every reader in cpucompat goes through.
 
 Inputs come from hosts and databases an operator did not write, so:
-no entity expansion, no DTD loading, no network, and bounded size and
-depth.  A document declaring a DTD or entities is refused outright:
-libvirt never emits one, and refusing is the only way to be sure that
-billion-laughs or XXE payloads cost nothing.
+no entity expansion, no DTD loading, no network, and bounded size, tag
+count and depth.  A document declaring a DTD or entities is refused
+outright: libvirt never emits one, and refusing is the only way to be sure
+that billion-laughs or XXE payloads cost nothing.  The declaration is
+looked for in the text and, whatever the document's encoding, in the
+parsed tree; only encodings libvirt's files can be in are read.
 """
 from __future__ import annotations
+
+import re
 
 from lxml import etree
 
 from .errors import UnsafeXml, InvalidCpuXml
 
 MAX_BYTES = 16 * 1024 * 1024
+# Real inputs have at most a few thousand tags (libvirt's legacy cpu_map.xml:
+# ~1,400; a large host's capabilities: a few thousand); counting '<' bounds
+# the tags before lxml builds a tree of them (4 million empty elements cost
+# over 1 GB).
+MAX_TAGS = 200_000
 MAX_DEPTH = 64
+# libvirt writes UTF-8; ASCII and ISO-8859-1 read the same for its files.
+# Anything else (UTF-7, UTF-16, EBCDIC) would hide markup from the text check.
+ENCODINGS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso_8859-1", "latin1", "latin-1"})
+_DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 _PARSER_OPTIONS = dict(
     resolve_entities=False,
@@ -41,19 +54,37 @@ def parse_xml(text: str | bytes, source: str, *, max_bytes: int = MAX_BYTES) -> 
     if len(data) > max_bytes:
         raise UnsafeXml(f"document is {len(data)} bytes, more than the {max_bytes} allowed",
                         source=source)
-    head = data[:4096].lower()
-    if b"<!doctype" in data.lower() or b"<!entity" in head:
-        raise UnsafeXml("document declares a DTD or entities, which cpucompat never reads",
-                        source=source)
+    declared = _DECLARED_ENCODING.match(data[:1024])
+    if declared and declared.group(1).decode("ascii", "replace").lower() not in ENCODINGS:
+        raise UnsafeXml(f"document declares encoding {declared.group(1).decode('ascii', 'replace')!r}; "
+                        "cpucompat reads UTF-8, ASCII or ISO-8859-1", source=source)
+    if b"<!doctype" in data.lower() or b"<!entity" in data[:4096].lower():
+        raise _dtd_refused(source)
+    tags = data.count(b"<")
+    if tags > MAX_TAGS:
+        raise UnsafeXml(f"document has {tags} tags, more than the {MAX_TAGS} allowed", source=source)
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc.msg):  # libxml2's own limit (256) was hit first
+            raise _too_deep(source) from None
         line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise InvalidCpuXml(f"not well-formed XML{line}: {exc.msg}", source=source) from None
     except ValueError as exc:  # e.g. str with an encoding declaration
         raise InvalidCpuXml(f"not parseable XML: {exc}", source=source) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.doctype or docinfo.system_url:
+        raise _dtd_refused(source)  # declared in a form the text check cannot see
     _check_depth(root, source)
     return root
+
+
+def _dtd_refused(source: str) -> UnsafeXml:
+    return UnsafeXml("document declares a DTD or entities, which cpucompat never reads", source=source)
+
+
+def _too_deep(source: str) -> UnsafeXml:
+    return UnsafeXml(f"document is nested deeper than {MAX_DEPTH} levels", source=source)
 
 
 def _check_depth(root: etree._Element, source: str) -> None:
@@ -61,7 +92,7 @@ def _check_depth(root: etree._Element, source: str) -> None:
     while stack:
         element, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise UnsafeXml(f"document is nested deeper than {MAX_DEPTH} levels", source=source)
+            raise _too_deep(source)
         stack.extend((child, depth + 1) for child in element)
 
 

@@ -6,7 +6,7 @@ import pytest
 import cpucompat
 from cpucompat.errors import InvalidCpuXml, UnsafeXml
 from cpucompat.parse import parse_cpus
-from cpucompat.xmlsafe import MAX_DEPTH, parse_xml
+from cpucompat.xmlsafe import MAX_DEPTH, MAX_TAGS, parse_xml
 
 XXE = """<?xml version="1.0"?>
 <!DOCTYPE cpu [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
@@ -43,6 +43,50 @@ def test_deep_nesting_is_refused():
     deep = "<a>" * (MAX_DEPTH + 5) + "</a>" * (MAX_DEPTH + 5)
     with pytest.raises(UnsafeXml, match="nested deeper"):
         parse_xml(deep, "deep.xml")
+
+
+UTF7_DTD = ('<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE cpu +AFs-+ADw-!ENTITY x "hello"+AD4-+AF0-+AD4-'
+            '+ADw-cpu+AD4-+ADw-model+AD4-+ACY-x+ADs-+ADw-/model+AD4-+ADw-/cpu+AD4-')
+
+
+@pytest.mark.parametrize("payload", [UTF7_DTD.encode("ascii"),
+                                     '<!DOCTYPE cpu [<!ENTITY x "hi">]><cpu>&x;</cpu>'.encode("utf-16"),
+                                     '<!DOCTYPE cpu [<!ENTITY x "hi">]><cpu>&x;</cpu>'.encode("utf-32")],
+                         ids=["utf-7", "utf-16", "utf-32"])
+def test_a_dtd_hidden_by_another_encoding_is_refused(payload):
+    with pytest.raises(UnsafeXml, match="DTD or entities|encoding"):
+        parse_xml(payload, "evil.xml")
+
+
+def test_only_encodings_libvirt_files_use_are_read():
+    assert parse_xml(b'<?xml version="1.0" encoding="ISO-8859-1"?><cpu/>', "latin.xml").tag == "cpu"
+    assert parse_xml(b"<?xml version='1.0' encoding='utf-8'?><cpu/>", "utf8.xml").tag == "cpu"
+    with pytest.raises(UnsafeXml, match="encoding 'UTF-7'"):
+        parse_xml(b'<?xml version="1.0" encoding="UTF-7"?><cpu/>', "utf7.xml")
+
+
+def test_deeper_than_libxml2_allows_gets_our_message():
+    deep = "<a>" * 300 + "</a>" * 300
+    with pytest.raises(UnsafeXml, match=f"nested deeper than {MAX_DEPTH} levels"):
+        parse_xml(deep, "deep.xml")
+
+
+def test_many_elements_are_refused_before_a_tree_is_built():
+    import time
+
+    flood = "<r>" + "<a/>" * (4 * 1024 * 1024 - 4) + "</r>"  # just under 16 MiB
+    start = time.perf_counter()
+    with pytest.raises(UnsafeXml, match=f"more than the {MAX_TAGS} allowed"):
+        parse_xml(flood, "flood.xml")
+    assert time.perf_counter() - start < 1  # was 7.7 s and 1.16 GB
+
+
+def test_real_libvirt_files_are_well_within_the_limits():
+    from pathlib import Path
+
+    maps = Path(cpucompat.embedded_cpu_map().source)
+    files = list(maps.glob("*.xml")) + list((Path(__file__).parent / "data").rglob("*.xml"))
+    assert max(path.read_bytes().count(b"<") for path in files) * 50 < MAX_TAGS
 
 
 def test_huge_documents_are_refused_before_parsing():
