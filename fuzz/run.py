@@ -1,60 +1,85 @@
 """The long fuzzing run: the properties of tests/test_fuzz.py, 100,000+ inputs.
 
-    python fuzz/run.py [--examples 25000]   # per property; 5 properties
+    python fuzz/run.py [--examples 25000] [--output fuzz/RESULTS.md]   # per property; 5 properties
 
 Every input must parse or fail with a CpuCompatError; the scheduler and the
-planner must never raise.  The result is written to fuzz/RESULTS.md.
+planner must never raise.  The result is written, atomically, to
+fuzz/RESULTS.md; the counts are the inputs each property really ran (a
+property that fails stops early, and hypothesis may run fewer inputs than
+asked when it has tried them all).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import platform
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Callable, Sequence
+
+from cpucompat.atomic import write_atomic
 
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_property(prop: Callable) -> tuple[int, str]:
+    """Run one hypothesis property; return the inputs it ran and 'passed' or the failure."""
+    inner = prop.hypothesis.inner_test
+    ran = 0
+
+    @functools.wraps(inner)
+    def counted(*args, **kwargs):
+        nonlocal ran
+        ran += 1
+        return inner(*args, **kwargs)
+
+    # hypothesis documents inner_test as the hook for wrapping the test body
+    prop.hypothesis.inner_test = counted
+    try:
+        if "tmp_path_factory" in inner.__code__.co_varnames:
+            import pytest
+
+            factory = pytest.TempPathFactory(Path(tempfile.mkdtemp()), retention_count=1,
+                                             retention_policy="none", trace=lambda *a: None, _ispytest=True)
+            prop(factory)
+        else:
+            prop()
+        outcome = "passed"
+    except Exception:
+        outcome = "FAILED\n\n```\n" + traceback.format_exc()[-2000:] + "\n```"
+    finally:
+        prop.hypothesis.inner_test = inner
+    return ran, outcome
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=25_000, help="inputs per property")
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="results file (Markdown)")
+    args = parser.parse_args(argv)
     os.environ["CPUCOMPAT_FUZZ_EXAMPLES"] = str(args.examples)
     spec = importlib.util.spec_from_file_location("fuzz_properties", HERE.parent / "tests" / "test_fuzz.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     properties = [getattr(module, n) for n in dir(module) if n.startswith("test_")]
     lines, failures, total = [], 0, 0
-    import tempfile
-
-    import pytest
-
     for prop in properties:
         start = time.perf_counter()
-        try:
-            if "tmp_path_factory" in prop.hypothesis.inner_test.__code__.co_varnames:
-                factory = pytest.TempPathFactory(Path(tempfile.mkdtemp()), retention_count=1,
-                                                 retention_policy="none", trace=lambda *a: None,
-                                                 _ispytest=True)
-                prop(factory)
-            else:
-                prop()
-            outcome = "passed"
-        except Exception:
-            failures += 1
-            outcome = "FAILED\n\n```\n" + traceback.format_exc()[-2000:] + "\n```"
-        total += args.examples
-        lines.append(f"- `{prop.__name__}`: {args.examples:,} inputs, {time.perf_counter() - start:.0f} s, {outcome}")
+        ran, outcome = run_property(prop)
+        failures += outcome != "passed"
+        total += ran
+        lines.append(f"- `{prop.__name__}`: {ran:,} inputs, {time.perf_counter() - start:.0f} s, {outcome}")
         print(lines[-1], flush=True)
     report = ["# Fuzzing results", "",
               f"`python fuzz/run.py --examples {args.examples}` on {platform.machine()}, "
               f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}: "
               f"{total:,} inputs over {len(properties)} properties, {failures} failing.", ""] + lines
-    (HERE / "RESULTS.md").write_text("\n".join(report) + "\n")
+    write_atomic(args.output, "\n".join(report) + "\n")
     return 1 if failures else 0
 
 
