@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import json
+import selectors
 import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import cpucompat
 from cpucompat.fleet import Fleet
-from cpucompat.inventory import load_inventory, sample_path
+from cpucompat.inventory import MAX_CONCURRENT_HOSTS, load_inventory, sample_path
 
 INPUTS = Path(__file__).resolve().parent / "data" / "inputs"
 HASWELL = {"arch": "x86_64", "model": "Haswell-noTSX", "vendor": "Intel", "features": ["vmx", "invtsc"]}
+NEHALEM = {"arch": "x86_64", "model": "Nehalem", "vendor": "Intel"}
 
 
 def test_sample_ships_with_the_package():
@@ -91,3 +99,179 @@ def test_hosts_whose_model_belongs_to_another_vendor_are_reported():
                    "ok": cpucompat.Cpu(model="pentium2", vendor="Intel", arch="x86_64")})
     assert fleet.hosts == ["ok"] and "differs from vendor Intel" in fleet.failures["odd"]
     assert [d.hosts for d in fleet.domains()] == [("ok",)]
+
+
+def test_directory_host_names_lose_only_a_known_extension(tmp_path):
+    for name in ("node1.dc1.example.com.xml", "node1.dc2.example.com.xml", "node2.dc1.example.com"):
+        shutil.copy(INPUTS / "amd-vm-capabilities.xml", tmp_path / name)
+    shutil.copy(INPUTS / "amd-vm-proc-cpuinfo.txt", tmp_path / "node3.cpuinfo")
+    inventory = load_inventory(tmp_path)
+    assert set(inventory.hosts) == {"node1.dc1.example.com", "node1.dc2.example.com", "node2.dc1.example.com",
+                                    "node3"}
+    assert not inventory.failures
+
+
+def test_every_failure_is_kept_even_for_one_host_name(tmp_path):
+    (tmp_path / "bad.xml").write_text("<cpu><model>Nope")
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "good.xml").write_text("<cpu><arch>x86_64</arch><model>Nehalem</model></cpu>")
+    (tmp_path / "good.json").write_text(json.dumps(NEHALEM))
+    inventory = load_inventory(tmp_path)
+    assert list(inventory.hosts) == ["good"]
+    reasons = " | ".join(f"{k}: {v}" for k, v in inventory.failures.items())
+    assert len(inventory.failures) == 3, reasons
+    assert "bad.xml" in reasons and "bad.json" in reasons and "good (duplicate, good.xml)" in reasons
+
+
+def test_a_subdirectory_per_host_is_read_or_reported(tmp_path):
+    (tmp_path / "hostA").mkdir()
+    shutil.copy(INPUTS / "amd-vm-capabilities.xml", tmp_path / "hostA" / "capabilities.xml")
+    shutil.copy(INPUTS / "amd-vm-domcapabilities.xml", tmp_path / "hostA" / "domcapabilities.xml")
+    (tmp_path / "hostB").mkdir()
+    shutil.copy(INPUTS / "amd-vm-cpu_info.json", tmp_path / "hostB" / "cpu_info.json")
+    (tmp_path / "hostC").mkdir()
+    (tmp_path / "hostC" / "a.xml").write_text("<cpu/>")
+    (tmp_path / "hostC" / "b.xml").write_text("<cpu/>")
+    (tmp_path / "hostD").mkdir()
+    inventory = load_inventory(tmp_path)
+    assert set(inventory.hosts) == {"hostA", "hostB"}
+    assert "holds 2: a.xml, b.xml" in inventory.failures["hostC"]
+    assert "holds none" in inventory.failures["hostD"]
+
+
+def test_keys_given_twice_in_json_are_reported_not_overwritten(tmp_path):
+    path = tmp_path / "fleet.json"
+    path.write_text('{"hosts": {"a": %s, "a": %s, "b": {"arch": "x86_64", "model": "Nehalem", "model": "Haswell"},'
+                    ' "c": %s}}' % (json.dumps(NEHALEM), json.dumps(HASWELL), json.dumps(HASWELL)))
+    inventory = load_inventory(path)
+    assert {h: c.model for h, c in inventory.hosts.items()} == {"a": "Nehalem", "c": "Haswell-noTSX"}
+    assert "'model' twice" in inventory.failures["b"]
+    assert "given twice" in inventory.failures["a (duplicate, " + str(path) + ")"]
+
+
+def test_yaml_keys_are_read_as_written(tmp_path):
+    cpu = "{arch: x86_64, model: Nehalem}"
+    path = tmp_path / "fleet.yaml"
+    path.write_text("".join(f"{key}: {cpu}\n" for key in ("no", "on", "null", "~", "1.10", "0123", "true", "x", "x")))
+    inventory = load_inventory(path)
+    assert set(inventory.hosts) == {"no", "on", "null", "~", "1.10", "0123", "true", "x"}
+    assert list(inventory.failures) == [f"x (duplicate, {path})"]
+
+
+def test_openstack_hypervisor_show_output_one_or_many(tmp_path):
+    """`openstack hypervisor show HOST -f json` prints cpu_info as an object
+    (microversion >= 2.28) or as JSON text (older)."""
+    show = {"aggregates": [], "cpu_info": HASWELL, "host_ip": "192.0.2.10", "hypervisor_hostname": "cmp-1.example",
+            "hypervisor_type": "QEMU", "hypervisor_version": 8002000, "id": "5d0c3b5e", "service_host": "cmp-1",
+            "service_id": "9a2f", "state": "up", "status": "enabled", "uptime": "1 day"}
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(show, indent=2))
+    assert {h: c.model for h, c in load_inventory(one).hosts.items()} == {"cmp-1.example": "Haswell-noTSX"}
+    several = tmp_path / "several.json"  # for h in ...; do openstack hypervisor show $h -f json; done
+    several.write_text("\n".join(json.dumps(dict(show, hypervisor_hostname=f"cmp-{i}", cpu_info=cpu), indent=2)
+                                 for i, cpu in enumerate([HASWELL, json.dumps(NEHALEM), None])))
+    inventory = load_inventory(several)
+    assert {h: c.model for h, c in inventory.hosts.items()} == {"cmp-0": "Haswell-noTSX", "cmp-1": "Nehalem"}
+    assert "no CPU information" in inventory.failures["cmp-2"]
+    api = tmp_path / "api.json"  # GET /os-hypervisors/detail
+    api.write_text(json.dumps({"hypervisors": [show]}))
+    assert list(load_inventory(api).hosts) == ["cmp-1.example"]
+
+
+def test_hypervisor_list_has_no_cpu_info_and_the_error_says_what_has(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps([{"ID": 1, "Hypervisor Hostname": "cmp-1", "Hypervisor Type": "QEMU",
+                                 "Host IP": "192.0.2.10", "State": "up", "vCPUs Used": 2, "vCPUs": 64,
+                                 "Memory MB Used": 2048, "Memory MB": 262144}]))
+    with pytest.raises(cpucompat.InvalidInventory, match="openstack hypervisor show HOST -f json"):
+        load_inventory(path)
+
+
+def test_compute_nodes_rows_skip_soft_deleted_ones(tmp_path):
+    rows = [{"id": 1, "hypervisor_hostname": "cmp-1", "cpu_info": json.dumps(NEHALEM), "deleted": 1},
+            {"id": 2, "hypervisor_hostname": "cmp-1", "cpu_info": json.dumps(HASWELL), "deleted": 0},
+            {"id": 3, "hypervisor_hostname": "cmp-2", "cpu_info": json.dumps(NEHALEM), "deleted": 0}]
+    path = tmp_path / "compute_nodes.json"
+    path.write_text(json.dumps(rows))
+    inventory = load_inventory(path)
+    assert {h: c.model for h, c in inventory.hosts.items()} == {"cmp-1": "Haswell-noTSX", "cmp-2": "Nehalem"}
+    assert not inventory.failures
+    # mysql -B -e 'SELECT hypervisor_hostname, cpu_info, deleted FROM compute_nodes' nova
+    batch = "hypervisor_hostname\tcpu_info\tdeleted\n" + "".join(
+        f"{r['hypervisor_hostname']}\t{r['cpu_info']}\t{r['deleted']}\n" for r in rows) + "cmp-3\tNULL\t0\n"
+    path = tmp_path / "compute_nodes.tsv"
+    path.write_text(batch)
+    inventory = load_inventory(path)
+    assert {h: c.model for h, c in inventory.hosts.items()} == {"cmp-1": "Haswell-noTSX", "cmp-2": "Nehalem"}
+    assert "no CPU information" in inventory.failures["cmp-3"]
+
+
+class HangingServer:
+    """Sockets on 127.0.0.1 that accept connections and never answer (a hung
+    libvirtd), closing everything after `lifetime` seconds at the latest."""
+
+    def __init__(self, ports: int, lifetime: float) -> None:
+        self.sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(ports)]
+        self.uris = [f"qemu+tcp://127.0.0.1:{s.getsockname()[1]}/system" for s in self.sockets]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(time.monotonic() + lifetime,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, deadline: float) -> None:
+        held = []
+        with selectors.DefaultSelector() as selector:
+            for server in self.sockets:
+                selector.register(server, selectors.EVENT_READ)
+            while not self.stopped.is_set() and time.monotonic() < deadline:
+                for key, _ in selector.select(timeout=0.1):
+                    held.append(key.fileobj.accept()[0])
+        for connection in held + self.sockets:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+@pytest.fixture()
+def hung_hosts():
+    server = HangingServer(MAX_CONCURRENT_HOSTS + 4, lifetime=90)
+    yield server.uris
+    server.stop()
+
+
+def test_each_live_host_has_its_own_deadline_and_none_is_starved(hung_hosts):
+    start = time.monotonic()
+    inventory = load_inventory(hung_hosts + ["test:///default"], timeout=1)
+    elapsed = time.monotonic() - start
+    assert {inventory.failures[uri].split(": ", 1)[1] for uri in hung_hosts} == {"no answer within 1 s"}
+    # tried once a slot was free, and answered (its capabilities have no CPU model)
+    assert "missing CPU model" in inventory.failures["test:///default"]
+    assert 1.9 < elapsed < 10  # two rounds: 16 hosts at a time, each given 1 s from its own start
+
+
+def test_the_cli_exits_when_hung_hosts_time_out(hung_hosts):
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "cpucompat", "classes", "sample", *hung_hosts[:16],
+                           "test:///default", "--timeout", "2", "--json"],
+                          capture_output=True, text=True, timeout=60, cwd=tempfile.gettempdir())
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    unreadable = json.loads(proc.stdout)["unreadable"]
+    assert sorted(unreadable) == sorted(hung_hosts[:16] + ["test:///default"])
+    assert "no answer" not in unreadable["test:///default"]
+    assert elapsed < 20  # the hung connections do not keep the process alive
+    assert "read " not in proc.stderr  # progress only on a terminal
+
+
+def test_a_file_can_list_libvirt_uris(tmp_path):
+    listing = tmp_path / "hosts.txt"
+    listing.write_text("# the lab\ntest:///default\n\nqemu+ssh://nobody@127.0.0.1:1/system\ntest:///default\n")
+    inventory = load_inventory([listing, "sample"], timeout=20)
+    assert len(inventory.hosts) == 44
+    assert set(inventory.failures) == {"test:///default", "qemu+ssh://nobody@127.0.0.1:1/system",
+                                       "test:///default (duplicate)"}
+    assert "given twice" in inventory.failures["test:///default (duplicate)"]
+    listing.write_text("test:///default\nnot a uri\n")
+    with pytest.raises(cpucompat.InvalidInventory, match="line 2 is not a libvirt URI"):
+        load_inventory(listing)
