@@ -1,35 +1,73 @@
 """The planner's subcommands of `cpucompat` (registered into cli.py).
 
-Every command takes an INVENTORY (``sample``, a directory, a JSON/YAML
-file, a compute_nodes dump or libvirt URIs; see cpucompat.inventory), and
-``--json`` with the keys documented in README.rst.
+Every command takes INVENTORY sources (``sample``, a directory, a JSON/YAML
+file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
+or URIs; see cpucompat.inventory), merged into one fleet, and ``--json``
+with the keys documented in README.rst.  Unreadable hosts are listed on
+stderr (with ``--json``: under ``unreadable``); when no host can be read,
+the command fails.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import Callable
 
 from . import cli
 from .atomic import write_atomic
-from .errors import InvalidInventory
-from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest
+from .errors import CpuCompatError, InvalidInventory
+from .fleet import DEFAULT_MAX_LOSS, Domain, Fleet, Guest
 from .inventory import load_inventory
-from .parse import read_cpus
+from .parse import parse_cpus, read_cpus
 
 
 def _fleet(args: argparse.Namespace) -> Fleet:
-    return Fleet.load(args.inventory, cli.cpu_map_of(args), timeout=args.timeout, progress=not args.json)
+    fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), timeout=args.timeout, progress=sys.stderr.isatty())
+    if fleet.failures and (not args.json or not fleet.hosts):
+        _warn(f"{_plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
+              [f"{name}: {reason}" for name, reason in sorted(fleet.failures.items())])
+    if not fleet.hosts:
+        raise InvalidInventory(f"none of its {len(fleet.failures)} hosts could be read", source=fleet.source)
+    return fleet
 
 
-def _failures(fleet: Fleet) -> list[str]:
-    return [f"unreadable host {name}: {reason}" for name, reason in sorted(fleet.failures.items())]
+def _warn(title: str, lines: list[str]) -> None:
+    print(title, file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _emit(args: argparse.Namespace, fleet: Fleet, value: dict, lines: list[str]) -> int:
     value["unreadable"] = dict(sorted(fleet.failures.items()))
-    cli.emit(args, value, "\n".join(lines + _failures(fleet)))
+    cli.emit(args, value, "\n".join(lines))
     return cli.EXIT_OK
+
+
+def _domains(fleet: Fleet, args: argparse.Namespace) -> tuple[Domain, ...]:
+    """`fleet.domains` for the options given; says so when the two options conflict."""
+    try:
+        return fleet.domains(args.max_domains, args.max_loss)
+    except InvalidInventory:
+        _check_partition_options(fleet, args)
+        raise
+
+
+def _check_partition_options(fleet: Fleet, args: argparse.Namespace) -> None:
+    """Raise a clear error when --max-loss alone needs more than --max-domains domains."""
+    if args.max_domains is None or args.max_loss is None:
+        return
+    vendors = len({c.vendor for c in fleet.classes})
+    needed = len(fleet.domains(None, args.max_loss))
+    if vendors <= args.max_domains < needed:
+        raise InvalidInventory(f"--max-domains {args.max_domains} and --max-loss {args.max_loss} conflict: "
+                               f"for no host to give up more than {args.max_loss} features the fleet needs "
+                               f"{needed} domains; allow more domains or a larger --max-loss") from None
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
@@ -58,6 +96,8 @@ def cmd_domain(args: argparse.Namespace) -> int:
     if args.guest in fleet.class_of:
         guest = fleet.class_of[args.guest].host_model.as_cpu()
         label = f"host-model CPU of {args.guest}"
+    elif args.guest in fleet.failures:
+        raise InvalidInventory(f"host {args.guest} is unreadable: {fleet.failures[args.guest]}")
     else:
         guest = read_cpus(args.guest, fleet.cpumap)[0]
         label = guest.describe()
@@ -82,7 +122,7 @@ def _domain_lines(domains) -> list[str]:
 
 def cmd_domains(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
-    domains = fleet.domains(args.max_domains, args.max_loss)
+    domains = _domains(fleet, args)
     lines = [f"{len(fleet.hosts)} hosts in {len(fleet.classes)} CPU classes form {len(domains)} migration domains:"]
     return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines + _domain_lines(domains))
 
@@ -106,57 +146,113 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         if extra.failures:
             raise InvalidInventory("; ".join(f"{h}: {r}" for h, r in extra.failures.items()), source=", ".join(args.add))
         added = dict(extra.hosts)
-    result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
+    try:
+        result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
+    except InvalidInventory:
+        _check_partition_options(fleet, args)
+        raise
     lines = [f"Adding {len(result.added)} and retiring {len(result.retired)} hosts "
              + ("changes:" if result.changed else "changes nothing.")]
-    if result.common_before != result.common_after:
-        for vendor in sorted(set(result.common_before) | set(result.common_after)):
-            lines.append(f"  {vendor} fleet-wide common CPU: {result.common_before.get(vendor, '-')} -> "
-                         f"{result.common_after.get(vendor, '-')}")
+    for vendor in sorted(set(result.common_before) | set(result.common_after)):
+        before, after = result.common_before.get(vendor, "-"), result.common_after.get(vendor, "-")
+        if before != after:
+            lines.append(f"  {vendor} fleet-wide common CPU: {before} -> {after}")
     for host, gained in result.targets_gained.items():
         lines.append(f"  {host} gains targets: {' '.join(gained)}")
     for host, lost in result.targets_lost.items():
         lines.append(f"  {host} loses targets: {' '.join(lost)}")
-    if [d.to_dict() for d in result.domains_before] != [d.to_dict() for d in result.domains_after]:
-        lines.append("  domains before:")
-        lines += ["  " + line for line in _domain_lines(result.domains_before)]
-        lines.append("  domains after:")
-        lines += ["  " + line for line in _domain_lines(result.domains_after)]
+    # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
+    before = {_unnamed(d): d for d in result.domains_before}
+    after = {_unnamed(d): d for d in result.domains_after}
+    gone = [d for key, d in before.items() if key not in after]
+    formed = [d for key, d in after.items() if key not in before]
+    if gone:
+        lines.append("  domains no longer formed:")
+        lines += ["    " + line for line in _domain_lines(gone)]
+    if formed:
+        lines.append("  domains formed instead:")
+        lines += ["    " + line for line in _domain_lines(formed)]
     return _emit(args, fleet, result.to_dict(), lines)
 
 
-def _guests(path: str, fleet: Fleet) -> list[Guest]:
-    """Guests file: JSON list/object of {name, host[, cpu]} (cpu: XML or a file)."""
+def _unnamed(domain: Domain) -> str:
+    value = domain.to_dict()
+    del value["name"]
+    return json.dumps(value, sort_keys=True)
+
+
+def _guests(path: str, fleet: Fleet) -> tuple[list[Guest], list[dict]]:
+    """The guests of a guests file that can be checked, and every other entry
+    with why it cannot (none is dropped).
+
+    The file is JSON: a list of {name, host[, cpu]}, or an object of
+    name → {host[, cpu]}; cpu is CPU XML or a file name.
+    """
     try:
         value = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInventory(f"cannot read guests: {exc}", source=path) from None
-    rows = value if isinstance(value, list) else [dict(row, name=name) for name, row in value.items()]
-    guests = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or "host" not in row:
-            raise InvalidInventory(f"guest {i} needs a name and a host", source=path)
-        cpu = None
-        if row.get("cpu"):
-            from .parse import parse_cpus
-            text = row["cpu"]
-            cpu = (parse_cpus(text, f"{path}: guest {row.get('name', i)}", fleet.cpumap)[0]
-                   if text.lstrip().startswith("<") else read_cpus(Path(path).parent / text, fleet.cpumap)[0])
-        guests.append(Guest(str(row.get("name", f"guest-{i}")), str(row["host"]), cpu))
-    return guests
+    if isinstance(value, list):
+        entries = [(row.get("name") if isinstance(row, dict) else None, i, row) for i, row in enumerate(value)]
+    elif isinstance(value, dict):
+        entries = [(name, i, row) for i, (name, row) in enumerate(value.items())]
+    else:
+        raise InvalidInventory(f"expected a list or an object of guests, not {type(value).__name__}", source=path)
+    guests: list[Guest] = []
+    unchecked: list[dict] = []
+    for name, i, row in entries:
+        name = name if isinstance(name, str) and name else f"guest-{i}"
+        try:
+            guest = _guest(row, name, f"{path}: entry {i} ({name})", Path(path).parent, fleet)
+            fleet.stranded([guest])  # what cannot be answered for this guest is its own problem
+        except CpuCompatError as exc:
+            unchecked.append({"guest": name, "entry": i, "reason": str(exc)})
+            continue
+        guests.append(guest)
+    return guests, unchecked
+
+
+def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Guest:
+    if not isinstance(row, dict):
+        raise InvalidInventory(f"expected an object {{name, host[, cpu]}}, not {json.dumps(row)[:40]}",
+                               source=where)
+    host = row.get("host")
+    if not isinstance(host, str) or not host:
+        raise InvalidInventory("has no host name (\"host\")", source=where)
+    if host in fleet.failures:
+        raise InvalidInventory(f"its host {host} is unreadable: {fleet.failures[host]}", source=where)
+    if host not in fleet.class_of:
+        raise InvalidInventory(f"its host {host} is not in the inventory", source=where)
+    text = row.get("cpu")
+    if text is None or text == "":
+        return Guest(name, host, None)
+    if not isinstance(text, str):
+        raise InvalidInventory(f"cpu must be CPU XML or a file name, not {type(text).__name__}", source=where)
+    if text.lstrip().startswith("<"):
+        return Guest(name, host, parse_cpus(text, where, fleet.cpumap)[0])
+    return Guest(name, host, read_cpus(base / text, fleet.cpumap)[0])
+
+
+def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: int) -> None:
+    if unchecked and (not args.json or not checked):
+        _warn(f"{_plural(len(unchecked), 'guest')} not checked:", [entry["reason"] for entry in unchecked])
+    if unchecked and not checked:
+        raise InvalidInventory(f"none of its {len(unchecked)} guests could be checked", source=args.guests)
 
 
 def cmd_stranded(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
-    result = fleet.stranded(_guests(args.guests, fleet))
+    guests, unchecked = _guests(args.guests, fleet)
+    _report_unchecked(args, unchecked, len(guests))
+    result = fleet.stranded(guests)
     lines = [f"{len(result)} stranded guests"] + [f"  {s.guest} on {s.host}: {s.reason}" for s in result]
-    return _emit(args, fleet, {"stranded": [s.to_dict() for s in result]}, lines)
+    return _emit(args, fleet, {"stranded": [s.to_dict() for s in result], "unchecked": unchecked}, lines)
 
 
 def cmd_levels(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     levels = fleet.levels()
-    domains = fleet.domains(args.max_domains, args.max_loss)
+    domains = _domains(fleet, args)
     lines = [f"{host:<30} {level or '-'}" for host, level in levels.items()]
     lines += [f"domain {d.name} ({len(d.hosts)} hosts): {d.level or '-'}" for d in domains]
     value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
@@ -178,27 +274,59 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import html_report
 
     fleet = _fleet(args)
-    guests = _guests(args.guests, fleet) if args.guests else []
-    write_atomic(args.output, html_report(fleet, fleet.domains(args.max_domains, args.max_loss), guests))
-    cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures)},
+    guests, unchecked = _guests(args.guests, fleet) if args.guests else ([], [])
+    _report_unchecked(args, unchecked, len(guests))
+    write_atomic(args.output, html_report(fleet, _domains(fleet, args), guests))
+    cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
+                    "unchecked": unchecked},
              f"wrote report on {len(fleet.hosts)} hosts to {args.output}")
     return cli.EXIT_OK
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    planner = argparse.ArgumentParser(add_help=False)
-    planner.add_argument("inventory", metavar="INVENTORY",
-                         help="'sample', a directory of host files, a JSON/YAML inventory, a "
-                              "compute_nodes dump, or a libvirt URI")
-    planner.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for live hosts")
-    partition = argparse.ArgumentParser(add_help=False)
-    partition.add_argument("--max-domains", type=int, metavar="K", help="at most K domains")
-    partition.add_argument("--max-loss", type=int, metavar="N",
-                           help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
-    parents = [common, planner]
+def _at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `least`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+    return parse
 
-    def add(name: str, func, help_text: str, extra=()) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=parents + list(extra), help=help_text)
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `openstack hypervisor show "
+                  "-f json` output, a compute_nodes export, a file listing libvirt URIs, or a libvirt URI")
+
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    live = argparse.ArgumentParser(add_help=False)
+    live.add_argument("--timeout", type=_seconds, default=30.0,
+                      help="seconds each live host has to answer, counted from when it is tried (default 30)")
+    inventories = argparse.ArgumentParser(add_help=False)
+    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+",
+                             help=INVENTORY_HELP + "; several are merged, a host name given twice is reported")
+    # `common` ends with a list of hosts, so it takes one INVENTORY (a URI list names several hosts)
+    one_inventory = argparse.ArgumentParser(add_help=False)
+    one_inventory.add_argument("inventory", metavar="INVENTORY", help=INVENTORY_HELP)
+    partition = argparse.ArgumentParser(add_help=False)
+    partition.add_argument("--max-domains", type=_at_least(1), metavar="K", help="at most K domains")
+    partition.add_argument("--max-loss", type=_at_least(0), metavar="N",
+                           help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
+
+    def add(name: str, func, help_text: str, extra=(), inventory=inventories) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common, live, inventory, *extra], help=help_text)
         p.set_defaults(func=func)
         return p
 
@@ -207,7 +335,8 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     add("domain", cmd_domain, "hosts that can run a guest CPU (a file, or a host's host-model)").add_argument(
         "guest", metavar="GUEST", help="a guest CPU file, or a host name for its host-model CPU")
     add("domains", cmd_domains, "partition the fleet into migration domains", [partition])
-    add("common", cmd_common, "best common CPU of some hosts").add_argument("hosts", nargs="+")
+    add("common", cmd_common, "best common CPU of some hosts", inventory=one_inventory).add_argument(
+        "hosts", nargs="+")
     p = add("whatif", cmd_whatif, "what changes when hosts are added or retired", [partition])
     p.add_argument("--add", nargs="+", metavar="INVENTORY", help="inventories of hosts to add")
     p.add_argument("--retire", nargs="+", metavar="HOST", help="hosts to retire")

@@ -5,8 +5,11 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
+
+import cpucompat.inventory
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -81,3 +84,93 @@ def test_report_and_human_output(tmp_path):
     assert "<svg" in out.read_text()
     text = run("domains", "sample").stdout
     assert "44 hosts in 8 CPU classes" in text and "D1:" in text
+
+
+NEHALEM = {"arch": "x86_64", "model": "Nehalem", "vendor": "Intel"}
+
+
+def test_several_inventories_are_merged_and_a_repeated_host_reported(tmp_path):
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"old-01": NEHALEM, "haswell-01": NEHALEM}))
+    value = as_json("classes", "sample", str(extra))
+    hosts = {h for c in value["classes"] for h in c["hosts"]}
+    assert len(hosts) == 45 and "old-01" in hosts
+    assert list(value["unreadable"]) == [f"haswell-01 (duplicate, {extra})"]
+
+
+def test_unreadable_hosts_are_counted_on_stderr(tmp_path):
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({"ok": NEHALEM, "bad": {"model": "Nope"}, "empty": None}))
+    proc = run("classes", str(fleet))
+    assert proc.returncode == 0
+    assert "bad" not in proc.stdout
+    assert proc.stderr.splitlines()[0] == "2 unreadable hosts, left out of the answer:"
+    assert "bad: " in proc.stderr and "empty: " in proc.stderr and "no CPU information" in proc.stderr
+
+
+def test_no_readable_host_is_an_error(tmp_path):
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({"bad": {"model": "Nope"}, "empty": None}))
+    for extra in ([], ["--json"]):
+        proc = run("domains", str(fleet), *extra)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.splitlines()[-1].endswith("none of its 2 hosts could be read")
+        assert "bad: " in proc.stderr
+
+
+def test_stranded_answers_every_good_guest_and_names_each_bad_one(tmp_path):
+    fleet = tmp_path / "fleet.json"
+    hosts = json.loads(Path(cpucompat.inventory.sample_path()).read_text())["hosts"]
+    fleet.write_text(json.dumps(dict(hosts, broken={"model": "Nope"})))
+    guests = tmp_path / "guests.json"
+    guests.write_text(json.dumps([
+        {"name": "web", "host": "skylake-01"},
+        None,
+        {"name": "db", "host": "icelake-01",
+         "cpu": "<cpu><model>Icelake-Server</model><feature name='invtsc'/></cpu>"},
+        {"name": "on-broken", "host": "broken"},
+        {"name": "nowhere", "host": "no-such-host"},
+        {"name": "cpu-object", "host": "haswell-01", "cpu": {"model": "Haswell"}},
+        {"name": "cpu-number", "host": "haswell-01", "cpu": 7},
+        ["not", "an", "object"],
+        {"name": "unknown-model", "host": "haswell-01", "cpu": "<cpu><model>Skylaek</model></cpu>"},
+    ]))
+    for args in (["--json"], []):
+        proc = run("stranded", str(fleet), str(guests), *args)
+        assert proc.returncode == 0, proc.stderr
+        assert "internal error" not in proc.stderr
+    value = json.loads(run("stranded", str(fleet), str(guests), "--json").stdout)
+    assert [s["guest"] for s in value["stranded"]] == ["db"]
+    unchecked = {u["entry"]: u["reason"] for u in value["unchecked"]}
+    assert sorted(unchecked) == [1, 3, 4, 5, 6, 7, 8]
+    assert all(str(guests) in reason for reason in unchecked.values())
+    assert "unreadable" in unchecked[3] and "not in the inventory" in unchecked[4]
+    assert "not dict" in unchecked[5] and "not int" in unchecked[6] and "Skylaek" in unchecked[8]
+    text = run("stranded", str(fleet), str(guests))
+    assert "7 guests not checked:" in text.stderr and "1 stranded guests" in text.stdout
+    report = tmp_path / "report.html"
+    proc = run("report", str(fleet), "--guests", str(guests), "-o", str(report))
+    assert proc.returncode == 0 and "7 guests not checked:" in proc.stderr
+    assert "db" in report.read_text()
+
+
+def test_whatif_shows_only_what_changes():
+    text = run("whatif", "sample", "--retire", "epyc-naples-01", "epyc-naples-02", "epyc-naples-03",
+               "epyc-naples-04").stdout
+    assert "AMD fleet-wide common CPU: EPYC -> EPYC-Rome" in text
+    assert "Intel fleet-wide" not in text
+    assert "icelake-01" not in text  # its domain does not change
+    assert "domains no longer formed:" in text and "epyc-naples-01" in text
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--max-loss", "-1"], "argument --max-loss: must be at least 0, not -1"),
+    (["--max-domains", "0"], "argument --max-domains: must be at least 1, not 0"),
+    (["--timeout", "0"], "argument --timeout: must be a positive number of seconds"),
+    (["--max-domains", "3", "--max-loss", "0"],
+     "--max-domains 3 and --max-loss 0 conflict: for no host to give up more than 0 features the fleet needs "
+     "8 domains"),
+])
+def test_impossible_options_are_refused_with_what_is_wrong(args, expect):
+    proc = run("domains", "sample", *args)
+    assert proc.returncode == 2 and expect in proc.stderr and "Traceback" not in proc.stderr
