@@ -17,8 +17,10 @@ for JSON.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 from .compat import Comparison, Expansion, baseline, compare, features_of, host_model
 from .cpu import Cpu, cpu_bits
@@ -146,8 +148,8 @@ class WhatIf:
 
     @property
     def changed(self) -> bool:
-        return (self.targets_gained or self.targets_lost or self.common_before != self.common_after
-                or [d.to_dict() for d in self.domains_before] != [d.to_dict() for d in self.domains_after])
+        return bool(self.targets_gained or self.targets_lost or self.common_before != self.common_after
+                    or list(map(_shape, self.domains_before)) != list(map(_shape, self.domains_after)))
 
     def to_dict(self) -> dict:
         return {"added": list(self.added), "retired": list(self.retired), "changed": bool(self.changed),
@@ -156,6 +158,13 @@ class WhatIf:
                 "targets_gained": {h: list(t) for h, t in self.targets_gained.items()},
                 "targets_lost": {h: list(t) for h, t in self.targets_lost.items()},
                 "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
+
+
+def _shape(domain: Domain) -> tuple:
+    """What `Domain.to_dict` shows, without building it for every host."""
+    common = domain.common
+    return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,
+            domain.level, domain.loss)
 
 
 class Fleet:
@@ -167,42 +176,53 @@ class Fleet:
         self.archmap = self.cpumap.x86
         self.failures = dict(failures or {})
         self.source = source
-        by_cpu: dict[tuple[str | None, int], list[str]] = {}
-        first_cpu: dict[tuple[str | None, int], Cpu] = {}
+        # a fleet repeats a few CPUs: one dict step per host, then each
+        # question below once per distinct CPU
+        by_cpu: dict[Cpu, list[str]] = {}
         for name, cpu in hosts.items():
-            if cpu.model is None:
-                self.failures[name] = f"describes no CPU model (a {cpu.mode} guest CPU is not a host CPU)"
-                continue
-            if cpu.vendor is not None and cpu.vendor not in self.archmap.vendors:
-                self.failures[name] = (f"unknown CPU vendor {cpu.vendor!r} (cpu_map {self.cpumap.source} knows "
-                                       f"{', '.join(self.archmap.vendors)})")
-                continue
-            model = self.archmap.model_by_name.get(cpu.model)
-            if model is not None and cpu.vendor and model.vendor and model.vendor != cpu.vendor:
-                # libvirt's baseline refuses such a CPU among others
-                self.failures[name] = f"CPU vendor {model.vendor} of model {model.name} differs from vendor {cpu.vendor}"
-                continue
+            names = by_cpu.get(cpu)
+            if names is None:
+                by_cpu[cpu] = [name]
+            else:
+                names.append(name)
+        by_key: dict[tuple[str | None, int], list[str]] = {}
+        first_cpu: dict[tuple[str | None, int], Cpu] = {}
+        for cpu, names in by_cpu.items():
             try:
-                key = (cpu.vendor, features_of(cpu, self.cpumap))
+                key = self._class_key(cpu)
             except CpuCompatError as exc:
-                self.failures[name] = str(exc)
+                self.failures.update(dict.fromkeys(names, str(exc)))
                 continue
-            by_cpu.setdefault(key, []).append(name)
+            by_key.setdefault(key, []).extend(names)
             first_cpu.setdefault(key, cpu)
         classes = []
-        for index, (key, names) in enumerate(sorted(by_cpu.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))):
+        for key, names in sorted(by_key.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
             cpu = first_cpu[key]
             try:
                 guest = host_model(cpu, self.cpumap)
             except CpuCompatError as exc:
-                for name in names:
-                    self.failures[name] = f"no host-model CPU: {exc}"
+                self.failures.update(dict.fromkeys(names, f"no host-model CPU: {exc}"))
                 continue
             classes.append(CpuClass(len(classes), key[0], key[1], cpu, tuple(sorted(names)), guest,
                                     features_of(guest.as_cpu(), self.cpumap)))
         self.classes: tuple[CpuClass, ...] = tuple(classes)
         self.class_of: dict[str, CpuClass] = {h: c for c in classes for h in c.hosts}
         self._verdicts: dict[tuple[Cpu, int], Comparison] = {}
+        self._sorted_hosts: tuple[str, ...] | None = None
+
+    def _class_key(self, cpu: Cpu) -> tuple[str | None, int]:
+        """(vendor, full feature set) of a host CPU, or InvalidInventory
+        saying why the planner cannot take it."""
+        if cpu.model is None:
+            raise InvalidInventory(f"describes no CPU model (a {cpu.mode} guest CPU is not a host CPU)")
+        if cpu.vendor is not None and cpu.vendor not in self.archmap.vendors:
+            raise InvalidInventory(f"unknown CPU vendor {cpu.vendor!r} (cpu_map {self.cpumap.source} knows "
+                                   f"{', '.join(self.archmap.vendors)})")
+        model = self.archmap.model_by_name.get(cpu.model)
+        if model is not None and cpu.vendor and model.vendor and model.vendor != cpu.vendor:
+            # libvirt's baseline refuses such a CPU among others
+            raise InvalidInventory(f"CPU vendor {model.vendor} of model {model.name} differs from vendor {cpu.vendor}")
+        return cpu.vendor, features_of(cpu, self.cpumap)
 
     @classmethod
     def load(cls, sources, cpumap: CpuMap | None = None, **options) -> "Fleet":
@@ -216,7 +236,10 @@ class Fleet:
 
     @property
     def hosts(self) -> list[str]:
-        return sorted(self.class_of)
+        """Every host of the fleet, sorted (computed once)."""
+        if self._sorted_hosts is None:
+            self._sorted_hosts = _sorted_hosts(self.classes)
+        return list(self._sorted_hosts)
 
     def _class(self, host: str) -> CpuClass:
         if host not in self.class_of:
@@ -293,59 +316,54 @@ class Fleet:
         return condensed, reduced
 
     def _loss(self, classes: Sequence[CpuClass], common_bits: int) -> dict[str, tuple[str, ...]]:
-        loss = {}
-        for cls in classes:
-            names = tuple(self.archmap.names(cls.guest_features & ~common_bits))
-            for host in cls.hosts:
-                loss[host] = names
-        return loss
+        given_up = [(c, tuple(self.archmap.names(c.guest_features & ~common_bits))) for c in classes]
+        return {host: names for cls, names in given_up for host in cls.hosts}
 
     def _domain_of(self, name: str, classes: Sequence[CpuClass]) -> Domain:
         common = baseline([c.cpu for c in classes], self.cpumap, migratable=True)
         bits = features_of(common.as_cpu(), self.cpumap)
-        hosts = tuple(sorted(h for c in classes for h in c.hosts))
+        hosts = _sorted_hosts(classes)
         return Domain(name, hosts, common, level_of(bits, self.archmap), self._loss(classes, bits))
 
     def domains(self, max_domains: int | None = None, max_loss: int | None = None) -> tuple[Domain, ...]:
-        """Partition the fleet into migration domains.
+        """Partition the fleet into migration domains (never across vendors).
 
-        With `max_domains`, merge (greedily, cheapest first) until at most K
-        domains remain (never across vendors); otherwise merge while no
-        host gives up more than `max_loss` features (default
-        DEFAULT_MAX_LOSS) of its own host-model CPU.  O(C³) on classes.
+        Without `max_domains`: the fewest domains in which no host gives up
+        more than `max_loss` features (default DEFAULT_MAX_LOSS) of its own
+        host-model CPU, the cheapest of them (fewest features given up,
+        counted per host).  Exact when no vendor has more than
+        EXACT_CLASSES classes (O(3^n) on a vendor's n classes); beyond,
+        the greedy merging below, which may leave more domains.
+
+        With `max_domains`: merge greedily, the cheapest pair of domains
+        first, until at most K remain (within `max_loss` if given; when
+        that stops short, the exact fewest are used if they fit).
+        O(C² log C) on classes, each merge costing the features it takes.
         """
         if max_domains is not None and max_domains < 1:
             raise InvalidInventory("max_domains must be at least 1")
         limit = DEFAULT_MAX_LOSS if max_loss is None and max_domains is None else max_loss
-        groups: list[list[CpuClass]] = [[c] for c in self.classes]
-        commons = [c.features for c in self.classes]
-        while len(groups) > 1:
-            best = None
-            for i in range(len(groups)):
-                for j in range(i + 1, len(groups)):
-                    if groups[i][0].vendor != groups[j][0].vendor:
-                        continue
-                    common = commons[i] & commons[j]
-                    members = groups[i] + groups[j]
-                    worst = max((c.guest_features & ~common).bit_count() for c in members)
-                    if limit is not None and worst > limit:
-                        continue
-                    cost = sum((c.guest_features & ~common).bit_count() * len(c.hosts) for c in members)
-                    cost -= sum((c.guest_features & ~commons[k]).bit_count() * len(c.hosts)
-                                for k in (i, j) for c in groups[k])
-                    if best is None or (cost, worst) < best[0]:
-                        best = ((cost, worst), i, j, common)
-            if best is None or (max_domains is not None and len(groups) <= max_domains):
-                break
-            _, i, j, common = best
-            groups[i] = groups[i] + groups[j]
-            commons[i] = common
-            del groups[j], commons[j]
+        by_vendor: dict[str | None, list[CpuClass]] = {}
+        for cls in self.classes:
+            by_vendor.setdefault(cls.vendor, []).append(cls)
+        exact = limit is not None and all(len(members) <= EXACT_CLASSES for members in by_vendor.values())
+        if max_domains is None and exact:
+            groups = [g for members in by_vendor.values() for g in _fewest_groups(members, limit)]
+        else:
+            groups = _merge_greedily(by_vendor.values(), max_domains, limit)
         if max_domains is not None and len(groups) > max_domains:
             vendors = sorted({c.vendor or "-" for c in self.classes})
-            why = (f"hosts of {len(vendors)} vendors ({', '.join(vendors)}) never share one"
-                   if len(vendors) > max_domains else f"more would cost some host over {limit} features")
-            raise InvalidInventory(f"cannot fit the fleet into {max_domains} domains: {why}")
+            if len(vendors) > max_domains:
+                why = f"hosts of {len(vendors)} vendors ({', '.join(vendors)}) never share one"
+            elif exact:
+                fewest = [g for members in by_vendor.values() for g in _fewest_groups(members, limit)]
+                if len(fewest) <= max_domains:
+                    groups = fewest
+                why = f"the fewest domains in which no host gives up over {limit} features are {len(fewest)}"
+            else:
+                why = f"merging the cheapest first, more would cost some host over {limit} features"
+            if len(groups) > max_domains:
+                raise InvalidInventory(f"cannot fit the fleet into {max_domains} domains: {why}")
         groups.sort(key=lambda g: (-sum(len(c.hosts) for c in g), g[0].index))
         return tuple(self._domain_of(f"D{n + 1}", g) for n, g in enumerate(groups))
 
@@ -362,29 +380,61 @@ class Fleet:
 
     def levels(self) -> dict[str, str | None]:
         """psABI level per host."""
-        return {h: level_of(self.class_of[h].features, self.archmap) for h in self.hosts}
+        level = {c.index: level_of(c.features, self.archmap) for c in self.classes}
+        return {h: level[self.class_of[h].index] for h in self.hosts}
 
     def stranded(self, guests: Iterable[Guest]) -> tuple[Stranded, ...]:
-        """Guests that cannot move anywhere but their current host."""
+        """Guests that cannot move anywhere but their current host.
+
+        Answered once per distinct guest CPU on classes: O(G + D·C) for G
+        guests with D distinct CPUs.
+        """
         out = []
+        host_models: dict[int, Cpu] = {}
+        reach: dict[Cpu, _Reach] = {}
         for guest in guests:
             source = self._class(guest.host)
-            cpu = guest.cpu if guest.cpu is not None else source.host_model.as_cpu()
-            pinning = self._non_migratable(cpu)
-            if pinning:
+            cpu = guest.cpu
+            if cpu is None:
+                cpu = host_models.get(source.index)
+                if cpu is None:
+                    cpu = host_models[source.index] = source.host_model.as_cpu()
+            where = reach.get(cpu)
+            if where is None:
+                where = reach[cpu] = self._reach(cpu)
+            if where.pinning:
                 out.append(Stranded(guest.name, guest.host, (), f"its CPU requires non-migratable "
-                                    f"features ({', '.join(pinning)}): libvirt refuses to live-migrate it"))
+                                    f"features ({', '.join(where.pinning)}): libvirt refuses to live-migrate it"))
                 continue
-            hosts, refused = self.domain(cpu)
-            others = tuple(h for h in hosts if h != guest.host)
+            others = where.hosts - (1 if source.index in where.classes else 0)
             if others:
                 continue
-            nearest = min(refused, key=lambda r: len(r.missing), default=None)
             reason = "no other host in the fleet"
-            if nearest is not None:
-                reason = f"no other host can run its CPU; nearest {nearest.host}: {nearest.reason}"
-            out.append(Stranded(guest.name, guest.host, others, reason))
+            if where.nearest is not None:
+                reason = f"no other host can run its CPU; nearest {where.nearest.host}: {where.nearest.reason}"
+            out.append(Stranded(guest.name, guest.host, (), reason))
         return tuple(out)
+
+    def _reach(self, cpu: Cpu) -> "_Reach":
+        """Which classes run `cpu`, and the refused host missing the fewest
+        features (first by name among equals)."""
+        pinning = tuple(self._non_migratable(cpu))
+        if pinning:
+            return _Reach(frozenset(), 0, None, pinning)
+        classes: set[int] = set()
+        hosts = 0
+        nearest: tuple[int, str, Comparison] | None = None
+        for cls in self.classes:
+            verdict = self._runs(cpu, cls.index)
+            if verdict.compatible:
+                classes.add(cls.index)
+                hosts += len(cls.hosts)
+            elif nearest is None or (len(verdict.missing), cls.hosts[0]) < nearest[:2]:
+                nearest = (len(verdict.missing), cls.hosts[0], verdict)
+        refusal = None
+        if nearest is not None:
+            refusal = Refusal(nearest[1], nearest[2].reason, nearest[2].missing)
+        return _Reach(frozenset(classes), hosts, refusal, ())
 
     def _non_migratable(self, cpu: Cpu) -> list[str]:
         bits = cpu_bits(cpu, self.archmap)
@@ -419,20 +469,220 @@ class Fleet:
 
     def what_if(self, add: Mapping[str, Cpu] | None = None, retire: Iterable[str] = (),
                 max_domains: int | None = None, max_loss: int | None = None) -> WhatIf:
-        """Which domains, targets and common models change."""
+        """Which domains, targets and common models change.
+
+        Targets are compared per class, not per host: O(H + C²) compares
+        and set steps, plus the size of the answer.
+        """
         retire = tuple(retire)
         after = self.without(retire).with_hosts(dict(add or {}))
+        before_by_key = {(c.vendor, c.features): c for c in self.classes}
+        after_by_key = {(c.vendor, c.features): c for c in after.classes}
+        # hosts only one side has, by class: a host on both sides keeps its CPU, so its class's key
+        added: dict[tuple[str | None, int], list[str]] = {}
+        for host in after.hosts:
+            if host not in self.class_of:
+                cls = after.class_of[host]
+                added.setdefault((cls.vendor, cls.features), []).append(host)
+        gone: dict[tuple[str | None, int], list[str]] = {}
+        for host in self.hosts:
+            if host not in after.class_of:
+                cls = self.class_of[host]
+                gone.setdefault((cls.vendor, cls.features), []).append(host)
+
+        def reached(fleet: Fleet, source: CpuClass) -> set[tuple[str | None, int]]:
+            guest = source.host_model.as_cpu()
+            return {(c.vendor, c.features) for c in fleet.classes if fleet._runs(guest, c.index).compatible}
+
+        def difference(reach: set, other: set, classes: Mapping, only: Mapping) -> list[str]:
+            # hosts of `reach` outside `other`: a class `other` reaches too
+            # contributes only the hosts the other side lacks
+            hosts: list[str] = []
+            for key in reach:
+                hosts.extend(only.get(key, ()) if key in other else classes[key].hosts)
+            return sorted(hosts)
+
+        changes: dict[tuple[int, int], list[tuple[tuple[str, ...], bool]]] = {}
         gained: dict[str, tuple[str, ...]] = {}
         lost: dict[str, tuple[str, ...]] = {}
         for host in after.hosts:
             if host not in self.class_of:
                 continue
-            before_t = set(self.targets(host).targets)
-            after_t = set(after.targets(host).targets)
-            if after_t - before_t:
-                gained[host] = tuple(sorted(after_t - before_t))
-            if before_t - after_t:
-                lost[host] = tuple(sorted(before_t - after_t))
+            source_before, source_after = self.class_of[host], after.class_of[host]
+            pair = (source_before.index, source_after.index)
+            if pair not in changes:
+                reach_before, reach_after = reached(self, source_before), reached(after, source_after)
+                own = (source_before.vendor, source_before.features)
+                # a host never targets itself: it is in a list only when its own
+                # class is reached on that side alone
+                changes[pair] = [
+                    (tuple(difference(reach_after, reach_before, after_by_key, added)),
+                     own in reach_after and own not in reach_before),
+                    (tuple(difference(reach_before, reach_after, before_by_key, gone)),
+                     own in reach_before and own not in reach_after)]
+            for out, (hosts, has_own) in zip((gained, lost), changes[pair]):
+                if has_own:
+                    hosts = tuple(h for h in hosts if h != host)
+                if hosts:
+                    out[host] = hosts
         return WhatIf(tuple(sorted(add or {})), tuple(sorted(retire)),
                       self.domains(max_domains, max_loss), after.domains(max_domains, max_loss),
                       gained, lost, self._vendor_commons(), after._vendor_commons())
+
+
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """Where one guest CPU runs, for `Fleet.stranded`."""
+
+    classes: frozenset[int]
+    hosts: int  # hosts in those classes
+    nearest: Refusal | None
+    pinning: tuple[str, ...]  # non-migratable features it requires
+
+
+def _sorted_hosts(classes: Sequence[CpuClass]) -> tuple[str, ...]:
+    """The hosts of `classes`, sorted: runs of sorted names, merged."""
+    if len(classes) == 1:
+        return classes[0].hosts
+    return tuple(sorted(itertools.chain.from_iterable(c.hosts for c in classes)))
+
+
+def _group_loss(classes: Sequence[CpuClass], common: int) -> tuple[int, int]:
+    """(features given up, summed over hosts; the most one host gives up)
+    when `classes` share the features `common`."""
+    total = worst = 0
+    for cls in classes:
+        lost = (cls.guest_features & ~common).bit_count()
+        total += lost * len(cls.hosts)
+        worst = max(worst, lost)
+    return total, worst
+
+
+def _merge_greedily(vendors: Iterable[Sequence[CpuClass]], max_domains: int | None,
+                    limit: int | None) -> list[list[CpuClass]]:
+    """Merge the cheapest pair of groups (fewest features given up, then the
+    smallest worst loss, then the first classes) while one fits `limit`,
+    until at most `max_domains` remain.
+
+    A pair's cost depends only on its two groups, so costs sit in a heap
+    and only the pairs of a merged group are priced again.  The cost is
+    what each side gives up on top of its loss now (the features the other
+    lacks), counted per member class or, for a big group, per feature; the
+    worst loss (tie-break and limit) only for pairs that reach the top.
+    """
+    groups: dict[int, list[CpuClass]] = {}  # by the index of its first class
+    common: dict[int, int] = {}
+    version: dict[int, int] = {}
+    vendor_of: dict[int, str | None] = {}
+    weights: dict[tuple[int, int], dict[int, int]] = {}  # (group, version) → {feature bit: hosts with it}
+    heap: list[tuple[int, int, int, int, int]] = []
+
+    def extra(first: int, second: int) -> int:
+        """Features the hosts of `first` give up on top of their loss now."""
+        lost = common[first] & ~common[second]
+        if not lost:
+            return 0
+        members = groups[first]
+        if len(members) <= lost.bit_count():
+            return sum((cls.guest_features & lost).bit_count() * len(cls.hosts) for cls in members)
+        weight = weights.get((first, version[first]))
+        if weight is None:
+            weight = weights[first, version[first]] = {}
+            for cls in members:
+                for bit in _bits(cls.guest_features):
+                    weight[bit] = weight.get(bit, 0) + len(cls.hosts)
+        return sum(weight.get(bit, 0) for bit in _bits(lost))
+
+    def push(first: int, second: int) -> None:
+        cost = extra(first, second) + extra(second, first)
+        heapq.heappush(heap, (cost, first, second, version[first], version[second]))
+
+    for members in vendors:
+        for cls in members:
+            groups[cls.index], common[cls.index], version[cls.index] = [cls], cls.features, 0
+            vendor_of[cls.index] = cls.vendor
+        for a, first in enumerate(members):
+            for second in members[a + 1:]:
+                push(first.index, second.index)
+    worst_of: dict[tuple[int, int, int, int], int] = {}
+    while len(groups) > 1 and (max_domains is None or len(groups) > max_domains):
+        best = None
+        ties = []
+        while heap and (best is None or heap[0][0] == best[0][0]):
+            entry = heapq.heappop(heap)
+            cost, first, second, v1, v2 = entry
+            if version.get(first) != v1 or version.get(second) != v2:
+                continue  # one side was merged since
+            if entry[1:] not in worst_of:
+                worst_of[entry[1:]] = _group_loss(groups[first] + groups[second],
+                                                  common[first] & common[second])[1]
+            worst = worst_of[entry[1:]]
+            if limit is not None and worst > limit:
+                continue  # stays out until one side changes
+            ties.append(entry)
+            if best is None or (worst, first, second) < best[1]:
+                best = (entry, (worst, first, second))
+        if best is None:
+            break
+        for entry in ties:
+            if entry is not best[0]:
+                heapq.heappush(heap, entry)
+        _, first, second, _, _ = best[0]
+        groups[first] = groups[first] + groups.pop(second)
+        common[first] &= common.pop(second)
+        weights.pop((first, version[first]), None)
+        weights.pop((second, version.pop(second)), None)
+        version[first] += 1
+        for other in groups:
+            if other != first and vendor_of[other] == vendor_of[first]:
+                push(min(first, other), max(first, other))
+    return list(groups.values())
+
+
+def _bits(mask: int) -> Iterator[int]:
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+EXACT_CLASSES = 12  # 3^12 / 2 subset steps per vendor: a few tenths of a second
+
+
+def _fewest_groups(members: Sequence[CpuClass], limit: int) -> list[list[CpuClass]]:
+    """The fewest groups of `members` in which no host gives up more than
+    `limit` features, the cheapest such (fewest features given up, summed
+    over hosts): a dynamic programme over subsets, exact.  O(3^n), n ≤
+    EXACT_CLASSES."""
+    n = len(members)
+    everything = (1 << n) - 1
+    common = [-1] * (1 << n)  # -1: every feature
+    cost: list[int | None] = [0] * (1 << n)  # None: some host would give up too much
+    for subset in range(1, 1 << n):
+        low = subset & -subset
+        common[subset] = common[subset ^ low] & members[low.bit_length() - 1].features
+        chosen = [members[i] for i in _bits(subset)]
+        total, worst = _group_loss(chosen, common[subset])
+        cost[subset] = total if worst <= limit or subset == low else None
+    best: list[tuple[int, int]] = [(0, 0)] + [(n + 1, 0)] * everything  # (groups, cost) covering a subset
+    choice = [0] * (1 << n)
+    for subset in range(1, 1 << n):
+        low = subset & -subset
+        rest = subset ^ low
+        part = rest
+        while True:  # every group holding the lowest class of `subset`
+            group = part | low
+            if cost[group] is not None:
+                groups, spent = best[subset ^ group]
+                candidate = (groups + 1, spent + cost[group])
+                if candidate < best[subset]:
+                    best[subset], choice[subset] = candidate, group
+            if not part:
+                break
+            part = (part - 1) & rest
+    out = []
+    subset = everything
+    while subset:
+        out.append([members[i] for i in _bits(choice[subset])])
+        subset ^= choice[subset]
+    return out

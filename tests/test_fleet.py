@@ -1,11 +1,15 @@
-"""Migration domains: laws over random fleets, and the sample fleet by hand."""
+"""Migration domains: laws over random fleets, the fast answers against
+simple references, and the sample fleet by hand."""
 from __future__ import annotations
+
+import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.fleet import Fleet, Guest
+from cpucompat import fleet as fleet_module
+from cpucompat.fleet import DEFAULT_MAX_LOSS, Fleet, Guest
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86
@@ -13,19 +17,30 @@ LAWS = settings(max_examples=60, deadline=None)
 
 
 @st.composite
-def fleets(draw, min_hosts=1, max_hosts=12):
-    """Fleets of a few distinct CPUs (one vendor or two), many hosts each."""
-    vendors = draw(st.sampled_from([["Intel"], ["AMD"], ["Intel", "AMD"]]))
+def host_cpus(draw, vendors, max_cpus=4):
+    """A few host CPUs of `vendors`: a model plus some extra features."""
     cpus = []
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(1, max_cpus))):
         vendor = draw(st.sampled_from(vendors))
         model = draw(st.sampled_from([m for m in X86.models if m.vendor in (None, vendor) and m.decode_guest]))
         extra = draw(st.lists(st.sampled_from(X86.features), max_size=6, unique=True))
         cpus.append(cpucompat.Cpu(model=model.name, vendor=vendor, arch="x86_64",
                                   features=tuple((f.name, "require") for f in extra)))
+    return cpus
+
+
+@st.composite
+def fleets(draw, min_hosts=1, max_hosts=12, max_cpus=4):
+    """Fleets of a few distinct CPUs (one vendor or two), many hosts each."""
+    vendors = draw(st.sampled_from([["Intel"], ["AMD"], ["Intel", "AMD"]]))
+    cpus = draw(host_cpus(vendors, max_cpus))
     n = draw(st.integers(min_hosts, max_hosts))
     hosts = {f"h{i:02d}": draw(st.sampled_from(cpus)) for i in range(n)}
     return Fleet(hosts, MAP)
+
+
+PARTITIONS = st.sampled_from([{}, {"max_loss": 0}, {"max_loss": 3}, {"max_loss": 40}, {"max_domains": 1},
+                              {"max_domains": 2}, {"max_domains": 3}, {"max_domains": 2, "max_loss": 5}])
 
 
 def full(cpu):
@@ -47,16 +62,111 @@ def test_targets_are_exactly_the_hosts_offering_the_guests_features(fleet):
 
 
 @LAWS
-@given(fleets(), st.integers(1, 3))
-def test_domains_partition_the_fleet(fleet, k):
+@given(fleets(max_cpus=6), PARTITIONS)
+def test_domains_partition_the_fleet(fleet, options):
     try:
-        domains = fleet.domains(max_domains=k)
+        domains = fleet.domains(**options)
     except cpucompat.InvalidInventory:
-        assert len({c.vendor for c in fleet.classes}) > k
+        assert "max_domains" in options  # only a limit on their number can fail
+        assert (len({c.vendor for c in fleet.classes}) > options["max_domains"]
+                or len(_fewest_reference(fleet, options["max_loss"])[0]) > options["max_domains"])
         return
     members = [h for d in domains for h in d.hosts]
     assert sorted(members) == fleet.hosts  # every host exactly once
-    assert len(domains) <= k
+    assert len(domains) <= options.get("max_domains", len(fleet.classes))
+    for domain in domains:
+        assert len({fleet.class_of[h].vendor for h in domain.hosts}) == 1  # never across vendors
+
+
+def _loss_of(classes, limit=None):
+    """(features given up summed over hosts, the most one host gives up) when
+    `classes` share one domain: the measure domains() plans with."""
+    common = ~0
+    for cls in classes:
+        common &= cls.features
+    lost = [(cls.guest_features & ~common).bit_count() for cls in classes]
+    return sum(n * len(c.hosts) for n, c in zip(lost, classes)), max(lost)
+
+
+def _set_partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for partition in _set_partitions(rest):
+        yield [[first]] + partition
+        for i in range(len(partition)):
+            yield partition[:i] + [[first] + partition[i]] + partition[i + 1:]
+
+
+def _fewest_reference(fleet, limit):
+    """Every partition of the classes, by brute force: the fewest domains of
+    one vendor each, no host giving up more than `limit`, cheapest first."""
+    best = None
+    for partition in _set_partitions(list(fleet.classes)):
+        if any(len({c.vendor for c in group}) > 1 for group in partition):
+            continue
+        if any(len(group) > 1 and _loss_of(group)[1] > limit for group in partition):
+            continue
+        score = (len(partition), sum(_loss_of(group)[0] for group in partition))
+        if best is None or score < best[1]:
+            best = (partition, score)
+    return best
+
+
+@LAWS
+@given(fleets(max_cpus=6), st.sampled_from([None, 0, 3, 10, 40]))
+def test_default_domains_are_the_fewest_within_the_loss_bound_then_the_cheapest(fleet, max_loss):
+    domains = fleet.domains(max_loss=max_loss)
+    limit = DEFAULT_MAX_LOSS if max_loss is None else max_loss
+    groups = [sorted({fleet.class_of[h] for h in d.hosts}, key=lambda c: c.index) for d in domains]
+    assert all(len(g) == 1 or _loss_of(g)[1] <= limit for g in groups)
+    _, (fewest, cheapest) = _fewest_reference(fleet, limit)
+    assert (len(groups), sum(_loss_of(g)[0] for g in groups)) == (fewest, cheapest)
+
+
+def _greedy_reference(classes, max_domains, limit):
+    """The quadratic greedy merging the fast one must reproduce, step for step:
+    every pair priced again at every merge, the cheapest (then smallest
+    worst loss, then first) merged."""
+    groups = [[c] for c in classes]
+    commons = [c.features for c in classes]
+    while len(groups) > 1:
+        best = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if groups[i][0].vendor != groups[j][0].vendor:
+                    continue
+                common = commons[i] & commons[j]
+                members = groups[i] + groups[j]
+                worst = max((c.guest_features & ~common).bit_count() for c in members)
+                if limit is not None and worst > limit:
+                    continue
+                cost = sum((c.guest_features & ~common).bit_count() * len(c.hosts) for c in members)
+                cost -= sum((c.guest_features & ~commons[k]).bit_count() * len(c.hosts)
+                            for k in (i, j) for c in groups[k])
+                if best is None or (cost, worst) < best[0]:
+                    best = ((cost, worst), i, j, common)
+        if best is None or (max_domains is not None and len(groups) <= max_domains):
+            break
+        _, i, j, common = best
+        groups[i] = groups[i] + groups[j]
+        commons[i] = common
+        del groups[j], commons[j]
+    return groups
+
+
+@LAWS
+@given(fleets(max_hosts=30, max_cpus=10), st.sampled_from([None, 1, 2, 3, 5]),
+       st.sampled_from([None, 0, 2, 10, 40]))
+def test_greedy_merging_merges_as_the_quadratic_reference(fleet, max_domains, limit):
+    by_vendor = {}
+    for cls in fleet.classes:
+        by_vendor.setdefault(cls.vendor, []).append(cls)
+    fast = fleet_module._merge_greedily(by_vendor.values(), max_domains, limit)
+    reference = _greedy_reference(fleet.classes, max_domains, limit)
+    # the same groups, each with its classes in the same order (baseline's input order)
+    assert sorted([c.index for c in g] for g in fast) == sorted([c.index for c in g] for g in reference)
 
 
 @LAWS
@@ -83,6 +193,50 @@ def test_a_domains_common_cpu_runs_on_every_member_and_is_maximal(fleet):
 @given(fleets())
 def test_what_if_with_nothing_changes_nothing(fleet):
     assert not fleet.what_if().changed
+
+
+@LAWS
+@given(fleets(min_hosts=2, max_cpus=5), st.data())
+def test_what_if_targets_are_the_per_host_differences(fleet, data):
+    retire = data.draw(st.lists(st.sampled_from(fleet.hosts), max_size=4, unique=True))
+    new_cpus = data.draw(host_cpus(["Intel", "AMD"], 3)) + [fleet.classes[0].cpu]
+    add = {f"new{i}": data.draw(st.sampled_from(new_cpus)) for i in range(data.draw(st.integers(0, 4)))}
+    result = fleet.what_if(add, retire)
+    after = fleet.without(retire).with_hosts(add)
+    gained, lost = {}, {}
+    for host in after.hosts:  # the reference: every host's targets, before and after
+        if host in fleet.class_of:
+            before_t, after_t = set(fleet.targets(host).targets), set(after.targets(host).targets)
+            if after_t - before_t:
+                gained[host] = tuple(sorted(after_t - before_t))
+            if before_t - after_t:
+                lost[host] = tuple(sorted(before_t - after_t))
+    assert result.targets_gained == gained and result.targets_lost == lost
+    assert list(result.targets_gained) == sorted(gained) and list(result.targets_lost) == sorted(lost)
+
+
+@LAWS
+@given(fleets(max_cpus=5), st.data())
+def test_stranded_guests_are_those_whose_domain_holds_no_other_host(fleet, data):
+    cpus = [None] + [c.host_model.as_cpu() for c in fleet.classes] + [
+        fleet.classes[0].host_model.as_cpu().with_features([("invtsc", "require")])]
+    guests = [Guest(f"g{i}", data.draw(st.sampled_from(fleet.hosts)), data.draw(st.sampled_from(cpus)))
+              for i in range(data.draw(st.integers(1, 8)))]
+    expected = []
+    for guest in guests:  # the reference: one domain() per guest
+        cpu = guest.cpu or fleet.class_of[guest.host].host_model.as_cpu()
+        if "invtsc" in cpu.feature_names("require"):
+            expected.append((guest.name, "non-migratable"))
+            continue
+        hosts, refused = fleet.domain(cpu)
+        if not set(hosts) - {guest.host}:
+            nearest = min(refused, key=lambda r: len(r.missing), default=None)
+            expected.append((guest.name, f"nearest {nearest.host}: {nearest.reason}" if nearest
+                             else "no other host in the fleet"))
+    stranded = fleet.stranded(guests)
+    assert [s.guest for s in stranded] == [name for name, _ in expected]
+    for s, (_, why) in zip(stranded, expected):
+        assert why in s.reason and s.targets == ()
 
 
 @LAWS
@@ -162,3 +316,19 @@ def test_common_of_chosen_hosts_says_what_each_loses():
     assert result.common.model == "Haswell-noTSX"
     assert result.loss["haswell-01"] == ()
     assert "avx512f" in result.loss["icelake-01"]
+
+
+def test_fewest_domains_where_cheapest_first_merging_leaves_three():
+    """Sandy Bridge and Ivy Bridge are the cheapest pair, but merging them
+    first strands Nehalem and Haswell alone (each too far from the pair):
+    pairing Nehalem with Sandy Bridge and Ivy Bridge with Haswell makes two
+    domains in which no host gives up more than 10 features."""
+    fleet = Fleet({f"{model.lower()}-01": cpucompat.Cpu(model=model, vendor="Intel", arch="x86_64")
+                   for model in ("Nehalem", "SandyBridge", "IvyBridge", "Haswell")}, MAP)
+    domains = fleet.domains()
+    assert sorted(d.hosts for d in domains) == [("haswell-01", "ivybridge-01"), ("nehalem-01", "sandybridge-01")]
+    assert max(len(lost) for d in domains for lost in d.loss.values()) <= DEFAULT_MAX_LOSS
+    by_vendor = [list(fleet.classes)]
+    assert len(fleet_module._merge_greedily(by_vendor, None, DEFAULT_MAX_LOSS)) == 3
+    # asked for two, the cheapest-first merging stops at three: the exact answer is used
+    assert len(fleet.domains(max_domains=2, max_loss=DEFAULT_MAX_LOSS)) == 2
