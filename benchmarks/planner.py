@@ -1,6 +1,11 @@
-"""The planner at fleet scale: load an inventory and answer `domains`.
+"""The planner at fleet scale: load an inventory and answer its questions.
 
-Each size runs in its own process, so its peak memory is its own.
+Two inventory shapes, 50 distinct CPUs each: hosts pointing at one of 50
+CPU files, and a Nova ``compute_nodes`` dump with each host's ``cpu_info``
+inline (what an export of the database or of ``openstack hypervisor show``
+gives).  Each load runs in its own process, so its peak memory (maxrss) is
+its own.  Then ``whatif``, ``stranded`` and ``domains`` on fleets of many
+hosts or many distinct CPUs, in this process.
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cpucompat
@@ -26,40 +32,112 @@ done = time.perf_counter()
 print(json.dumps({"load": loaded - start, "domains": done - loaded, "classes": len(fleet.classes),
                   "hosts": len(fleet.hosts), "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
+DISTINCT = 50
+# features a real host lists in cpu_info beyond its model (the sample's Xeon E5-2650)
+HOST_ONLY = ["vme", "ds", "acpi", "ss", "ht", "tm", "pbe", "dtes64", "monitor", "ds_cpl", "vmx", "smx", "est",
+             "tm2", "xtpr", "pdcm", "dca", "osxsave", "arat", "stibp", "ssbd", "xsaveopt", "pdpe1gb", "invtsc"]
 
 
-def _inventory(directory: Path, hosts: int) -> Path:
+def _host_cpus(rng: random.Random, count: int, vendors=("Intel",)) -> list[cpucompat.Cpu]:
+    """`count` distinct host CPUs: a model the map decodes to, plus 5 extra features."""
     x86 = cpucompat.embedded_cpu_map().x86
-    rng = random.Random(9)
-    models = [m for m in x86.models if m.vendor == "Intel" and m.decode_guest]
-    cpus = []
-    for i in range(50):
-        model = rng.choice(models)
-        extra = "".join(f"<feature name='{f}'/>" for f in rng.sample([f.name for f in x86.features
-                                                                       if f.migratable], 5))
-        path = directory / f"cpu{i}.xml"
-        path.write_text(f"<cpu><arch>x86_64</arch><model>{model.name}</model><vendor>Intel</vendor>{extra}</cpu>")
-        cpus.append(path.name)
+    extras = [f.name for f in x86.features if f.migratable]
+    cpus: dict[cpucompat.Cpu, None] = {}
+    while len(cpus) < count:
+        vendor = rng.choice(vendors)
+        model = rng.choice([m for m in x86.models if m.vendor == vendor and m.decode_guest])
+        features = tuple((f, "require") for f in sorted(rng.sample(extras, 5)))
+        cpus[cpucompat.Cpu(model=model.name, vendor=vendor, arch="x86_64", features=features)] = None
+    return list(cpus)
+
+
+def _files_inventory(directory: Path, hosts: int) -> Path:
+    """{host: "cpuN.xml"}: every host names one of 50 CPU files."""
+    files = []
+    for i, cpu in enumerate(_host_cpus(random.Random(9), DISTINCT)):
+        extra = "".join(f"<feature name='{f}'/>" for f, _ in cpu.features)
+        (directory / f"cpu{i}.xml").write_text(
+            f"<cpu><arch>x86_64</arch><model>{cpu.model}</model><vendor>{cpu.vendor}</vendor>{extra}</cpu>")
+        files.append(f"cpu{i}.xml")
     inventory = directory / f"fleet-{hosts}.json"
-    inventory.write_text(json.dumps({f"host-{i:07d}": cpus[i % 50] for i in range(hosts)}))
+    inventory.write_text(json.dumps({f"host-{i:07d}": files[i % DISTINCT] for i in range(hosts)}))
     return inventory
 
 
-def run(quick: bool) -> list[Row]:
+def _compute_nodes_inventory(directory: Path, hosts: int) -> Path:
+    """A compute_nodes dump: one row per host with its own inline cpu_info
+    object (Nova's shape: arch, model, vendor, topology, features)."""
+    infos = []
+    for i, cpu in enumerate(_host_cpus(random.Random(11), DISTINCT, ("Intel", "AMD"))):
+        infos.append(json.dumps({"arch": "x86_64", "model": cpu.model, "vendor": cpu.vendor,
+                                 "topology": {"cells": 2, "sockets": 2, "cores": 16 + i % 4 * 8, "threads": 2},
+                                 "features": list(dict.fromkeys([f for f, _ in cpu.features] + HOST_ONLY))}))
+    inventory = directory / f"compute-nodes-{hosts}.json"
+    with inventory.open("w") as out:
+        out.write("[")
+        for start in range(0, hosts, 10_000):
+            out.write(",\n".join(f'{{"id": {i}, "hypervisor_hostname": "cmp-{i:07d}.example.org", '
+                                 f'"state": "up", "cpu_info": {infos[i % DISTINCT]}}}'
+                                 for i in range(start, min(hosts, start + 10_000))))
+            if start + 10_000 < hosts:
+                out.write(",\n")
+        out.write("]\n")
+    return inventory
+
+
+def _load_rows(quick: bool) -> list[Row]:
     rows = []
-    sizes = (10_000,) if quick else (10_000, 100_000, 1_000_000)
+    runs = ([(_files_inventory, 10_000), (_compute_nodes_inventory, 10_000)] if quick else
+            [(_files_inventory, n) for n in (10_000, 100_000, 1_000_000)]
+            + [(_compute_nodes_inventory, n) for n in (100_000, 1_000_000)])
     with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            path = _inventory(Path(tmp), size)
+        for make, size in runs:
+            path = make(Path(tmp), size)
+            shape = (f"compute_nodes, {DISTINCT} cpu_info" if make is _compute_nodes_inventory
+                     else f"{DISTINCT} CPU files")
+            megabytes = path.stat().st_size / 2**20
             proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True,
                                   timeout=600, cwd=tmp)
+            path.unlink()
             if proc.returncode != 0:
-                rows.append(Row(f"planner domains, {size:,} hosts", "failed", float("nan"), None,
+                rows.append(Row(f"planner load + domains, {size:,} hosts", shape, float("nan"), None,
                                 proc.stderr.strip().splitlines()[-1][:200]))
                 continue
             result = json.loads(proc.stdout)
-            rows.append(Row(f"planner load + domains, {size:,} hosts", f"{result['classes']} distinct CPUs",
+            rows.append(Row(f"planner load + domains, {size:,} hosts", shape,
                             result["load"] + result["domains"], None,
-                            f"load {result['load']:.2f} s, domains {result['domains']:.2f} s, "
-                            f"peak {result['maxrss_kb'] / 1024:.0f} MiB"))
+                            f"{megabytes:.0f} MB, {result['classes']} classes: load {result['load']:.2f} s, "
+                            f"domains {result['domains']:.2f} s, peak {result['maxrss_kb'] / 1024:.0f} MiB"))
     return rows
+
+
+def _timed(func) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def _question_rows(quick: bool) -> list[Row]:
+    from cpucompat.fleet import Fleet, Guest
+
+    cpumap = cpucompat.embedded_cpu_map()
+    hosts, guests, classes = (2_000, 500, 100) if quick else (8_000, 2_000, 400)
+    cpus = _host_cpus(random.Random(3), DISTINCT)
+    fleet = Fleet({f"host-{i:07d}": cpus[i % DISTINCT] for i in range(hosts)}, cpumap)
+    names = fleet.hosts
+    added = dict(zip((f"new-{i}" for i in range(10)), _host_cpus(random.Random(4), 10)))
+    whatif = _timed(lambda: fleet.what_if(added, names[:10]))
+    running = [Guest(f"guest-{i}", names[i * 7 % hosts]) for i in range(guests)]
+    stranded = _timed(lambda: fleet.stranded(running))
+    many = _host_cpus(random.Random(5), classes, ("Intel", "AMD"))
+    wide = Fleet({f"host-{i:07d}": many[i % classes] for i in range(classes * 10)}, cpumap)
+    domains = _timed(wide.domains)
+    two = _timed(lambda: wide.domains(max_domains=2))
+    return [Row(f"planner whatif, {hosts:,} hosts", f"{DISTINCT} classes, +10 -10 hosts", whatif),
+            Row(f"planner stranded, {guests:,} guests", f"{hosts:,} hosts, {DISTINCT} classes", stranded),
+            Row(f"planner domains, {len(wide.classes)} classes", f"{classes * 10:,} hosts, max loss 10", domains),
+            Row(f"planner domains, {len(wide.classes)} classes", f"{classes * 10:,} hosts, 2 domains", two)]
+
+
+def run(quick: bool) -> list[Row]:
+    return _load_rows(quick) + _question_rows(quick)
