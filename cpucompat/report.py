@@ -17,6 +17,7 @@ from .errors import CpuCompatError
 from .fleet import Domain, Fleet, Guest
 
 BOX_W, BOX_H, GAP_X, GAP_Y = 190, 54, 30, 70
+VIA_W = 12  # the slot an edge takes in a layer it crosses
 
 
 def _lattice(fleet: Fleet) -> nx.DiGraph:
@@ -31,12 +32,16 @@ def _lattice(fleet: Fleet) -> nx.DiGraph:
     return reduced
 
 
+def _hosts(count: int) -> str:
+    return f"{count} host" if count == 1 else f"{count} hosts"
+
+
 def graph_dot(fleet: Fleet) -> str:
     """Graphviz DOT of the migration lattice: A -> B when A's guests move to B."""
     graph = _lattice(fleet)
     lines = ["digraph migration {", "  rankdir=BT;", "  node [shape=box];"]
     for node, data in graph.nodes(data=True):
-        label = f"{data['label']}\\n{data['hosts']} hosts"
+        label = f"{data['label']}\\n{_hosts(data['hosts'])}"
         lines.append(f'  n{node} [label="{label}"];')
     for a, b in graph.edges:
         lines.append(f"  n{a} -> n{b};")
@@ -63,36 +68,102 @@ def graph_png(fleet: Fleet) -> bytes:
     return proc.stdout
 
 
+def _layers(graph: nx.DiGraph) -> tuple[list[list], dict[tuple, list], dict[object, list]]:
+    """Layers bottom-up (a class above every class whose guests reach it),
+    each ordered to keep edges short; each edge's chain of points (an edge
+    skipping layers gets a waypoint in each layer it crosses, which holds a
+    slot of its own there, so no edge runs through a box); and the points
+    just below each point."""
+    layer_of = {n: depth for depth, layer in enumerate(nx.topological_generations(graph)) for n in layer}
+    layers: list[list] = [[] for _ in range(max(layer_of.values(), default=-1) + 1)]
+    for node in sorted(graph, key=lambda n: (graph.nodes[n]["vendor"], graph.nodes[n]["label"])):
+        layers[layer_of[node]].append(node)
+    chains: dict[tuple, list] = {}
+    below: dict[object, list] = {n: [] for n in graph}  # the point under each point of a chain
+    above: dict[object, list] = {n: [] for n in graph}
+    for a, b in sorted(graph.edges, key=lambda e: (layer_of[e[0]], layers[layer_of[e[0]]].index(e[0]))):
+        chain = [a] + [("via", a, b, depth) for depth in range(layer_of[a] + 1, layer_of[b])] + [b]
+        for depth, waypoint in enumerate(chain[1:-1], layer_of[a] + 1):
+            layers[depth].append(waypoint)
+            below[waypoint], above[waypoint] = [], []
+        for lower, upper in zip(chain, chain[1:]):
+            above[lower].append(upper)
+            below[upper].append(lower)
+        chains[a, b] = chain
+    # barycentre sweeps, up then down (Sugiyama's heuristic): each point
+    # moves towards the mean place of its neighbours in the layer just swept
+    for _ in range(4):
+        for order, neighbours in ((range(1, len(layers)), below), (range(len(layers) - 2, -1, -1), above)):
+            for depth in order:
+                place = {n: i for i, n in enumerate(layers[depth - 1 if neighbours is below else depth + 1])}
+                now = {n: i for i, n in enumerate(layers[depth])}
+                layers[depth].sort(key=lambda n: (sum(place[m] for m in neighbours[n]) / len(neighbours[n])
+                                                  if neighbours[n] else now[n]))
+    return layers, chains, below
+
+
 def graph_svg(fleet: Fleet) -> str:
-    """The lattice drawn as SVG: layers bottom-up, arrows towards bigger CPUs."""
+    """The lattice drawn as SVG: layers bottom-up, arrows towards bigger CPUs,
+    edges curved through the gaps between boxes (never through a box)."""
     graph = _lattice(fleet)
-    layers = list(nx.topological_generations(graph)) if graph.number_of_nodes() else []
-    width = max((len(layer) for layer in layers), default=1) * (BOX_W + GAP_X) + GAP_X
+    layers, chains, below = _layers(graph)
+    width_of = {n: BOX_W if not isinstance(n, tuple) else VIA_W for layer in layers for n in layer}
+    # x: the bottom layer packed left to right, each layer above centred
+    # over the points it comes from, without overlapping its neighbours
+    centre: dict[object, float] = {}
+    for layer in layers:
+        right = 0.0
+        for node in layer:
+            wanted = (sum(centre[m] for m in below[node]) / len(below[node]) if below[node]
+                      else right + GAP_X + width_of[node] / 2)
+            centre[node] = max(wanted, right + GAP_X + width_of[node] / 2)
+            right = centre[node] + width_of[node] / 2
+    shift = GAP_X - min((centre[n] - width_of[n] / 2 for n in centre), default=0.0)
+    centre = {n: x + shift for n, x in centre.items()}
+    width = int(max((centre[n] + width_of[n] / 2 for n in centre), default=0.0) + GAP_X)
     height = len(layers) * (BOX_H + GAP_Y) + GAP_Y
-    position = {}
-    for depth, layer in enumerate(layers):
-        for i, node in enumerate(sorted(layer)):
-            x = GAP_X + i * (BOX_W + GAP_X)
-            y = height - (depth + 1) * (BOX_H + GAP_Y)
-            position[node] = (x, y)
+    top = {n: height - (depth + 1) * (BOX_H + GAP_Y) for depth, layer in enumerate(layers) for n in layer}
+    # ports: a box's edges leave its top and reach its bottom side by side,
+    # in the order of the points they go to or come from
+    port: dict[tuple, float] = {}  # (edge, 0 | -1) → x where it leaves or arrives
+    for end, next_point in ((0, 1), (-1, -2)):
+        at: dict[object, list] = {}
+        for edge, chain in chains.items():
+            at.setdefault(chain[end], []).append(edge)
+        for node, edges in at.items():
+            edges.sort(key=lambda e: centre[chains[e][next_point]])
+            for i, edge in enumerate(edges):
+                port[edge, end] = centre[node] - BOX_W / 2 + BOX_W * (i + 1) / (len(edges) + 1)
+
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="migration lattice">',
            '<defs><marker id="arrow" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto">'
            '<path d="M0,0 L10,4 L0,8 z" fill="#555"/></marker></defs>']
-    for a, b in graph.edges:
-        (xa, ya), (xb, yb) = position[a], position[b]
-        out.append(f'<line x1="{xa + BOX_W / 2}" y1="{ya}" x2="{xb + BOX_W / 2}" y2="{yb + BOX_H}" '
-                   'stroke="#555" marker-end="url(#arrow)"/>')
+    for (a, b), chain in chains.items():
+        x, y = port[(a, b), 0], top[a]
+        path = [f"M{x:.1f},{y:.1f}"]
+        for point in chain[1:]:
+            x2 = port[(a, b), -1] if point == b else centre[point]
+            y2 = top[point] + BOX_H
+            middle = (y + y2) / 2
+            path.append(f"C{x:.1f},{middle:.1f} {x2:.1f},{middle:.1f} {x2:.1f},{y2:.1f}")
+            x, y = x2, y2
+            if point != b:  # through the waypoint's own slot in its layer
+                y = top[point]
+                path.append(f"L{x:.1f},{y:.1f}")
+        out.append(f'<path class="edge" d="{" ".join(path)}" fill="none" stroke="#555" '
+                   f'marker-end="url(#arrow)"><title>{html.escape(graph.nodes[a]["label"])} → '
+                   f'{html.escape(graph.nodes[b]["label"])}</title></path>')
     colours = {"Intel": "#dbe9f6", "AMD": "#f6e0db", "Hygon": "#e6f6db"}
     for node, data in graph.nodes(data=True):
-        x, y = position[node]
+        x, y = centre[node] - BOX_W / 2, top[node]
         fill = colours.get(data["vendor"], "#eeeeee")
-        out.append(f'<g class="cpu-class"><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
+        out.append(f'<g class="cpu-class"><rect x="{x:.1f}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
                    f'fill="{fill}" stroke="#333"/>'
-                   f'<text x="{x + 8}" y="{y + 22}" font-size="13" font-family="sans-serif">'
+                   f'<text x="{x + 8:.1f}" y="{y + 22}" font-size="13" font-family="sans-serif">'
                    f'{html.escape(data["label"][:28])}</text>'
-                   f'<text x="{x + 8}" y="{y + 42}" font-size="12" font-family="sans-serif">'
-                   f'{data["hosts"]} hosts · {html.escape(data["vendor"] or "any vendor")}</text></g>')
+                   f'<text x="{x + 8:.1f}" y="{y + 42}" font-size="12" font-family="sans-serif">'
+                   f'{_hosts(data["hosts"])} · {html.escape(data["vendor"] or "any vendor")}</text></g>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

@@ -1,7 +1,9 @@
 """The HTML report and the lattice exports; the report in a real browser."""
 from __future__ import annotations
 
+import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import xml.dom.minidom
@@ -10,6 +12,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+import cpucompat
+from cpucompat import cli
 from cpucompat.fleet import Fleet, Guest
 from cpucompat.report import graph_dot, graph_graphml, graph_svg, html_report
 
@@ -47,6 +51,70 @@ def test_dot_and_svg_draw_every_class(fleet):
     assert dot.startswith("digraph") and "->" in dot
     xml.dom.minidom.parseString(svg)  # well-formed
     assert svg.count('class="cpu-class"') == len(fleet.classes)  # no two classes reach each other here
+
+
+def _ladder() -> Fleet:
+    """Two vendors, twenty classes, edges that skip layers (IvyBridge with
+    AVX2 reaches Cooperlake and Skylake-Client, three layers up)."""
+    intel = ["Conroe", "Penryn", "Nehalem", "Westmere", "SandyBridge", "IvyBridge", "Haswell-noTSX", "Haswell",
+             "Broadwell", "Skylake-Client", "Skylake-Server", "Cascadelake-Server", "Icelake-Server",
+             "Cooperlake", "Snowridge"]
+    hosts = {f"{m.lower()}-01": cpucompat.Cpu(model=m, vendor="Intel", arch="x86_64") for m in intel}
+    hosts.update({f"{m.lower()}-01": cpucompat.Cpu(model=m, vendor="AMD", arch="x86_64")
+                  for m in ("Opteron_G3", "Opteron_G5", "EPYC", "EPYC-Rome", "EPYC-Milan")})
+    hosts["ivybridge-avx2"] = cpucompat.Cpu(model="IvyBridge", vendor="Intel", arch="x86_64",
+                                            features=(("pcid", "require"), ("avx2", "require")))
+    return Fleet(hosts)
+
+
+def _bezier_points(d: str, steps: int = 40) -> list[tuple[float, float]]:
+    """Points along an SVG path made of M, C and L commands."""
+    points: list[tuple[float, float]] = []
+    for command, numbers in re.findall(r"([MCL])([^MCL]*)", d):
+        xy = [float(n) for n in re.findall(r"-?[\d.]+", numbers)]
+        if command == "M":
+            points.append((xy[0], xy[1]))
+        elif command == "L":
+            (x0, y0), (x1, y1) = points[-1], (xy[0], xy[1])
+            points += [(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps) for t in range(1, steps + 1)]
+        else:
+            p0, p1, p2, p3 = points[-1], (xy[0], xy[1]), (xy[2], xy[3]), (xy[4], xy[5])
+            for i in range(1, steps + 1):
+                t = i / steps
+                points.append(tuple((1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t ** 2 * c
+                                    + t ** 3 * e for a, b, c, e in zip(p0, p1, p2, p3)))
+    return points
+
+
+@pytest.mark.parametrize("make", [lambda: Fleet.load("sample"), _ladder], ids=["sample", "ladder"])
+def test_svg_edges_run_between_boxes_never_through_one(make):
+    fleet = make()
+    dom = xml.dom.minidom.parseString(graph_svg(fleet))
+    boxes = [tuple(float(r.getAttribute(k)) for k in ("x", "y", "width", "height"))
+             for r in dom.getElementsByTagName("rect")]
+    edges = [p for p in dom.getElementsByTagName("path") if p.getAttribute("class") == "edge"]
+    assert len(boxes) == len(fleet.lattice()[1]) and edges
+    for edge in edges:
+        points = _bezier_points(edge.getAttribute("d"))
+        for x, y in points:
+            inside = [b for b in boxes if b[0] + 1 < x < b[0] + b[2] - 1 and b[1] + 1 < y < b[1] + b[3] - 1]
+            assert not inside, f"{edge.firstChild.firstChild.data} runs through the box at {inside[0][:2]}"
+        (x0, y0), (x1, y1) = points[0], points[-1]
+        # leaves the top of one box, arrives at the bottom of another
+        assert any(b[0] < x0 < b[0] + b[2] and y0 == b[1] for b in boxes)
+        assert any(b[0] < x1 < b[0] + b[2] and abs(y1 - (b[1] + b[3])) < 0.01 for b in boxes)
+
+
+def test_png_export_through_graphviz(tmp_path):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed: the PNG export is not tested "
+                    "(Debian: apt-get install graphviz)")
+    path = tmp_path / "lattice.png"
+    assert cli.main(["graph", "sample", "--format", "png", "-o", str(path)]) == 0
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 100 and height > 100 and len(data) > 5_000  # eight classes drawn, not an empty image
 
 
 def _chromium() -> str:
