@@ -133,7 +133,7 @@ def _cpus_in_element(root: etree._Element, source: str, cpumap: CpuMap) -> list[
             raise InvalidCpuXml("domain XML has no <cpu> element", source=source)
         return [cpu_from_element(cpu, source, cpumap)]
     if tag == "cpudata":
-        return [_decoded_host(cpuid_dump_from_element(root, source), cpumap)]
+        return [decoded_host_cpu(cpuid_dump_from_element(root, source), cpumap)]
     if tag == "cpu":
         return [cpu_from_element(root, source, cpumap)]
     found: list[Cpu] = []
@@ -149,7 +149,8 @@ def _cpus_in_element(root: etree._Element, source: str, cpumap: CpuMap) -> list[
     return found
 
 
-def _decoded_host(dump: CpuidDump, cpumap: CpuMap) -> Cpu:
+def decoded_host_cpu(dump: CpuidDump, cpumap: CpuMap) -> Cpu:
+    """The host CPU libvirt's capabilities show for raw CPUID data."""
     return replace(decode(dump, cpumap).as_cpu(host=True), source=dump.source)
 
 
