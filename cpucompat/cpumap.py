@@ -295,20 +295,25 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
             index = target / "index.xml"
             if not index.exists() and (target / "cpu_map.xml").exists():
                 index = target / "cpu_map.xml"
+            if not index.exists():
+                raise InvalidCpuMap("not a cpu_map directory: it holds neither index.xml (split layout, such "
+                                    "as /usr/share/libvirt/cpu_map) nor cpu_map.xml (legacy single file)",
+                                    source=str(target))
         else:
             index = target
         key = (str(index.resolve()), index.stat().st_mtime)
     except OSError as exc:
         raise InvalidCpuMap(f"cannot read cpu_map: {exc.strerror or exc}", source=str(target)) from None
     with _cache_lock:
-        found = _cache.get(key)
-    if found is not None:
-        return found
+        found = _cache.pop(key, None)
+        if found is not None:
+            _cache[key] = found  # most recently used last
+            return found
     loaded = _load(index)
     with _cache_lock:
-        if len(_cache) > 16:
-            _cache.clear()
-        _cache[key] = loaded
+        loaded = _cache.setdefault(key, loaded)
+        while len(_cache) > 16:
+            del _cache[next(iter(_cache))]  # least recently used
     return loaded
 
 

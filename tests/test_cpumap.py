@@ -171,6 +171,25 @@ def test_missing_map_path_is_a_clear_error(tmp_path):
         cpucompat.load_cpu_map(tmp_path / "nowhere")
 
 
+def test_a_directory_without_a_map_says_which_files_it_lacks(tmp_path):
+    with pytest.raises(InvalidCpuMap, match="neither index.xml .* nor cpu_map.xml") as info:
+        cpucompat.load_cpu_map(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_a_map_in_use_stays_cached_while_many_others_come_and_go(tmp_path):
+    def tiny_map(n: int) -> Path:
+        path = tmp_path / f"map{n}.xml"
+        path.write_text(f"<cpus><arch name='x86'><feature name='f{n}'><cpuid eax_in='1' ecx='1'/></feature>"
+                        "</arch></cpus>")
+        return path
+
+    kept = cpucompat.load_cpu_map(tiny_map(0))
+    for n in range(1, 40):
+        cpucompat.load_cpu_map(tiny_map(n))
+        assert cpucompat.load_cpu_map(tmp_path / "map0.xml") is kept
+
+
 @pytest.mark.parametrize("dump, host_model_name, guest_model_name", [
     ("Xeon-E5-2650-v4", "Broadwell-v1", "Broadwell"),
     ("Core-i7-4600U", "Haswell-v2", "Haswell-noTSX"),
