@@ -5,8 +5,8 @@ so a file missing from the wheel fails here instead of hiding.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -55,23 +55,20 @@ def testdata_9() -> Path:
 
 @pytest.fixture(scope="session")
 def libvirt_conn():
-    """An in-process libvirt 9.x QEMU driver (qemu:///embed): the oracle."""
-    try:
-        import libvirt
-    except ImportError:
-        pytest.skip("libvirt-python is not installed: differential tests against libvirt skipped "
-                    "(pip install '.[libvirt]' with Debian's libvirt-dev)")
-    libvirt.registerErrorHandler(lambda *_: None, None)
+    """An in-process libvirt 9.x QEMU driver (qemu:///embed): the oracle.
+
+    Opened through `live.connection`, as the library opens it: libvirt
+    roots the embedded driver once per process, so every embedded
+    connection of a run must agree on that root.
+    """
     from cpucompat import live
 
-    with tempfile.TemporaryDirectory(prefix="cpucompat-oracle-") as root:
-        with live._event_loop_lock:
-            if not live._event_loop_registered:
-                libvirt.virEventRegisterDefaultImpl()
-                live._event_loop_registered = True
+    if live.libvirt_module() is None:
+        pytest.skip("libvirt-python is not installed: differential tests against libvirt skipped "
+                    "(pip install '.[libvirt]' with Debian's libvirt-dev)")
+    with contextlib.ExitStack() as stack:
         try:
-            conn = libvirt.open(f"qemu:///embed?root={root}")
-        except libvirt.libvirtError as exc:
+            conn = stack.enter_context(live.connection(None))
+        except cpucompat.CpuCompatError as exc:
             pytest.skip(f"cannot open an embedded libvirt QEMU driver: {exc}")
         yield conn
-        conn.close()
