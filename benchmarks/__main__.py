@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
 import re
 import sys
-import tempfile
+
+from cpucompat import live
 
 from . import engine, nova, planner, startup
 
@@ -31,15 +33,13 @@ def _peak_mib(row) -> float:
     return float(found.group(1)) if found else math.inf
 
 
-def _connection():
-    try:
-        import libvirt
-    except ImportError:
+def _connection(stack: contextlib.ExitStack):
+    """libvirt in-process (the embedded QEMU driver cpucompat itself uses:
+    one root per process), or (None, None) without libvirt-python."""
+    libvirt = live.libvirt_module()
+    if libvirt is None:
         return None, None
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    libvirt.virEventRegisterDefaultImpl()
-    root = tempfile.mkdtemp(prefix="cpucompat-bench-")
-    return libvirt.open(f"qemu:///embed?root={root}"), libvirt
+    return stack.enter_context(live.connection()), libvirt
 
 
 def _fmt(seconds) -> str:
@@ -81,7 +81,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="rows as JSON")
     parser.add_argument("--record", metavar="FILE", help="also write a results file (Markdown)")
     args = parser.parse_args()
-    conn, libvirt = _connection()
+    stack = contextlib.ExitStack()
+    conn, libvirt = _connection(stack)
     rows = engine.run(conn, libvirt, args.quick) + nova.run(conn, args.quick) + planner.run(args.quick)
     rows += startup.run(args.quick)
     if args.json:

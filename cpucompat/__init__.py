@@ -17,6 +17,7 @@ from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, Inva
                      InvalidCpuXml, InvalidInventory, NoSuitableModel, UnknownArch, UnknownFeature,
                      UnknownInputFormat, UnknownModel, UnsafeXml)
 from .parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
+from .qmp import HypervisorModels, read_qemu_models
 
 
 
@@ -37,5 +38,5 @@ __all__ = [
     "IncompatibleVendors", "InvalidConfig", "InvalidCpuMap", "InvalidCpuXml", "InvalidInventory",
     "NoSuitableModel", "UnknownArch", "UnknownFeature", "UnknownInputFormat", "UnknownModel",
     "UnsafeXml", "parse_cpu_info", "parse_cpuid_dumps", "parse_cpus", "read_cpuid_dumps",
-    "read_cpus",
+    "read_cpus", "HypervisorModels", "read_qemu_models",
 ]

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 import traceback
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from . import compat
 from .cpumap import CpuMap, load_cpu_map
@@ -189,9 +189,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors too are one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"cpucompat: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = common_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -42,7 +42,8 @@ class UnknownFeature(CpuCompatError):
 
 
 class UnknownArch(CpuCompatError):
-    """An architecture the loaded cpu_map does not describe."""
+    """An architecture the loaded cpu_map does not describe, or one whose
+    CPUs cpucompat cannot compute with (its CPU driver is x86's)."""
 
 
 class IncompatibleVendors(CpuCompatError):

@@ -6,9 +6,11 @@ daemon, so the local host CPU is available wherever libvirt is installed.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
+import shutil
 import struct
 import tempfile
 import threading
@@ -23,7 +25,7 @@ from .errors import CpuCompatError
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
 _event_loop_lock = threading.Lock()
-_event_loop_registered = False
+_embed_root_path: str | None = None
 
 
 def libvirt_module():
@@ -37,29 +39,34 @@ def libvirt_module():
 
 @contextlib.contextmanager
 def connection(uri: str | None = None) -> Iterator[object]:
-    """A libvirt connection; ``None`` opens an embedded QEMU driver in a
-    temporary root, which needs no running daemon."""
-    global _event_loop_registered
+    """A libvirt connection; ``None`` opens an embedded QEMU driver, which
+    needs no running daemon."""
     libvirt = libvirt_module()
     if libvirt is None:
         raise CpuCompatError("libvirt-python is not installed (pip install 'cpucompat[libvirt]')")
     libvirt.registerErrorHandler(lambda *_: None, None)
-    with contextlib.ExitStack() as stack:
-        if uri is None:
-            with _event_loop_lock:
-                if not _event_loop_registered:
-                    libvirt.virEventRegisterDefaultImpl()
-                    _event_loop_registered = True
-            root = stack.enter_context(tempfile.TemporaryDirectory(prefix="cpucompat-embed-"))
-            uri = f"qemu:///embed?root={root}"
-        try:
-            conn = libvirt.open(uri)
-        except libvirt.libvirtError as exc:
-            raise CpuCompatError(f"cannot connect: {exc.get_error_message()}", source=uri) from None
-        try:
-            yield conn
-        finally:
-            conn.close()
+    if uri is None:
+        uri = f"qemu:///embed?root={_embed_root(libvirt)}"
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise CpuCompatError(f"cannot connect: {exc.get_error_message()}", source=uri) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _embed_root(libvirt) -> str:
+    """The one embedded-driver root of this process: libvirt allows a single
+    root per process, so every embedded connection shares it (removed at exit)."""
+    global _embed_root_path
+    with _event_loop_lock:
+        if _embed_root_path is None:
+            libvirt.virEventRegisterDefaultImpl()
+            _embed_root_path = tempfile.mkdtemp(prefix="cpucompat-embed-")
+            atexit.register(shutil.rmtree, _embed_root_path, True)
+        return _embed_root_path
 
 
 def host_cpu_from_libvirt(uri: str | None = None, cpumap: CpuMap | None = None) -> Cpu:

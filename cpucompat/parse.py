@@ -245,11 +245,11 @@ def cpu_from_element(el: etree._Element, source: str, cpumap: CpuMap | None = No
         raise InvalidCpuXml("attribute migratable is only allowed for host-passthrough / maximum CPU mode",
                             source=where)
     features = _features(el, where, cpumap, host=False)
-    if mode == "custom" and model is None:
-        if features:
-            raise InvalidCpuXml("non-empty feature list specified without CPU model", source=where)
-        if vendor:
+    if model is None:
+        if vendor:  # libvirt's virCPUDefParseXML, whatever the mode
             raise InvalidCpuXml("CPU vendor specified without CPU model", source=where)
+        if mode == "custom" and features:
+            raise InvalidCpuXml("non-empty feature list specified without CPU model", source=where)
     return Cpu(model=model, vendor=vendor, features=features, mode=mode, match=match, check=check,
                fallback=fallback, signature=signature,
                migratable=None if migratable_attr is None else migratable_attr == "on",
@@ -382,5 +382,5 @@ def parse_proc_cpuinfo(text: str, source: str = "/proc/cpuinfo", cpumap: CpuMap 
                      int(fields.get("stepping", "0")))
     except ValueError:
         signature = None
-    result = decode_features(bits, vendor.name if vendor else None, signature, cpumap)
+    result = decode_features(bits, vendor.name if vendor else None, signature, cpumap, source=source)
     return replace(result.as_cpu(host=True), source=source)

@@ -74,8 +74,6 @@ def test_wrong_arch_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "s390x" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(reason="argparse prints usage + error on several lines: cpucompat/cli.py's parser needs an "
-                          "error() printing one line (asked of cli.py's owner)")
 @pytest.mark.parametrize("argv", [["domains"], ["domains", "sample", "--max-loss", "-1"], ["expand"],
                                   ["no-such-command"]])
 def test_usage_errors_are_one_line_and_exit_2(argv):

@@ -252,8 +252,6 @@ def test_non_x86_baseline_is_refused_where_libvirt_echoes_the_first_model(libvir
         cpucompat.baseline([parse_cpus(x, "drawn", MAP)[0] for x in xmls], MAP)
 
 
-@pytest.mark.xfail(strict=True, reason="parse.py refuses a vendor without a model only in custom mode; "
-                                      "libvirt (virCPUDefParseXML) refuses it in every mode")
 @pytest.mark.parametrize("mode", ["host-model", "host-passthrough", "maximum"])
 def test_vendor_without_model_is_refused_in_every_mode(libvirt_conn, mode):
     xml = f"<cpu mode='{mode}'><vendor>Intel</vendor></cpu>"
