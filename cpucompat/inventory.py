@@ -14,8 +14,9 @@ One loader, format detected from content:
   ``1.10``) and a key given twice is reported, never overwritten;
 * Nova's hypervisors with their ``cpu_info``: ``openstack hypervisor show
   HOST -f json`` output (one object, or several concatenated or in a list),
-  the API's ``{"hypervisors": [...]}``, or rows of the ``compute_nodes``
-  table (JSON rows or ``mysql -B`` output; soft-deleted rows are skipped);
+  the API's ``{"hypervisors": [...]}`` (pages of it concatenated too), or
+  rows of the ``compute_nodes`` table (JSON rows or ``mysql -B`` output;
+  soft-deleted rows are skipped);
 * a text file listing libvirt URIs, one a line, or the URIs themselves
   (``qemu:///system``, ``qemu+ssh://host/system``): read concurrently, at
   most MAX_CONCURRENT_HOSTS at a time, each host given `timeout` seconds
@@ -24,9 +25,14 @@ One loader, format detected from content:
 A host that cannot be read is kept in ``failures`` with its reason; the
 others load.  Host names are never merged: a duplicate is a failure, and
 no failure ever replaces another.
+
+JSON and ``mysql -B`` files are read a row (a host) at a time, and the
+hosts of one CPU description share one parsed Cpu: memory grows with the
+number of hosts (their names), not with the size of their descriptions.
 """
 from __future__ import annotations
 
+import codecs
 import collections
 import functools
 import json
@@ -38,11 +44,11 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
 from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
-from .errors import CpuCompatError, InvalidInventory
+from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat
 from .parse import parse_cpu_info, parse_cpus, read_cpus, read_text
 
 SAMPLE = "sample"
@@ -52,7 +58,7 @@ URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
 HOST_FILE_SUFFIXES = (".xml", ".json", ".txt", ".cpuinfo")
 HOST_DIRECTORY_FILE = "capabilities.xml"  # `virsh capabilities > HOST/capabilities.xml`
 MAX_CONCURRENT_HOSTS = 16
-MAX_INVENTORY_BYTES = 1 << 30  # a million hosts in JSON is a few hundred MiB
+MAX_INVENTORY_BYTES = 1 << 30  # for inventories read whole (YAML, XML, URI lists); JSON is read a row at a time
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,7 @@ def _load_source(text: str, found: "_Found", cpumap: CpuMap) -> list[str]:
     """Load 'sample', a directory or a file into `found`; return the URIs the
     source names instead (a URI, or a file listing URIs)."""
     if text == SAMPLE:
-        found.merge(_from_text(read_text(sample_path(), max_bytes=MAX_INVENTORY_BYTES), sample_path(), cpumap), text)
-        return []
+        return _load_file(sample_path(), found, text, cpumap)
     if text.startswith(URI_SCHEMES):
         return [text]
     path = Path(text)
@@ -113,12 +118,7 @@ def _load_source(text: str, found: "_Found", cpumap: CpuMap) -> list[str]:
         return []
     if not path.exists():
         raise InvalidInventory("no such file, directory or libvirt URI", source=text)
-    content = read_text(path, max_bytes=MAX_INVENTORY_BYTES)
-    listed = _listed_uris(content, path)
-    if listed is None:
-        found.merge(_from_text(content, path, cpumap), text)
-        return []
-    return listed
+    return _load_file(path, found, text, cpumap)
 
 
 class _Found:
@@ -128,20 +128,20 @@ class _Found:
         self.hosts: dict[str, Cpu] = {}
         self.failures: dict[str, str] = {}
 
-    def _taken(self, name: str) -> bool:
+    def taken(self, name: str) -> bool:
         return name in self.hosts or name in self.failures
 
     def _duplicate_key(self, name: str, where: str) -> str:
         key = f"{name} (duplicate{', ' + where if where else ''})"
         n = 2
-        while self._taken(key):
+        while self.taken(key):
             key = f"{name} (duplicate {n}{', ' + where if where else ''})"
             n += 1
         return key
 
     def host(self, name: str, cpu: Cpu, where: str = "") -> None:
         """Add a host, or report a second description of it (the first is kept)."""
-        if self._taken(name):
+        if self.taken(name):
             self.failures[self._duplicate_key(name, where)] = \
                 "host name appears twice in the inventory; the first is kept"
         else:
@@ -149,9 +149,12 @@ class _Found:
 
     def failure(self, name: str, reason: str, where: str = "") -> None:
         """Record why `name` cannot be read, beside any earlier record of it."""
-        self.failures[self._duplicate_key(name, where) if self._taken(name) else name] = reason
+        self.failures[self._duplicate_key(name, where) if self.taken(name) else name] = reason
 
     def merge(self, other: "_Found", where: str) -> None:
+        if not self.hosts and not self.failures:  # nothing to collide with: take them as they are
+            self.hosts, self.failures = other.hosts, other.failures
+            return
         for name, cpu in other.hosts.items():
             self.host(name, cpu, where)
         for name, reason in other.failures.items():
@@ -228,20 +231,53 @@ def _host_directory_file(directory: Path) -> Path:
 # -- files ---------------------------------------------------------------------
 
 _BLANK = re.compile(r"[\s\ufeff]*")
+_JSON_BLANK = re.compile(r"[ \t\n\r]*")
+_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+_SIMPLE_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key
+_HEAD_BYTES = 1 << 16  # enough to see how a file starts: its first character, a mysql -B header
+_BYTES_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?\s*")
+_JSON_CHUNK = 1 << 22  # a JSON inventory is read 4 MiB at a time
+_CUT = 64  # a value ending, or failing, this close to the end of what is read may go on after it
+_MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
+_WRAPPERS = ("hosts", "hypervisors")
+
+
+def _load_file(path: Path, found: _Found, where: str, cpumap: CpuMap) -> list[str]:
+    """Load a file's hosts into `found`, or return the URIs it lists.
+
+    JSON and ``mysql -B`` output are read one row (one host) at a time, so
+    a million hosts never sit in memory as one document; other formats are
+    read whole.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+            handle.seek(0)
+            first = head[_BYTES_BLANK.match(head).end():][:1]
+            if first in (b"{", b"["):
+                found.merge(_from_json(handle, path, cpumap), where)
+                return []
+            if _is_mysql_batch(head):
+                found.merge(_from_mysql_batch(handle, path, cpumap), where)
+                return []
+    except OSError as exc:
+        raise CpuCompatError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    text = read_text(path, max_bytes=MAX_INVENTORY_BYTES)
+    listed = _listed_uris(text, path)
+    if listed is None:
+        found.merge(_from_text(text, path, cpumap), where)
+        return []
+    return listed
 
 
 def _from_text(text: str, path: Path, cpumap: CpuMap) -> _Found:
+    """One host's CPU XML (named after the file), or a YAML inventory."""
     start = _BLANK.match(text).end()  # no copy of what may be a GiB of text
-    if text.startswith(("{", "["), start):
-        value, repeated = _json_values(text, path)
-    elif text.startswith("<", start):
+    if text.startswith("<", start):
         found = _Found()
         found.host(_host_name(path.name), parse_cpus(text, str(path), cpumap)[0])
         return found
-    elif _is_mysql_batch(text, start):
-        value, repeated = _mysql_batch_rows(text[start:]), False
-    else:
-        value, repeated = _yaml(text, path)
+    value, repeated = _yaml(text, path)
     return _from_value(value, path, cpumap, repeated)
 
 
@@ -271,55 +307,192 @@ def _object(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> di
     return mapping
 
 
-def _json_values(text: str, path: Path) -> tuple[Any, bool]:
-    """One JSON value, or the list of several concatenated ones (a shell loop
-    over ``openstack hypervisor show -f json`` prints one object per host),
-    and whether some object gave a key twice."""
-    noted: list[bool] = []
+class _JsonStream:
+    """The JSON values of a file, read a chunk at a time and decoded one
+    array element or object member at a time (a million hosts never sit in
+    memory as one document, nor as the file's text).
 
-    def as_dict(pairs: list[tuple[str, Any]]) -> dict:  # the hook of every object: kept cheap
+    `element` names what is being read ("row 12"), for error messages;
+    `repeats` counts the objects so far that gave a key twice.
+    """
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self.handle = handle
+        self.path = path
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
+        self.pos = 0
+        self.eof = False
+        self.read_bytes = 0
+        self.dropped = 0  # characters read and dropped before self.text
+        self.lines = 0  # newlines among them
+        self.line_start = 0  # where the line holding self.text[0] starts
+        self.element = ""
+        self.repeats = 0
+        self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
+
+    def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict:  # the hook of every object: kept cheap
         mapping = dict(pairs)
-        return mapping if len(mapping) == len(pairs) else _object(pairs, noted)
+        if len(mapping) == len(pairs):
+            return mapping
+        self.repeats += 1
+        return _object(pairs)
 
-    decoder = json.JSONDecoder(object_pairs_hook=as_dict)
-    values = []
-    end = 0
-    try:
+    def _more(self, at_least: int = 0) -> bool:
+        """Drop what was read and append the next chunk (`at_least` characters'
+        worth of bytes, so that a long value is read in doubling steps, not
+        decoded again for every chunk); False at the end of the file."""
+        if self.eof:
+            return False
+        data = self.handle.read(max(_JSON_CHUNK, at_least))
+        pending = len(self.utf8.getstate()[0])
+        try:
+            new = self.utf8.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - pending + exc.start})",
+                                     source=str(self.path)) from None
+        self.read_bytes += len(data)
+        self.eof = not data
+        newline = self.text.rfind("\n", 0, self.pos)
+        if newline >= 0:
+            self.lines += self.text.count("\n", 0, self.pos)
+            self.line_start = self.dropped + newline + 1
+        self.dropped += self.pos
+        self.text = self.text[self.pos:] + new
+        self.pos = 0
+        return bool(data)
+
+    def skip(self, blank: re.Pattern = _JSON_BLANK) -> str:
+        """Skip blanks; the next character, or "" at the end of the file."""
         while True:
-            end = _BLANK.match(text, end).end()
-            if end == len(text):
-                break
-            value, end = decoder.raw_decode(text, end)
-            values.append(value)
-    except ValueError as exc:
-        raise InvalidInventory(f"invalid JSON: {exc}", source=str(path)) from None
-    if len(values) == 1:
-        return values[0], bool(noted)
-    rows: list[Any] = []
-    for value in values:
-        rows.extend(value) if isinstance(value, list) else rows.append(value)
-    return rows, bool(noted)
+            self.pos = blank.match(self.text, self.pos).end()
+            if self.pos < len(self.text) or not self._more():
+                return self.text[self.pos:self.pos + 1]
+
+    def value(self) -> Any:
+        """The JSON value at the current position."""
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as exc:
+                # a value cut by the end of a chunk fails near that end, or
+                # as a string never closed: read on and decode it again
+                near_end = exc.pos >= len(self.text) - _CUT or exc.msg.startswith("Unterminated string")
+                if near_end and not self.eof:
+                    self._more(len(self.text) - self.pos)
+                    continue
+                raise self.error(exc.msg, exc.pos) from None
+            if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
+                self._more(len(self.text) - self.pos)
+                continue
+            self.pos = end
+            return value
+
+    def members(self, close: str) -> Iterator[None]:
+        """Step through the array or object opening at the current position:
+        yields before each element (or member), which the caller then reads."""
+        self.pos += 1
+        if self.skip() == close:
+            self.pos += 1
+            return
+        while True:
+            yield None
+            comma = _COMMA.match(self.text, self.pos)
+            if comma and comma.end() < len(self.text):  # the usual case, in one step
+                self.pos = comma.end()
+                continue
+            following = self.skip()
+            if following == close:
+                self.pos += 1
+                return
+            if following != ",":
+                raise self.error("Expecting ',' delimiter", self.pos)
+            self.pos += 1
+            self.skip()
+
+    def key(self) -> str:
+        """An object member's key, and its ':'."""
+        if self.skip() != '"':
+            raise self.error("Expecting property name enclosed in double quotes", self.pos)
+        simple = _SIMPLE_KEY.match(self.text, self.pos)
+        if simple and simple.end() < len(self.text):  # the usual case, in one step
+            self.pos = simple.end()
+            return simple.group(1)
+        key = self.value()
+        if self.skip() != ":":
+            raise self.error("Expecting ':' delimiter", self.pos)
+        self.pos += 1
+        self.skip()
+        return key
+
+    def error(self, message: str, pos: int) -> InvalidInventory:
+        """`message` at `pos` of self.text, placed in the file as the json module places it."""
+        newline = self.text.rfind("\n", 0, pos)
+        line = self.lines + self.text.count("\n", 0, pos) + 1
+        column = pos - newline if newline >= 0 else self.dropped + pos - self.line_start + 1
+        return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
+                                f"line {line} column {column} (char {self.dropped + pos})", source=str(self.path))
 
 
-def _is_mysql_batch(text: str, start: int) -> bool:
-    end = text.find("\n", start)
-    header = text[start:end if end >= 0 else len(text)].rstrip("\r").split("\t")
-    return len(header) > 1 and "cpu_info" in header
+def _from_json(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
+    """Hosts of a JSON file: one value, or several concatenated (a shell
+    loop over ``openstack hypervisor show -f json`` prints one object per
+    host), each a list of rows or an object (see _HostReader.top_object)."""
+    stream = _JsonStream(handle, path)
+    reader = _HostReader(path, cpumap)
+    found = _Found()
+    while (start := stream.skip(_BLANK)) != "":
+        stream.element = ""
+        if start == "[":
+            reader.rows(stream, found)
+        elif start == "{":
+            found.merge(reader.top_object(stream), str(path))
+        else:
+            stream.value()  # a JSON syntax error, or a value that is no inventory
+            raise InvalidInventory("expected an object of hosts or a list of compute nodes", source=str(path))
+    reader.check_described()
+    return found
 
 
-def _mysql_batch_rows(text: str) -> list[dict[str, Any]]:
-    """Rows of ``mysql -B`` output: a tab-separated header line, then rows with
-    ``\\t``, ``\\n``, ``\\\\`` and ``\\0`` escaped and NULL for null."""
-    escapes = {"t": "\t", "n": "\n", "0": "\0", "\\": "\\"}
+def _is_mysql_batch(head: bytes) -> bool:
+    start = _BYTES_BLANK.match(head).end()
+    end = head.find(b"\n", start)
+    header = head[start:end if end >= 0 else len(head)].rstrip(b"\r").split(b"\t")
+    return len(header) > 1 and b"cpu_info" in header
+
+
+_MYSQL_ESCAPE = re.compile(r"\\(.)")
+_MYSQL_ESCAPES = {"t": "\t", "n": "\n", "0": "\0", "\\": "\\"}
+
+
+def _from_mysql_batch(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
+    """Hosts of ``mysql -B`` output, a row at a time: a tab-separated header
+    line, then rows with ``\\t``, ``\\n``, ``\\\\`` and ``\\0`` escaped and
+    NULL for null."""
 
     def value(cell: str) -> str | None:
         if cell == "NULL":
             return None
-        return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(0)), cell)
+        if "\\" not in cell:
+            return cell
+        return _MYSQL_ESCAPE.sub(lambda m: _MYSQL_ESCAPES.get(m.group(1), m.group(0)), cell)
 
-    lines = text.rstrip("\n").split("\n")
-    header = lines[0].split("\t")
-    return [dict(zip(header, map(value, line.split("\t")))) for line in lines[1:] if line]
+    reader = _HostReader(path, cpumap)
+    found = _Found()
+    header: list[str] | None = None
+    for number, line in enumerate(handle, 1):
+        try:
+            text = line.decode("utf-8").rstrip("\n")
+        except UnicodeDecodeError as exc:
+            raise UnknownInputFormat(f"line {number} is not UTF-8 text (byte {exc.start})", source=str(path)) from None
+        if header is None:
+            text = text[_BLANK.match(text).end():]  # blank lines and a byte order mark before the header
+            if text:
+                header = text.rstrip("\r").split("\t")
+        elif text:
+            reader.row(found, dict(zip(header, map(value, text.split("\t")))), False)
+    reader.check_described()
+    return found
 
 
 @functools.lru_cache(maxsize=1)
@@ -377,73 +550,177 @@ def _yaml(text: str, path: Path) -> tuple[Any, bool]:
 
 _NAME_KEYS = ("hypervisor_hostname", "Hypervisor Hostname", "host", "name", "hostname")
 _CPU_KEYS = ("cpu_info", "CPU Info", "cpu")
+_SHOW_KEYS = ("hypervisor_hostname", "Hypervisor Hostname")  # an object holding one is one hypervisor
 NO_CPU_INFO_HINT = ("rows have no cpu_info: `openstack hypervisor list` never prints it; use "
                     "`openstack hypervisor show HOST -f json` for each host (concatenated in one file), "
                     "or export nova's compute_nodes table (hypervisor_hostname, cpu_info, deleted)")
 
 
+class _HostReader:
+    """Turns the rows and (host, CPU) members of one file into hosts and
+    failures as they are read.
+
+    Fleets repeat a few CPUs many times: each distinct description (CPU
+    text, or cpu_info object) is parsed once, and its hosts share one Cpu.
+    """
+
+    def __init__(self, path: Path, cpumap: CpuMap) -> None:
+        self.where = str(path)
+        self.base = path.parent
+        self.cpumap = cpumap
+        self.seen: dict[object, Cpu] = {}
+        self.row_count = 0  # rows so far, soft-deleted ones included: the next row's number
+        self.live_rows = 0
+        self.described = False  # some live row has a CPU column
+
+    def host(self, found: _Found, name: str, described: Any, repeats: bool) -> None:
+        """Add host `name` described by `described` (`repeats`: some object
+        in it may give a key twice), or its failure."""
+        try:
+            twice = _repeated_keys(described) if repeats else ()
+            if twice:
+                raise InvalidInventory(f"its description gives {', '.join(map(repr, twice))} twice",
+                                       source=f"{self.where}: host {name}")
+            key = _cache_key(described)
+            cpu = self.seen.get(key) if key is not None else None
+            if cpu is None:
+                cpu = _cpu_of(described, f"{self.where}: host {name}", self.base, self.cpumap)
+                if key is not None:
+                    self.seen[key] = cpu
+        except CpuCompatError as exc:
+            found.failure(name, str(exc), self.where)
+            return
+        found.host(name, cpu, self.where)
+
+    def member(self, found: _Found, name: str, described: Any, repeats: bool) -> None:
+        """A host → CPU member of a mapping; a name given twice keeps the first."""
+        if found.taken(name):
+            found.failure(name, f"{self.where}: host {name} is given twice in this file; the first is kept",
+                          self.where)
+        else:
+            self.host(found, name, described, repeats)
+
+    def row(self, found: _Found, row: Any, repeats: bool) -> None:
+        """A row of hypervisors or compute nodes; soft-deleted ones are skipped."""
+        number = self.row_count
+        self.row_count += 1
+        if not isinstance(row, dict):
+            raise InvalidInventory(f"row {number} is not an object", source=self.where)
+        if row.get("deleted") not in (None, 0, "0", False):
+            return  # a soft-deleted compute_nodes row: `deleted` holds its id
+        self.live_rows += 1
+        for key in _NAME_KEYS:  # loops, not next(...): this runs once a host
+            name = row.get(key)
+            if name:
+                name = str(name)
+                break
+        else:
+            name = f"<row {number}>"
+        described = None
+        for key in _CPU_KEYS:
+            if key in row:
+                described = row[key]
+                self.described = True
+                break
+        if repeats and getattr(row, "repeated", ()):
+            described = row  # which of two columns describes the host is unknown: refused for its repeats
+        self.host(found, name, described, repeats)
+
+    def check_described(self) -> None:
+        """Refuse rows none of which has a CPU (a file can say why, and what has one)."""
+        if self.live_rows and not self.described:
+            raise InvalidInventory(NO_CPU_INFO_HINT, source=self.where)
+
+    def rows(self, stream: _JsonStream, found: _Found) -> None:
+        """The rows of the JSON array at the stream's position."""
+        for _ in stream.members("]"):
+            stream.element = f"row {self.row_count}"
+            repeats = stream.repeats
+            row = stream.value()
+            self.row(found, row, stream.repeats != repeats)
+
+    def mapping(self, stream: _JsonStream, found: _Found) -> None:
+        """The host → CPU members of the JSON object at the stream's position."""
+        for _ in stream.members("}"):
+            name = stream.key()
+            stream.element = f"host {name}"
+            repeats = stream.repeats
+            described = stream.value()
+            self.member(found, name, described, stream.repeats != repeats)
+
+    def top_object(self, stream: _JsonStream) -> _Found:
+        """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``,
+        one hypervisor (``openstack hypervisor show -f json``), or a mapping
+        of host names to CPUs, told apart as its members are read."""
+        found = _Found()
+        pending: list[tuple[str, Any, bool]] | None = []  # members kept while the shape is unknown
+        wrapper = None
+        for _ in stream.members("}"):
+            name = stream.key()
+            stream.element = f"key {name}" if pending is not None or wrapper else f"host {name}"
+            if wrapper is not None:  # what follows the hosts is read, and unused
+                if name == wrapper:
+                    raise InvalidInventory(f"key {wrapper!r} appears twice", source=self.where)
+                if name in _WRAPPERS and stream.skip() in ("{", "["):
+                    raise InvalidInventory(f"both {wrapper!r} and {name!r} list hosts", source=self.where)
+                stream.value()
+                continue
+            given = found.taken(name) if pending is None else any(name == key for key, _, _ in pending)
+            if name in _WRAPPERS and stream.skip() in ("{", "[") and not given:
+                wrapper, pending, found = name, None, _Found()  # the hosts are all under it
+                stream.element = ""
+                if stream.skip() == "[":
+                    self.rows(stream, found)
+                else:
+                    self.mapping(stream, found)
+                continue
+            repeats = stream.repeats
+            described = stream.value()
+            if pending is None:
+                self.member(found, name, described, stream.repeats != repeats)
+                continue
+            pending.append((name, described, stream.repeats != repeats))
+            if len(pending) > _MIXED_KEYS and not any(key in _SHOW_KEYS for key, _, _ in pending):
+                for member in pending:
+                    self.member(found, *member)
+                pending = None
+        if pending is not None:
+            if any(key in _SHOW_KEYS for key, _, _ in pending):
+                row = _object([(key, value) for key, value, _ in pending])
+                self.row(found, row, any(repeats for _, _, repeats in pending) or isinstance(row, _Repeated))
+            else:
+                for member in pending:
+                    self.member(found, *member)
+        return found
+
+
 def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Found:
-    """Hosts of a parsed JSON/YAML value; `repeated`: some object in it gave a key twice."""
+    """Hosts of a parsed YAML value; `repeated`: some mapping in it gave a key twice."""
     where = str(path)
     if isinstance(value, dict):
-        for wrapper in ("hosts", "hypervisors"):
+        for wrapper in _WRAPPERS:
             if isinstance(value.get(wrapper), (dict, list)):
                 if wrapper in getattr(value, "repeated", ()):
                     raise InvalidInventory(f"key {wrapper!r} appears twice", source=where)
                 value = value[wrapper]
                 break
         else:
-            if "hypervisor_hostname" in value or "Hypervisor Hostname" in value:
-                value = [value]  # one `openstack hypervisor show -f json`
+            if any(key in value for key in _SHOW_KEYS):
+                value = [value]  # one hypervisor
+    reader = _HostReader(path, cpumap)
+    found = _Found()
     if isinstance(value, dict):
-        rows = list(value.items())
+        for name, described in value.items():
+            reader.host(found, name, described, repeated)
+        for name in getattr(value, "repeated", ()):
+            found.failure(name, f"{where}: host {name} is given twice in this file; the first is kept", where)
     elif isinstance(value, list):
-        rows = _rows(value, where)
+        for row in value:
+            reader.row(found, row, repeated)
+        reader.check_described()
     else:
         raise InvalidInventory("expected an object of hosts or a list of compute nodes", source=where)
-    found = _Found()
-    seen: dict[object, Cpu] = {}  # fleets repeat a few CPUs many times: parse each once
-    for name, described in rows:
-        label = f"{where}: host {name}"
-        try:
-            twice = _repeated_keys(described) if repeated else ()
-            if twice:
-                raise InvalidInventory(f"its description gives {', '.join(map(repr, twice))} twice",
-                                       source=label)
-            key = _cache_key(described)
-            cpu = seen.get(key) if key is not None else None
-            if cpu is None:
-                cpu = _cpu_of(described, label, path.parent, cpumap)
-                if key is not None:
-                    seen[key] = cpu
-        except CpuCompatError as exc:
-            found.failure(name, str(exc), where)
-            continue
-        found.host(name, cpu, where)
-    for name in getattr(value, "repeated", ()):
-        found.failure(name, f"{where}: host {name} is given twice in this file; the first is kept", where)
     return found
-
-
-def _rows(value: list, where: str) -> list[tuple[str, Any]]:
-    """(host name, CPU) of each live row of hypervisors or compute nodes."""
-    rows: list[tuple[str, Any]] = []
-    described = False
-    for i, row in enumerate(value):
-        if not isinstance(row, dict):
-            raise InvalidInventory(f"row {i} is not an object", source=where)
-        if row.get("deleted") not in (None, 0, "0", False):
-            continue  # a soft-deleted compute_nodes row: `deleted` holds its id
-        name = next((row[k] for k in _NAME_KEYS if row.get(k)), None)
-        cpu_key = next((k for k in _CPU_KEYS if k in row), None)
-        described = described or cpu_key is not None
-        cpu = row[cpu_key] if cpu_key is not None else None
-        if getattr(row, "repeated", ()):
-            cpu = row  # which of two columns describes the host is unknown: refused for its repeats
-        rows.append((str(name) if name is not None else f"<row {i}>", cpu))
-    if rows and not described:
-        raise InvalidInventory(NO_CPU_INFO_HINT, source=where)
-    return rows
 
 
 def _repeated_keys(described: Any) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import cpucompat
+import cpucompat.inventory
 from cpucompat.fleet import Fleet
 from cpucompat.inventory import MAX_CONCURRENT_HOSTS, load_inventory, sample_path
 
@@ -275,3 +276,91 @@ def test_a_file_can_list_libvirt_uris(tmp_path):
     listing.write_text("test:///default\nnot a uri\n")
     with pytest.raises(cpucompat.InvalidInventory, match="line 2 is not a libvirt URI"):
         load_inventory(listing)
+
+
+def _reference_fleet(rows: list[dict]) -> tuple[list[tuple], set[str]]:
+    """The classes and unreadable hosts of compute_nodes rows read the plain
+    way: the whole document in memory, every cpu_info parsed on its own."""
+    hosts, failures = {}, set()
+    for row in rows:
+        if row.get("deleted"):
+            continue
+        name = row["hypervisor_hostname"]
+        if name in hosts or name in failures:
+            failures.add(f"{name} (duplicate)")
+            continue
+        try:
+            hosts[name] = cpucompat.parse_cpu_info(row["cpu_info"])
+        except cpucompat.CpuCompatError:
+            failures.add(name)
+    fleet = Fleet(hosts)
+    return [(c.vendor, c.features, c.hosts) for c in fleet.classes], failures | set(fleet.failures)
+
+
+def test_a_large_dump_read_row_by_row_gives_the_classes_of_a_whole_document_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpucompat.inventory, "_JSON_CHUNK", 4096)  # rows cut at every place by chunk ends
+    cpus = [dict(HASWELL, features=HASWELL["features"] + extra)
+            for extra in ([], ["pdpe1gb"], ["pdpe1gb", "aes"], ["ssse3"])] + [NEHALEM, dict(NEHALEM, features=["x2apic"])]
+    rows = []
+    for i in range(20_000):
+        cpu = cpus[i * 7 % len(cpus)]
+        rows.append({"id": i, "hypervisor_hostname": f"cmp-{i:05d}.\u00e9xample.org", "state": "up",
+                     "cpu_info": json.dumps(cpu) if i % 3 else cpu, "deleted": i if i % 1000 == 999 else 0,
+                     "free_disk_gb": i * 1.5e3})
+    for i in range(0, 20_000, 2_500):
+        rows[i]["cpu_info"] = {"model": "Nope", "arch": "x86_64"}  # every bad row is reported
+        rows[i + 1]["hypervisor_hostname"] = rows[i + 2]["hypervisor_hostname"]  # and every duplicate
+    path = tmp_path / "compute_nodes.json"
+    path.write_text(json.dumps(rows, indent=1))
+    fleet = Fleet.load(path)
+    classes, failures = _reference_fleet(rows)
+    assert [(c.vendor, c.features, c.hosts) for c in fleet.classes] == classes
+    assert {name.replace(f", {path}", "") for name in fleet.failures} == failures
+    assert len(failures) == 16 and len(fleet.hosts) == 20_000 - 20 - 16
+
+
+BROKEN_JSON = ['[{"hypervisor_hostname": "a", "cpu_info": %s},\n {"hypervisor_hostname": "b" "cpu_info": 1}]',
+               '[{"hypervisor_hostname": "a", "cpu_info": %s},]',
+               '[{"hypervisor_hostname": "a", "cpu_info": %s}',
+               '{"a": %s,\n "b": tru}',
+               '{"a": %s, "b": "never closed}',
+               '{"a": %s, "b": 1.5e3 4}',
+               '{"a": %s,\n "b": "\\x"}']
+
+
+@pytest.mark.parametrize("broken", BROKEN_JSON)
+def test_invalid_json_is_placed_as_json_places_it_wherever_chunks_end(tmp_path, monkeypatch, broken):
+    path = tmp_path / "fleet.json"
+    path.write_text(broken % json.dumps(HASWELL))
+    with pytest.raises(ValueError) as expected:
+        json.loads(path.read_text())
+    place = str(expected.value).rsplit(": ", 1)[1]
+    for chunk in (1, 3, 1 << 22):
+        monkeypatch.setattr(cpucompat.inventory, "_JSON_CHUNK", chunk)
+        with pytest.raises(cpucompat.InvalidInventory) as error:
+            load_inventory(path)
+        assert str(error.value).startswith(f"{path}: invalid JSON in ") and str(error.value).endswith(place)
+
+
+def test_values_cut_by_chunk_ends_are_read_whole(tmp_path, monkeypatch):
+    show = {"cpu_info": HASWELL, "free_disk_gb": 1.5e10, "hypervisor_hostname": "cmp-\u00e9", "running_vms": 12345}
+    path = tmp_path / "shows.json"
+    path.write_text("\n".join(json.dumps(dict(show, hypervisor_hostname=f"cmp-\u00e9{i}")) for i in range(3))
+                    + json.dumps({f"h{i}": NEHALEM for i in range(150)}))
+    results = []
+    for chunk in (1, 2, 3, 5, 1 << 22):
+        monkeypatch.setattr(cpucompat.inventory, "_JSON_CHUNK", chunk)
+        inventory = load_inventory(path)
+        results.append(({h: c.model for h, c in inventory.hosts.items()}, inventory.failures))
+    assert all(result == results[0] for result in results)
+    assert len(results[0][0]) == 153 and not results[0][1]
+
+
+def test_pages_of_the_hypervisors_api_may_be_concatenated(tmp_path):
+    path = tmp_path / "pages.json"
+    path.write_text("".join(json.dumps({"hypervisors": [{"hypervisor_hostname": f"cmp-{i}", "cpu_info": HASWELL}],
+                                        "hypervisors_links": []}) for i in range(3)))
+    assert list(load_inventory(path).hosts) == ["cmp-0", "cmp-1", "cmp-2"]
+    path.write_text(json.dumps({"hosts": {"a": HASWELL}, "hypervisors": [{"hypervisor_hostname": "b"}]}))
+    with pytest.raises(cpucompat.InvalidInventory, match="both 'hosts' and 'hypervisors' list hosts"):
+        load_inventory(path)
