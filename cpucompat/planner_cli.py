@@ -276,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     guests, unchecked = _guests(args.guests, fleet) if args.guests else ([], [])
     _report_unchecked(args, unchecked, len(guests))
-    write_atomic(args.output, html_report(fleet, _domains(fleet, args), guests))
+    write_atomic(args.output, html_report(fleet, _domains(fleet, args), guests, unchecked))
     cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
                     "unchecked": unchecked},
              f"wrote report on {len(fleet.hosts)} hosts to {args.output}")

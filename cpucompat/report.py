@@ -9,7 +9,7 @@ import html
 import io
 import shutil
 import subprocess
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import networkx as nx
 
@@ -168,8 +168,11 @@ def graph_svg(fleet: Fleet) -> str:
     return "\n".join(out) + "\n"
 
 
-def html_report(fleet: Fleet, domains: Sequence[Domain], guests: Sequence[Guest] = ()) -> str:
-    """One offline HTML page: lattice, domains, per-host cost, stranded guests."""
+def html_report(fleet: Fleet, domains: Sequence[Domain], guests: Sequence[Guest] = (),
+                unchecked: Sequence[Mapping[str, object]] = ()) -> str:
+    """One offline HTML page: lattice, domains, per-host cost, stranded guests,
+    and the guests that could not be checked (`unchecked`: guest, entry and
+    reason of each, as `cpucompat stranded --json` lists them)."""
     e = html.escape
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>cpucompat migration domains</title>",
@@ -205,6 +208,13 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], guests: Sequence[Guest]
         parts.append(f"<h2>Stranded guests</h2><p>{len(stranded)} of {len(guests)} guests cannot move.</p>"
                      "<table id='stranded'><tr><th>guest</th><th>host</th><th>why</th></tr>")
         parts += [f"<tr><td>{e(s.guest)}</td><td>{e(s.host)}</td><td>{e(s.reason)}</td></tr>" for s in stranded]
+        parts.append("</table>")
+    if unchecked:
+        parts.append(f"<h2 class='bad'>Guests not checked</h2><p>{len(unchecked)} entries of the guests file "
+                     "name no guest that can be checked.</p>"
+                     "<table id='unchecked'><tr><th>guest</th><th>entry</th><th>reason</th></tr>")
+        parts += [f"<tr><td>{e(str(u['guest']))}</td><td>{e(str(u['entry']))}</td><td>{e(str(u['reason']))}</td></tr>"
+                  for u in unchecked]
         parts.append("</table>")
     if fleet.failures:
         parts.append("<h2 class='bad'>Unreadable hosts</h2><table id='unreadable'><tr><th>host</th><th>reason</th></tr>")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -151,7 +152,11 @@ def test_stranded_answers_every_good_guest_and_names_each_bad_one(tmp_path):
     report = tmp_path / "report.html"
     proc = run("report", str(fleet), "--guests", str(guests), "-o", str(report))
     assert proc.returncode == 0 and "7 guests not checked:" in proc.stderr
-    assert "db" in report.read_text()
+    page = report.read_text()
+    assert "db" in page
+    listed = page.split("<table id='unchecked'>")[1].split("</table>")[0]
+    assert [int(n) for n in re.findall(r"<tr><td>[^<]*</td><td>(\d+)</td>", listed)] == sorted(unchecked)
+    assert "Skylaek" in listed and "no-such-host" in listed
 
 
 def test_whatif_shows_only_what_changes():

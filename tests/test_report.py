@@ -38,6 +38,17 @@ def test_report_is_self_contained(report):
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+def test_report_lists_the_guests_that_could_not_be_checked_escaped(fleet):
+    unchecked = [{"guest": "<b>web</b>", "entry": 3, "reason": "its host a&b is not in the inventory"},
+                 {"guest": "guest-4", "entry": 4, "reason": "expected an object {name, host[, cpu]}, not null"}]
+    text = html_report(fleet, fleet.domains(), [Guest("db-1", "icelake-01")], unchecked)
+    section = text.split("<table id='unchecked'>")[1].split("</table>")[0]
+    assert section.count("<tr>") == 3  # the header and each entry
+    assert "<td>&lt;b&gt;web&lt;/b&gt;</td><td>3</td><td>its host a&amp;b is not in the inventory</td>" in section
+    assert "<b>web" not in text
+    assert "<table id='unchecked'>" not in html_report(fleet, fleet.domains(), [Guest("db-1", "icelake-01")])
+
+
 def test_graphml_round_trips_through_networkx(fleet, tmp_path):
     path = tmp_path / "g.graphml"
     path.write_text(graph_graphml(fleet))
