@@ -23,9 +23,11 @@ from .inventory import load_inventory
 from .parse import parse_cpus, read_cpus
 
 
-def _fleet(args: argparse.Namespace) -> Fleet:
+def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
+    """The fleet of the inventories; unreadable hosts are listed on stderr,
+    unless the JSON answer gives their reasons (`reasons_in_json`)."""
     fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), timeout=args.timeout, progress=sys.stderr.isatty())
-    if fleet.failures and (not args.json or not fleet.hosts):
+    if fleet.failures and (not args.json or not reasons_in_json or not fleet.hosts):
         _warn(f"{_plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
               [f"{name}: {reason}" for name, reason in sorted(fleet.failures.items())])
     if not fleet.hosts:
@@ -262,7 +264,7 @@ def cmd_levels(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from .report import graph_dot, graph_graphml, graph_png, graph_svg
 
-    fleet = _fleet(args)
+    fleet = _fleet(args, reasons_in_json=False)
     writers = {"dot": graph_dot, "graphml": graph_graphml, "svg": graph_svg, "png": graph_png}
     write_atomic(args.output, writers[args.format](fleet))
     cli.emit(args, {"output": args.output, "format": args.format, "classes": len(fleet.classes)},
@@ -273,7 +275,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import html_report
 
-    fleet = _fleet(args)
+    fleet = _fleet(args, reasons_in_json=False)
     guests, unchecked = _guests(args.guests, fleet) if args.guests else ([], [])
     _report_unchecked(args, unchecked, len(guests))
     write_atomic(args.output, html_report(fleet, _domains(fleet, args), guests, unchecked))

@@ -109,6 +109,18 @@ def test_unreadable_hosts_are_counted_on_stderr(tmp_path):
     assert "bad: " in proc.stderr and "empty: " in proc.stderr and "no CPU information" in proc.stderr
 
 
+def test_graph_and_report_list_unreadable_hosts_on_stderr_even_with_json(tmp_path):
+    """Their JSON answers only count unreadable hosts: the reasons go to stderr."""
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({"ok": NEHALEM, "bad": {"model": "Nope"}}))
+    for command in (["graph", "--format", "dot"], ["report"]):
+        proc = run(*command, str(fleet), "-o", str(tmp_path / "out"), "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.splitlines()[0] == "1 unreadable host, left out of the answer:"
+        assert "bad: " in proc.stderr and "Nope" in proc.stderr
+    assert "unreadable" not in run("classes", str(fleet), "--json").stderr  # its JSON gives the reasons
+
+
 def test_no_readable_host_is_an_error(tmp_path):
     fleet = tmp_path / "fleet.json"
     fleet.write_text(json.dumps({"bad": {"model": "Nope"}, "empty": None}))
