@@ -24,8 +24,7 @@ from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 
 from cpucompat import config
-from cpucompat.errors import CpuCompatError
-from cpucompat.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement, Decision, Request, Lru
+from cpucompat.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement, Decision, Lru, RequestDecisions
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -45,35 +44,6 @@ def nova_cpu_info(context, host: str) -> Any:
     except Exception as exc:  # no database, no context, no such host: the caller falls back
         LOG.debug("cpucompat: cannot look up the cpu_info of %s in Nova: %s", host, exc)
         return None
-
-
-class _Call:
-    """One filter call's request, worked out once, in locals: one filter
-    instance serves all of nova-scheduler's threads."""
-
-    def __init__(self, placement: CpuPlacement, spec_obj, request: Request | None, error: str | None) -> None:
-        self.placement = placement
-        self.spec_obj = spec_obj
-        self.request = request
-        self.refused = Decision(False, error or "", error=True)
-        self.pinned: dict[str, Request | Decision] = {}  # aggregate model → its request, or why not
-        self.decided: dict = {}  # (aggregate model, cpu_info) → Decision
-
-    def request_for(self, model: str | None) -> Request | Decision:
-        """The request on a host of an aggregate pinning `model` (once per model)."""
-        if self.request is None:
-            return self.refused
-        if not model:
-            return self.request
-        found = self.pinned.get(model)
-        if found is None:
-            try:
-                found = self.placement.request(_extra_specs(self.spec_obj), image_traits=_image_traits(self.spec_obj),
-                                               source_host=self.request.source_host, aggregate_model=model)
-            except CpuCompatError as exc:
-                found = Decision(False, str(exc), error=True)
-            self.pinned[model] = found
-        return found
 
 
 class CpuCompatFilter(filters.BaseHostFilter):
@@ -123,48 +93,40 @@ class CpuCompatFilter(filters.BaseHostFilter):
             log(message)
 
     def filter_all(self, filter_obj_list, spec_obj):
-        # Each distinct (aggregate model, cpu_info) is decided once per call:
-        # 10,000 hosts with 50 distinct CPUs cost 50 decisions and 10,000
-        # dict lookups.
         hosts = list(filter_obj_list)
         if not self.RUN_ON_REBUILD and scheduler_utils.request_is_rebuild(spec_obj):
             return hosts  # same-host rebuild: Nova's rule for every filter
-        call = self._call_for(spec_obj, hosts)
-        return [host for host in hosts if self._passes(host, call)]
+        decisions = self._decisions_for(spec_obj, hosts)
+        return [host for host in hosts if self._passes(host, decisions)]
 
     def host_passes(self, host_state, spec_obj) -> bool:
-        return self._passes(host_state, self._call_for(spec_obj, [host_state]))
+        return self._passes(host_state, self._decisions_for(spec_obj, [host_state]))
 
-    def _call_for(self, spec_obj, hosts) -> _Call:
+    def _decisions_for(self, spec_obj, hosts) -> RequestDecisions:
         self._reload_if_changed()
         placement = self.placement
+        extra_specs, image_traits = {}, []
         try:
             placement.remember(hosts)
+            extra_specs, image_traits = _extra_specs(spec_obj), _image_traits(spec_obj)
             source_host = _source_host(spec_obj)
             lookup = partial(self.source_cpu_info, getattr(spec_obj, "_context", None))
-            request = placement.request(_extra_specs(spec_obj), image_traits=_image_traits(spec_obj),
-                                        source_host=source_host, lookup_source=lookup)
+            request = placement.request(extra_specs, image_traits=image_traits, source_host=source_host,
+                                        lookup_source=lookup)
         except Exception as exc:
             self._log_once(LOG.warning, f"cpucompat: cannot use the request, refusing all hosts: {exc}")
-            return _Call(placement, spec_obj, None, str(exc))
+            return RequestDecisions(placement, extra_specs, image_traits, None, str(exc))
         if request.source_unknown:
             LOG.debug("cpucompat: CPU of the source host %s unknown (not seen by this scheduler, not found "
                       "through Nova): %s move checked by the boot rule", source_host, request.mode)
-        return _Call(placement, spec_obj, request, None)
+        return RequestDecisions(placement, extra_specs, image_traits, request)
 
-    def _passes(self, host_state, call: _Call) -> bool:
+    def _passes(self, host_state, decisions: RequestDecisions) -> bool:
         try:
-            cpu_info = getattr(host_state, "cpu_info", None)
-            model = _aggregate_model(host_state)
-            key = (model, cpu_info if isinstance(cpu_info, str) or cpu_info is None else repr(cpu_info))
-            decision = call.decided.get(key)
-            if decision is None:
-                request = call.request_for(model)
-                decision = request if isinstance(request, Decision) else call.placement.decide(request, cpu_info)
-                call.decided[key] = decision
+            decision = decisions.decide(getattr(host_state, "cpu_info", None), _aggregate_model(host_state))
         except Exception as exc:  # documented rule: an internal error refuses the host
             decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}", error=True)
-        if decision.error and call.request is not None:
+        if decision.error and decisions.request is not None:
             self._log_once(LOG.warning, f"cpucompat: hosts refused: {decision.reason}")
         if not decision.passes:
             LOG.debug("%s fails CpuCompatFilter: %s", getattr(host_state, "host", "?"), decision.reason)
