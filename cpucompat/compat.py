@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from .cpu import X86_ARCHES, Cpu, cpu_bits, resolve_arch
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
@@ -145,8 +145,7 @@ def _compare_by_name(guest: Cpu, host: Cpu) -> Comparison:
 
 # -- decode ----------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(NamedTuple):  # a tuple: the decode walk makes many
     model: Model
     required: int
     disabled: int  # model − data, plus removed features for guest CPUs
