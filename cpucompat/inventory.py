@@ -32,7 +32,6 @@ number of hosts (their names), not with the size of their descriptions.
 """
 from __future__ import annotations
 
-import codecs
 import collections
 import functools
 import json
@@ -44,11 +43,12 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping
 
 from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat
+from .jsonstream import JsonStream, RepeatedKeys, mapping_of
 from .parse import parse_cpu_info, parse_cpus, read_cpus, read_text
 
 SAMPLE = "sample"
@@ -231,13 +231,8 @@ def _host_directory_file(directory: Path) -> Path:
 # -- files ---------------------------------------------------------------------
 
 _BLANK = re.compile(r"[\s\ufeff]*")
-_JSON_BLANK = re.compile(r"[ \t\n\r]*")
-_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
-_SIMPLE_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key
 _HEAD_BYTES = 1 << 16  # enough to see how a file starts: its first character, a mysql -B header
 _BYTES_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?\s*")
-_JSON_CHUNK = 1 << 22  # a JSON inventory is read 4 MiB at a time
-_CUT = 64  # a value ending, or failing, this close to the end of what is read may go on after it
 _MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
 _WRAPPERS = ("hosts", "hypervisors")
 
@@ -281,164 +276,11 @@ def _from_text(text: str, path: Path, cpumap: CpuMap) -> _Found:
     return _from_value(value, path, cpumap, repeated)
 
 
-class _Repeated(dict):
-    """A JSON or YAML object that gave some keys twice: the first value of each
-    is kept, and the repeated keys are listed so they can be reported."""
-
-    __slots__ = ("repeated",)
-
-
-def _object(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> dict:
-    """A dict of `pairs`; when a key repeats, a _Repeated one (and `noted` gets True)."""
-    mapping = dict(pairs)
-    if len(mapping) == len(pairs):
-        return mapping
-    if noted is not None:
-        noted.append(True)
-    first: dict[str, Any] = {}
-    repeated = []
-    for key, value in pairs:
-        if key in first:
-            repeated.append(key)
-        else:
-            first[key] = value
-    mapping = _Repeated(first)
-    mapping.repeated = tuple(dict.fromkeys(repeated))
-    return mapping
-
-
-class _JsonStream:
-    """The JSON values of a file, read a chunk at a time and decoded one
-    array element or object member at a time (a million hosts never sit in
-    memory as one document, nor as the file's text).
-
-    `element` names what is being read ("row 12"), for error messages;
-    `repeats` counts the objects so far that gave a key twice.
-    """
-
-    def __init__(self, handle: BinaryIO, path: Path) -> None:
-        self.handle = handle
-        self.path = path
-        self.utf8 = codecs.getincrementaldecoder("utf-8")()
-        self.text = ""
-        self.pos = 0
-        self.eof = False
-        self.read_bytes = 0
-        self.dropped = 0  # characters read and dropped before self.text
-        self.lines = 0  # newlines among them
-        self.line_start = 0  # where the line holding self.text[0] starts
-        self.element = ""
-        self.repeats = 0
-        self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
-
-    def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict:  # the hook of every object: kept cheap
-        mapping = dict(pairs)
-        if len(mapping) == len(pairs):
-            return mapping
-        self.repeats += 1
-        return _object(pairs)
-
-    def _more(self, at_least: int = 0) -> bool:
-        """Drop what was read and append the next chunk (`at_least` characters'
-        worth of bytes, so that a long value is read in doubling steps, not
-        decoded again for every chunk); False at the end of the file."""
-        if self.eof:
-            return False
-        data = self.handle.read(max(_JSON_CHUNK, at_least))
-        pending = len(self.utf8.getstate()[0])
-        try:
-            new = self.utf8.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
-            raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - pending + exc.start})",
-                                     source=str(self.path)) from None
-        self.read_bytes += len(data)
-        self.eof = not data
-        newline = self.text.rfind("\n", 0, self.pos)
-        if newline >= 0:
-            self.lines += self.text.count("\n", 0, self.pos)
-            self.line_start = self.dropped + newline + 1
-        self.dropped += self.pos
-        self.text = self.text[self.pos:] + new
-        self.pos = 0
-        return bool(data)
-
-    def skip(self, blank: re.Pattern = _JSON_BLANK) -> str:
-        """Skip blanks; the next character, or "" at the end of the file."""
-        while True:
-            self.pos = blank.match(self.text, self.pos).end()
-            if self.pos < len(self.text) or not self._more():
-                return self.text[self.pos:self.pos + 1]
-
-    def value(self) -> Any:
-        """The JSON value at the current position."""
-        while True:
-            try:
-                value, end = self.decoder.raw_decode(self.text, self.pos)
-            except json.JSONDecodeError as exc:
-                # a value cut by the end of a chunk fails near that end, or
-                # as a string never closed: read on and decode it again
-                near_end = exc.pos >= len(self.text) - _CUT or exc.msg.startswith("Unterminated string")
-                if near_end and not self.eof:
-                    self._more(len(self.text) - self.pos)
-                    continue
-                raise self.error(exc.msg, exc.pos) from None
-            if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
-                self._more(len(self.text) - self.pos)
-                continue
-            self.pos = end
-            return value
-
-    def members(self, close: str) -> Iterator[None]:
-        """Step through the array or object opening at the current position:
-        yields before each element (or member), which the caller then reads."""
-        self.pos += 1
-        if self.skip() == close:
-            self.pos += 1
-            return
-        while True:
-            yield None
-            comma = _COMMA.match(self.text, self.pos)
-            if comma and comma.end() < len(self.text):  # the usual case, in one step
-                self.pos = comma.end()
-                continue
-            following = self.skip()
-            if following == close:
-                self.pos += 1
-                return
-            if following != ",":
-                raise self.error("Expecting ',' delimiter", self.pos)
-            self.pos += 1
-            self.skip()
-
-    def key(self) -> str:
-        """An object member's key, and its ':'."""
-        if self.skip() != '"':
-            raise self.error("Expecting property name enclosed in double quotes", self.pos)
-        simple = _SIMPLE_KEY.match(self.text, self.pos)
-        if simple and simple.end() < len(self.text):  # the usual case, in one step
-            self.pos = simple.end()
-            return simple.group(1)
-        key = self.value()
-        if self.skip() != ":":
-            raise self.error("Expecting ':' delimiter", self.pos)
-        self.pos += 1
-        self.skip()
-        return key
-
-    def error(self, message: str, pos: int) -> InvalidInventory:
-        """`message` at `pos` of self.text, placed in the file as the json module places it."""
-        newline = self.text.rfind("\n", 0, pos)
-        line = self.lines + self.text.count("\n", 0, pos) + 1
-        column = pos - newline if newline >= 0 else self.dropped + pos - self.line_start + 1
-        return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
-                                f"line {line} column {column} (char {self.dropped + pos})", source=str(self.path))
-
-
 def _from_json(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
     """Hosts of a JSON file: one value, or several concatenated (a shell
     loop over ``openstack hypervisor show -f json`` prints one object per
     host), each a list of rows or an object (see _HostReader.top_object)."""
-    stream = _JsonStream(handle, path)
+    stream = JsonStream(handle, path)
     reader = _HostReader(path, cpumap)
     found = _Found()
     while (start := stream.skip(_BLANK)) != "":
@@ -521,7 +363,7 @@ def _yaml_loader() -> type:
                                                             "found a key that is not a plain value",
                                                             key_node.start_mark)
                 pairs.append((key_node.value, self.construct_object(value_node, deep=True)))
-            mapping = _object(pairs, self.noted)
+            mapping = mapping_of(pairs, self.noted)
             for key_node, value_node in reversed(node.value[:cut]):  # the first merged mapping wins
                 if isinstance(key_node, yaml.ScalarNode) and key_node.value not in mapping:
                     mapping[key_node.value] = self.construct_object(value_node, deep=True)
@@ -631,7 +473,7 @@ class _HostReader:
         if self.live_rows and not self.described:
             raise InvalidInventory(NO_CPU_INFO_HINT, source=self.where)
 
-    def rows(self, stream: _JsonStream, found: _Found) -> None:
+    def rows(self, stream: JsonStream, found: _Found) -> None:
         """The rows of the JSON array at the stream's position."""
         for _ in stream.members("]"):
             stream.element = f"row {self.row_count}"
@@ -639,7 +481,7 @@ class _HostReader:
             row = stream.value()
             self.row(found, row, stream.repeats != repeats)
 
-    def mapping(self, stream: _JsonStream, found: _Found) -> None:
+    def mapping(self, stream: JsonStream, found: _Found) -> None:
         """The host → CPU members of the JSON object at the stream's position."""
         for _ in stream.members("}"):
             name = stream.key()
@@ -648,7 +490,7 @@ class _HostReader:
             described = stream.value()
             self.member(found, name, described, stream.repeats != repeats)
 
-    def top_object(self, stream: _JsonStream) -> _Found:
+    def top_object(self, stream: JsonStream) -> _Found:
         """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``,
         one hypervisor (``openstack hypervisor show -f json``), or a mapping
         of host names to CPUs, told apart as its members are read."""
@@ -686,8 +528,8 @@ class _HostReader:
                 pending = None
         if pending is not None:
             if any(key in _SHOW_KEYS for key, _, _ in pending):
-                row = _object([(key, value) for key, value, _ in pending])
-                self.row(found, row, any(repeats for _, _, repeats in pending) or isinstance(row, _Repeated))
+                row = mapping_of([(key, value) for key, value, _ in pending])
+                self.row(found, row, any(repeats for _, _, repeats in pending) or isinstance(row, RepeatedKeys))
             else:
                 for member in pending:
                     self.member(found, *member)
@@ -760,7 +602,7 @@ def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
         stripped = described.lstrip()
         if stripped.startswith("{"):  # cpu_info as the API and the database store it: JSON text
             try:
-                value = json.loads(described, object_pairs_hook=_object)
+                value = json.loads(described, object_pairs_hook=mapping_of)
             except ValueError:
                 return parse_cpus(described, where, cpumap)[0]  # its error names the problem
             twice = _repeated_keys(value)

@@ -2,7 +2,6 @@
 simple references, and the sample fleet by hand."""
 from __future__ import annotations
 
-import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st

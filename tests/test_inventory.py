@@ -16,6 +16,7 @@ import pytest
 
 import cpucompat
 import cpucompat.inventory
+import cpucompat.jsonstream
 from cpucompat.fleet import Fleet
 from cpucompat.inventory import MAX_CONCURRENT_HOSTS, load_inventory, sample_path
 
@@ -296,7 +297,7 @@ def _reference_fleet(rows: list[dict]) -> tuple[list[tuple], set[str]]:
 
 
 def test_a_large_dump_read_row_by_row_gives_the_classes_of_a_whole_document_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(cpucompat.inventory, "_JSON_CHUNK", 4096)  # rows cut at every place by chunk ends
+    monkeypatch.setattr(cpucompat.jsonstream.JsonStream, "chunk", 4096)  # rows cut at every place by chunk ends
     cpus = [dict(HASWELL, features=HASWELL["features"] + extra)
             for extra in ([], ["pdpe1gb"], ["pdpe1gb", "aes"], ["ssse3"])] + [NEHALEM, dict(NEHALEM, features=["x2apic"])]
     rows = []
@@ -334,7 +335,7 @@ def test_invalid_json_is_placed_as_json_places_it_wherever_chunks_end(tmp_path, 
         json.loads(path.read_text())
     place = str(expected.value).rsplit(": ", 1)[1]
     for chunk in (1, 3, 1 << 22):
-        monkeypatch.setattr(cpucompat.inventory, "_JSON_CHUNK", chunk)
+        monkeypatch.setattr(cpucompat.jsonstream.JsonStream, "chunk", chunk)
         with pytest.raises(cpucompat.InvalidInventory) as error:
             load_inventory(path)
         assert str(error.value).startswith(f"{path}: invalid JSON in ") and str(error.value).endswith(place)
@@ -347,7 +348,7 @@ def test_values_cut_by_chunk_ends_are_read_whole(tmp_path, monkeypatch):
                     + json.dumps({f"h{i}": NEHALEM for i in range(150)}))
     results = []
     for chunk in (1, 2, 3, 5, 1 << 22):
-        monkeypatch.setattr(cpucompat.inventory, "_JSON_CHUNK", chunk)
+        monkeypatch.setattr(cpucompat.jsonstream.JsonStream, "chunk", chunk)
         inventory = load_inventory(path)
         results.append(({h: c.model for h, c in inventory.hosts.items()}, inventory.failures))
     assert all(result == results[0] for result in results)
