@@ -41,6 +41,9 @@ class Cpu:
     signature: tuple[int, int, int] | None = None  # family, model, stepping
     migratable: bool | None = None  # host-passthrough/maximum only
     source: str | None = field(default=None, compare=False, hash=False)
+    # names a host reported that the map cannot name (a newer libvirt's):
+    # kept to be said, never part of the CPU's identity or feature sets
+    unknown_features: frozenset[str] = field(default=frozenset(), compare=False, hash=False)
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

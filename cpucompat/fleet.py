@@ -179,12 +179,18 @@ class Fleet:
         # a fleet repeats a few CPUs: one dict step per host, then each
         # question below once per distinct CPU
         by_cpu: dict[Cpu, list[str]] = {}
+        unknown: dict[str, int] = {}
         for name, cpu in hosts.items():
             names = by_cpu.get(cpu)
             if names is None:
                 by_cpu[cpu] = [name]
             else:
                 names.append(name)
+            for feature in cpu.unknown_features:
+                unknown[feature] = unknown.get(feature, 0) + 1
+        # feature name → hosts reporting it, for names the map cannot tell
+        # apart: hosts differing only in them fall into one class
+        self.unknown_features: dict[str, int] = dict(sorted(unknown.items()))
         by_key: dict[tuple[str | None, int], list[str]] = {}
         first_cpu: dict[tuple[str | None, int], Cpu] = {}
         for cpu, names in by_cpu.items():

@@ -316,8 +316,9 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
                    cpumap: CpuMap | None = None) -> Cpu:
     """Nova's ``ComputeNode.cpu_info`` (JSON text or dict) as a host CPU.
 
-    Feature names the map does not know are dropped: a host offering a
-    feature this map cannot name never makes a guest incompatible.
+    Feature names the map does not know are left out of the feature set
+    (a host offering a feature this map cannot name never makes a guest
+    incompatible) and kept in ``unknown_features``, to be reported.
     """
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
     if isinstance(value, str):
@@ -340,13 +341,16 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
     if not isinstance(features, (list, tuple, set)) or not all(isinstance(f, str) for f in features):
         raise UnknownInputFormat("cpu_info features must be a list of names", source=source)
     archmap = cpumap.arch(arch)
-    known = []
+    known, unknown = [], []
     for name in features:
         canonical = archmap.canonical_feature(name)
-        if canonical is not None and canonical not in known:
+        if canonical is None:
+            unknown.append(name)
+        elif canonical not in known:
             known.append(canonical)
     return Cpu(model=_model_name(model, cpumap, source), vendor=vendor or None, arch=arch,
-               match=None, features=tuple((n, "require") for n in known), source=source)
+               match=None, features=tuple((n, "require") for n in known), source=source,
+               unknown_features=frozenset(unknown))
 
 
 # -- /proc/cpuinfo -------------------------------------------------------------

@@ -32,6 +32,11 @@ def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
               [f"{name}: {reason}" for name, reason in sorted(fleet.failures.items())])
     if not fleet.hosts:
         raise InvalidInventory(f"none of its {len(fleet.failures)} hosts could be read", source=fleet.source)
+    if fleet.unknown_features:
+        _warn(f"hosts report {_plural(len(fleet.unknown_features), 'feature')} cpu_map {fleet.cpumap.source} "
+              "does not know, so hosts differing in them share a class (a newer map, such as "
+              "--cpu-map /usr/share/libvirt/cpu_map, tells them apart):",
+              [", ".join(f"{name} ({_plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
     return fleet
 
 

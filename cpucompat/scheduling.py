@@ -307,10 +307,9 @@ def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
     """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
     list, so a model the map does not know (a newer libvirt's) adds nothing:
     the host gets the model the map decodes from those features."""
-    cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)  # drops unknown feature names
-    value = json.loads(cpu_info) if isinstance(cpu_info, str) else cpu_info
+    cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)
     archmap = resolve_arch(cpumap, cpu)
-    unknown = frozenset(n for n in value.get("features") or () if archmap.canonical_feature(n) is None)
+    unknown = cpu.unknown_features
     reported = cpu.model
     if cpu.arch in X86_ARCHES and reported not in archmap.model_by_name:
         bits = features_of(replace(cpu, model=None), cpumap)

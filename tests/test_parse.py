@@ -169,3 +169,13 @@ def test_constant_tsc_alone_is_no_invariant_tsc():
     host = parse_cpus(text, "no-nonstop.txt")[0]
     assert "invtsc" not in cpucompat.expand(host).expanded
     assert "constant_tsc" in text
+
+
+def test_cpu_info_features_the_map_cannot_name_are_kept_aside():
+    host = parse_cpu_info({"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel",
+                           "features": ["vmx", "fred", "avx10"]})
+    assert host.unknown_features == {"fred", "avx10"}
+    assert ("vmx", "require") in host.features and all(n not in ("fred", "avx10") for n, _ in host.features)
+    # what the map can name is the CPU's identity; the rest is said, not compared
+    assert host == parse_cpu_info({"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel",
+                                   "features": ["vmx"]})

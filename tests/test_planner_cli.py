@@ -191,3 +191,18 @@ def test_whatif_shows_only_what_changes():
 def test_impossible_options_are_refused_with_what_is_wrong(args, expect):
     proc = run("domains", "sample", *args)
     assert proc.returncode == 2 and expect in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_features_the_map_cannot_name_are_said_and_a_newer_map_tells_hosts_apart(tmp_path, map_11):
+    # fred (FRED, Panther Cove) is unknown to the embedded 9.0.0 map, known to 11.3.0's
+    inventory = tmp_path / "fleet.json"
+    inventory.write_text(json.dumps({
+        "new": {"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel", "features": ["vmx", "fred"]},
+        "old": {"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel", "features": ["vmx"]}}))
+    embedded = run("classes", str(inventory), "--json")
+    assert embedded.returncode == 0
+    assert len(json.loads(embedded.stdout)["classes"]) == 1  # the embedded map cannot tell them apart ...
+    assert "fred (1 host)" in embedded.stderr and "does not know" in embedded.stderr  # ... and says so
+    newer = run("classes", str(inventory), "--json", "--cpu-map", map_11.source)
+    assert newer.returncode == 0, newer.stderr
+    assert len(json.loads(newer.stdout)["classes"]) == 2 and "does not know" not in newer.stderr
