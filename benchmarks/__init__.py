@@ -32,6 +32,7 @@ class Row:
     cpucompat_s: float
     libvirt_s: float | None = None
     note: str = ""
+    peak_mib: float | None = None  # peak memory of the measured process, where measured
 
     @property
     def ratio(self) -> float | None:
@@ -41,7 +42,7 @@ class Row:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "inputs": self.inputs, "cpucompat_s": self.cpucompat_s,
-                "libvirt_s": self.libvirt_s, "ratio": self.ratio, "note": self.note}
+                "libvirt_s": self.libvirt_s, "ratio": self.ratio, "note": self.note, "peak_mib": self.peak_mib}
 
 
 def per_call(func: Callable[[], object], calls: int, repeat: int = 5,

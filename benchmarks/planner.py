@@ -109,7 +109,8 @@ def _load_rows(quick: bool) -> list[Row]:
             rows.append(Row(f"planner load + domains, {size:,} hosts", shape,
                             result["load"] + result["domains"], None,
                             f"{megabytes:.0f} MB, {result['classes']} classes: load {result['load']:.2f} s, "
-                            f"domains {result['domains']:.2f} s, peak {result['maxrss_kb'] / 1024:.0f} MiB"))
+                            f"domains {result['domains']:.2f} s, peak {result['maxrss_kb'] / 1024:.0f} MiB",
+                            result["maxrss_kb"] / 1024))
     return rows
 
 
