@@ -6,7 +6,10 @@ count and depth.  A document declaring a DTD or entities is refused
 outright: libvirt never emits one, and refusing is the only way to be sure
 that billion-laughs or XXE payloads cost nothing.  The declaration is
 looked for in the text and, whatever the document's encoding, in the
-parsed tree; only encodings libvirt's files can be in are read.
+parsed tree; only encodings libvirt's files can be in are read (UTF-8,
+ASCII, ISO-8859-1): another declared encoding, a UTF-16 or UTF-32 byte
+order mark, or a NUL byte among the first four (BOM-less UTF-16 or
+UTF-32) is refused before parsing.
 """
 from __future__ import annotations
 
@@ -26,6 +29,11 @@ MAX_DEPTH = 64
 # libvirt writes UTF-8; ASCII and ISO-8859-1 read the same for its files.
 # Anything else (UTF-7, UTF-16, EBCDIC) would hide markup from the text check.
 ENCODINGS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso_8859-1", "latin1", "latin-1"})
+# UTF-16 and UTF-32 hide their declaration from _DECLARED_ENCODING too.  They
+# are told by their byte order mark (FF FE: UTF-16 LE and UTF-32 LE; FE FF:
+# UTF-16 BE) or by a NUL among the first four bytes (UTF-32 BE's mark, and
+# "<" in any of them without a mark); no XML in UTF-8 starts with a NUL.
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 _PARSER_OPTIONS = dict(
@@ -54,6 +62,9 @@ def parse_xml(text: str | bytes, source: str, *, max_bytes: int = MAX_BYTES) -> 
     if len(data) > max_bytes:
         raise UnsafeXml(f"document is {len(data)} bytes, more than the {max_bytes} allowed",
                         source=source)
+    if data.startswith(_WIDE_BOMS) or b"\x00" in data[:4]:
+        raise UnsafeXml("document is in a UTF-16 or UTF-32 encoding (a byte order mark or NUL bytes at its "
+                        "start); cpucompat reads UTF-8, ASCII or ISO-8859-1", source=source)
     declared = _DECLARED_ENCODING.match(data[:1024])
     if declared and declared.group(1).decode("ascii", "replace").lower() not in ENCODINGS:
         raise UnsafeXml(f"document declares encoding {declared.group(1).decode('ascii', 'replace')!r}; "

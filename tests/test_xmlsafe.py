@@ -65,6 +65,20 @@ def test_only_encodings_libvirt_files_use_are_read():
         parse_xml(b'<?xml version="1.0" encoding="UTF-7"?><cpu/>', "utf7.xml")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("declaration", ["", '<?xml version="1.0" encoding="UTF-16"?>'], ids=["plain", "declared"])
+def test_utf16_and_utf32_are_refused_with_or_without_a_byte_order_mark(encoding, declaration):
+    """The declaration check cannot see a declaration in them: they are
+    refused as a whole, not parsed (as lxml would) on trust."""
+    with pytest.raises(UnsafeXml, match="UTF-16 or UTF-32 encoding") as info:
+        parse_xml((declaration + "<cpu><model>Nehalem</model></cpu>").encode(encoding), "wide.xml")
+    assert str(info.value).startswith("wide.xml: ")
+
+
+def test_a_utf8_byte_order_mark_is_read():
+    assert parse_xml(b"\xef\xbb\xbf<cpu/>", "bom.xml").tag == "cpu"
+
+
 def test_deeper_than_libxml2_allows_gets_our_message():
     deep = "<a>" * 300 + "</a>" * 300
     with pytest.raises(UnsafeXml, match=f"nested deeper than {MAX_DEPTH} levels"):
