@@ -9,7 +9,8 @@ One loader, format detected from content:
   host ``node1.dc1``), or one subdirectory per host (the host name is the
   directory's; it holds ``capabilities.xml`` or a single host file);
 * a JSON or YAML file mapping host names to a CPU (Nova ``cpu_info``
-  object, CPU XML text, or a path to a file), optionally under ``hosts``;
+  object, CPU XML text, or a path to a file), optionally under ``hosts``
+  (members beside it are reported, never read as hosts);
   keys are read as written (YAML ``no:`` is host ``no``, ``1.10`` is
   ``1.10``) and a key given twice is reported, never overwritten;
 * Nova's hypervisors with their ``cpu_info``: ``openstack hypervisor show
@@ -19,8 +20,9 @@ One loader, format detected from content:
   soft-deleted rows are skipped);
 * a text file listing libvirt URIs, one a line, or the URIs themselves
   (``qemu:///system``, ``qemu+ssh://host/system``): read concurrently, at
-  most MAX_CONCURRENT_HOSTS at a time, each host given `timeout` seconds
-  from when its own attempt starts.
+  most MAX_CONCURRENT_HOSTS attempts within their deadline at a time, each
+  host given `timeout` seconds from when its own attempt starts (see
+  _from_uris for attempts past it).
 
 A host that cannot be read is kept in ``failures`` with its reason; the
 others load.  Host names are never merged: a duplicate is a failure, and
@@ -49,7 +51,7 @@ from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat
 from .jsonstream import JsonStream, RepeatedKeys, mapping_of
-from .parse import parse_cpu_info, parse_cpus, read_cpus, read_text
+from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
 
 SAMPLE = "sample"
 URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
@@ -59,6 +61,8 @@ HOST_FILE_SUFFIXES = (".xml", ".json", ".txt", ".cpuinfo")
 HOST_DIRECTORY_FILE = "capabilities.xml"  # `virsh capabilities > HOST/capabilities.xml`
 MAX_CONCURRENT_HOSTS = 16
 MAX_INVENTORY_BYTES = 1 << 30  # for inventories read whole (YAML, XML, URI lists); JSON is read a row at a time
+DUPLICATE = "host name appears twice in the inventory; only its first description is used"
+TOO_DEEP = "nested too deeply to be read"
 
 
 @dataclass(frozen=True)
@@ -140,12 +144,15 @@ class _Found:
         return key
 
     def host(self, name: str, cpu: Cpu, where: str = "") -> None:
-        """Add a host, or report a second description of it (the first is kept)."""
+        """Add a host, or report it as a duplicate when its name is taken."""
         if self.taken(name):
-            self.failures[self._duplicate_key(name, where)] = \
-                "host name appears twice in the inventory; the first is kept"
+            self.duplicate(name, where)
         else:
             self.hosts[name] = cpu
+
+    def duplicate(self, name: str, where: str = "") -> None:
+        """Report a second description of `name`, whether or not the first could be read."""
+        self.failures[self._duplicate_key(name, where)] = DUPLICATE
 
     def failure(self, name: str, reason: str, where: str = "") -> None:
         """Record why `name` cannot be read, beside any earlier record of it."""
@@ -213,7 +220,10 @@ def _read_host_entry(entry: Path, cpumap: CpuMap) -> Cpu:
         entry = _host_directory_file(entry)
     elif not entry.is_file():
         raise InvalidInventory("neither a file nor a directory (a broken link?)", source=str(entry))
-    return read_cpus(entry, cpumap)[0]
+    try:
+        return read_cpus(entry, cpumap)[0]
+    except RecursionError:  # thousands of nested brackets: json gives up
+        raise InvalidInventory(TOO_DEEP, source=str(entry)) from None
 
 
 def _host_directory_file(directory: Path) -> Path:
@@ -324,13 +334,13 @@ def _from_mysql_batch(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
     header: list[str] | None = None
     for number, line in enumerate(handle, 1):
         try:
-            text = line.decode("utf-8").rstrip("\n")
+            text = line.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             raise UnknownInputFormat(f"line {number} is not UTF-8 text (byte {exc.start})", source=str(path)) from None
         if header is None:
             text = text[_BLANK.match(text).end():]  # blank lines and a byte order mark before the header
             if text:
-                header = text.rstrip("\r").split("\t")
+                header = text.split("\t")
         elif text:
             reader.row(found, dict(zip(header, map(value, text.split("\t")))), False)
     reader.check_described()
@@ -384,6 +394,8 @@ def _yaml(text: str, path: Path) -> tuple[Any, bool]:
         return loader.get_single_data(), bool(loader.noted)
     except yaml.YAMLError as exc:
         raise InvalidInventory(f"invalid YAML: {exc}", source=str(path)) from None
+    except RecursionError:  # PyYAML builds nested collections recursively
+        raise InvalidInventory(f"invalid YAML: {TOO_DEEP}", source=str(path)) from None
     finally:
         loader.dispose()
 
@@ -417,7 +429,11 @@ class _HostReader:
 
     def host(self, found: _Found, name: str, described: Any, repeats: bool) -> None:
         """Add host `name` described by `described` (`repeats`: some object
-        in it may give a key twice), or its failure."""
+        in it may give a key twice), or its failure; a name already taken is
+        a duplicate, its description never read."""
+        if found.taken(name):
+            found.duplicate(name, self.where)
+            return
         try:
             twice = _repeated_keys(described) if repeats else ()
             if twice:
@@ -433,14 +449,6 @@ class _HostReader:
             found.failure(name, str(exc), self.where)
             return
         found.host(name, cpu, self.where)
-
-    def member(self, found: _Found, name: str, described: Any, repeats: bool) -> None:
-        """A host → CPU member of a mapping; a name given twice keeps the first."""
-        if found.taken(name):
-            found.failure(name, f"{self.where}: host {name} is given twice in this file; the first is kept",
-                          self.where)
-        else:
-            self.host(found, name, described, repeats)
 
     def row(self, found: _Found, row: Any, repeats: bool) -> None:
         """A row of hypervisors or compute nodes; soft-deleted ones are skipped."""
@@ -464,9 +472,20 @@ class _HostReader:
                 described = row[key]
                 self.described = True
                 break
-        if repeats and getattr(row, "repeated", ()):
-            described = row  # which of two columns describes the host is unknown: refused for its repeats
+        twice = _repeated_keys(row) if repeats and getattr(row, "repeated", ()) else ()
+        if twice:  # which of two columns describes the host is unknown
+            found.failure(name, str(InvalidInventory(f"its row gives {', '.join(map(repr, twice))} twice",
+                                                     source=f"{self.where}: host {name}")), self.where)
+            return
         self.host(found, name, described, repeats)
+
+    def beside(self, found: _Found, name: str, wrapper: str) -> None:
+        """Report member `name` of an object whose hosts are under `wrapper`:
+        nothing beside the hosts is read as one, nor dropped unsaid."""
+        if wrapper == "hypervisors" and name == "hypervisors_links":
+            return  # the API's link to its next page
+        found.failure(name, str(InvalidInventory(f"beside {wrapper!r}, which holds this file's hosts: not read",
+                                                 source=f"{self.where}: key {name}")), self.where)
 
     def check_described(self) -> None:
         """Refuse rows none of which has a CPU (a file can say why, and what has one)."""
@@ -488,43 +507,50 @@ class _HostReader:
             stream.element = f"host {name}"
             repeats = stream.repeats
             described = stream.value()
-            self.member(found, name, described, stream.repeats != repeats)
+            self.host(found, name, described, stream.repeats != repeats)
 
     def top_object(self, stream: JsonStream) -> _Found:
-        """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``,
-        one hypervisor (``openstack hypervisor show -f json``), or a mapping
-        of host names to CPUs, told apart as its members are read."""
+        """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``
+        (any other member is reported beside it, see `beside`), one hypervisor
+        (``openstack hypervisor show -f json``), or a mapping of host names to
+        CPUs, told apart as its members are read."""
         found = _Found()
         pending: list[tuple[str, Any, bool]] | None = []  # members kept while the shape is unknown
+        before: list[str] = []  # the names read before a wrapper, each reported beside it
         wrapper = None
         for _ in stream.members("}"):
             name = stream.key()
             stream.element = f"key {name}" if pending is not None or wrapper else f"host {name}"
-            if wrapper is not None:  # what follows the hosts is read, and unused
+            holds_hosts = name in _WRAPPERS and stream.skip() in ("{", "[")
+            if wrapper is not None:
                 if name == wrapper:
                     raise InvalidInventory(f"key {wrapper!r} appears twice", source=self.where)
-                if name in _WRAPPERS and stream.skip() in ("{", "["):
+                if holds_hosts:
                     raise InvalidInventory(f"both {wrapper!r} and {name!r} list hosts", source=self.where)
                 stream.value()
+                self.beside(found, name, wrapper)
                 continue
             given = found.taken(name) if pending is None else any(name == key for key, _, _ in pending)
-            if name in _WRAPPERS and stream.skip() in ("{", "[") and not given:
+            if holds_hosts and not given:
                 wrapper, pending, found = name, None, _Found()  # the hosts are all under it
                 stream.element = ""
                 if stream.skip() == "[":
                     self.rows(stream, found)
                 else:
                     self.mapping(stream, found)
+                for sibling in before:
+                    self.beside(found, sibling, wrapper)
                 continue
+            before.append(name)
             repeats = stream.repeats
             described = stream.value()
             if pending is None:
-                self.member(found, name, described, stream.repeats != repeats)
+                self.host(found, name, described, stream.repeats != repeats)
                 continue
             pending.append((name, described, stream.repeats != repeats))
             if len(pending) > _MIXED_KEYS and not any(key in _SHOW_KEYS for key, _, _ in pending):
                 for member in pending:
-                    self.member(found, *member)
+                    self.host(found, *member)
                 pending = None
         if pending is not None:
             if any(key in _SHOW_KEYS for key, _, _ in pending):
@@ -532,36 +558,43 @@ class _HostReader:
                 self.row(found, row, any(repeats for _, _, repeats in pending) or isinstance(row, RepeatedKeys))
             else:
                 for member in pending:
-                    self.member(found, *member)
+                    self.host(found, *member)
         return found
 
 
 def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Found:
-    """Hosts of a parsed YAML value; `repeated`: some mapping in it gave a key twice."""
+    """Hosts of a parsed YAML value (`repeated`: some mapping in it gave a
+    key twice), shaped as a JSON file's are (see _HostReader.top_object)."""
     where = str(path)
-    if isinstance(value, dict):
-        for wrapper in _WRAPPERS:
-            if isinstance(value.get(wrapper), (dict, list)):
-                if wrapper in getattr(value, "repeated", ()):
-                    raise InvalidInventory(f"key {wrapper!r} appears twice", source=where)
-                value = value[wrapper]
-                break
-        else:
-            if any(key in value for key in _SHOW_KEYS):
-                value = [value]  # one hypervisor
     reader = _HostReader(path, cpumap)
     found = _Found()
+    wrapper, siblings = "", []
+    if isinstance(value, dict):
+        wrappers = [key for key in value if key in _WRAPPERS and isinstance(value[key], (dict, list))]
+        if len(wrappers) > 1:
+            raise InvalidInventory(f"both {wrappers[0]!r} and {wrappers[1]!r} list hosts", source=where)
+        if wrappers:
+            wrapper = wrappers[0]
+            twice = getattr(value, "repeated", ())
+            if wrapper in twice:
+                raise InvalidInventory(f"key {wrapper!r} appears twice", source=where)
+            siblings = [key for key in value if key != wrapper] + list(twice)
+            value = value[wrapper]
+        elif any(key in value for key in _SHOW_KEYS):
+            value = [value]  # one hypervisor
     if isinstance(value, dict):
         for name, described in value.items():
             reader.host(found, name, described, repeated)
         for name in getattr(value, "repeated", ()):
-            found.failure(name, f"{where}: host {name} is given twice in this file; the first is kept", where)
+            found.duplicate(name, where)
     elif isinstance(value, list):
         for row in value:
             reader.row(found, row, repeated)
         reader.check_described()
     else:
         raise InvalidInventory("expected an object of hosts or a list of compute nodes", source=where)
+    for name in siblings:
+        reader.beside(found, name, wrapper)
     return found
 
 
@@ -594,13 +627,16 @@ def _cache_key(described: Any) -> object:
 
 
 def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
+    """The CPU `described` by an object, CPU text, or the path of a file."""
     if described is None or described == "" or described == {}:
         raise InvalidInventory("no CPU information", source=where)
-    if isinstance(described, dict):
-        return parse_cpu_info(described, where, cpumap)
-    if isinstance(described, str):
-        stripped = described.lstrip()
-        if stripped.startswith("{"):  # cpu_info as the API and the database store it: JSON text
+    if not isinstance(described, (dict, str)):
+        raise InvalidInventory(f"CPU given as {type(described).__name__}, expected an object, XML or a path",
+                               source=where)
+    try:
+        if isinstance(described, dict):
+            return parse_cpu_info(described, where, cpumap)
+        if described.lstrip().startswith("{"):  # cpu_info as the API and the database store it: JSON text
             try:
                 value = json.loads(described, object_pairs_hook=mapping_of)
             except ValueError:
@@ -609,12 +645,14 @@ def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
             if twice:
                 raise InvalidInventory(f"its cpu_info gives {', '.join(map(repr, twice))} twice", source=where)
             return parse_cpu_info(value, where, cpumap)
-        if stripped.startswith(("<", "[", '"')) or "flags" in stripped[:2000]:
-            return parse_cpus(described, where, cpumap)[0]
-        path = Path(described) if Path(described).is_absolute() else base / described
-        return read_cpus(path, cpumap)[0]
-    raise InvalidInventory(f"CPU given as {type(described).__name__}, expected an object, XML or a path",
-                           source=where)
+        try:
+            detect_format(described, where)
+        except UnknownInputFormat:  # no CPU description: the path of a file holding one
+            path = Path(described) if Path(described).is_absolute() else base / described
+            return read_cpus(path, cpumap)[0]
+        return parse_cpus(described, where, cpumap)[0]
+    except RecursionError:  # thousands of nested brackets: json gives up
+        raise InvalidInventory(TOO_DEEP, source=where) from None
 
 
 # -- live hosts ----------------------------------------------------------------
@@ -625,7 +663,10 @@ def _from_uris(uris: list[str], cpumap: CpuMap, timeout: float, progress: bool) 
 
     libvirt calls cannot be cancelled: an attempt past its deadline is
     reported and abandoned on a daemon thread, which neither delays the
-    next host nor keeps the process alive at exit.
+    next host nor keeps the process alive at exit.  It no longer holds a
+    slot (else hung hosts would starve every host after them), so each
+    hung host adds a thread and its connection beyond the limit until
+    libvirt gives up.
     """
     from .live import host_cpu_from_libvirt
 

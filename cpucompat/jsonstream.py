@@ -126,6 +126,8 @@ class JsonStream:
                     self._more(len(self.text) - self.pos)
                     continue
                 raise self.error(exc.msg, exc.pos) from None
+            except RecursionError:  # thousands of nested brackets: the value's end cannot be found
+                raise self.error("nested too deeply to be read", self.pos) from None
             if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
                 self._more(len(self.text) - self.pos)
                 continue

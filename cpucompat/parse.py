@@ -41,8 +41,8 @@ def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
     try:
         with p.open("rb") as handle:
             data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise CpuCompatError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL byte
+        raise CpuCompatError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", source=str(path)) from None
     if len(data) > max_bytes:
         raise InvalidCpuXml(f"file is larger than {max_bytes} bytes", source=str(path))
     try:

@@ -148,7 +148,7 @@ def test_keys_given_twice_in_json_are_reported_not_overwritten(tmp_path):
     inventory = load_inventory(path)
     assert {h: c.model for h, c in inventory.hosts.items()} == {"a": "Nehalem", "c": "Haswell-noTSX"}
     assert "'model' twice" in inventory.failures["b"]
-    assert "given twice" in inventory.failures["a (duplicate, " + str(path) + ")"]
+    assert inventory.failures["a (duplicate, " + str(path) + ")"] == cpucompat.inventory.DUPLICATE
 
 
 def test_yaml_keys_are_read_as_written(tmp_path):
@@ -363,3 +363,161 @@ def test_pages_of_the_hypervisors_api_may_be_concatenated(tmp_path):
     path.write_text(json.dumps({"hosts": {"a": HASWELL}, "hypervisors": [{"hypervisor_hostname": "b"}]}))
     with pytest.raises(cpucompat.InvalidInventory, match="both 'hosts' and 'hypervisors' list hosts"):
         load_inventory(path)
+
+
+def test_a_duplicate_is_worded_alike_in_every_shape_and_true_when_the_first_failed(tmp_path):
+    """The first description of a name is the one used, even when it cannot be
+    read: the message says so, and says it alike for two files, a JSON key
+    and a YAML key given twice, and two rows."""
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"x": {"arch": "x86_64"}}))
+    second.write_text(json.dumps({"x": NEHALEM}))
+    inventory = load_inventory([first, second])
+    assert not inventory.hosts and "no CPU model" in inventory.failures["x"]
+    assert inventory.failures[f"x (duplicate, {second})"] == cpucompat.inventory.DUPLICATE
+    shapes = {"keys.json": '{"x": {"arch": "x86_64"}, "x": %s}' % json.dumps(NEHALEM),
+              "keys.yaml": "x: {arch: x86_64}\nx: {arch: x86_64, model: Nehalem}\n",
+              "rows.json": json.dumps([{"hypervisor_hostname": "x", "cpu_info": {"arch": "x86_64"}},
+                                       {"hypervisor_hostname": "x", "cpu_info": NEHALEM}])}
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text)
+        inventory = load_inventory(tmp_path / name)
+        assert not inventory.hosts and "no CPU model" in inventory.failures["x"], name
+        assert inventory.failures[f"x (duplicate, {tmp_path / name})"] == cpucompat.inventory.DUPLICATE, name
+
+
+def test_mysql_batch_with_crlf_line_endings_keeps_every_host(tmp_path):
+    rows = [("cmp-1", json.dumps(HASWELL), "0"), ("cmp-2", json.dumps(NEHALEM), "0"),
+            ("cmp-3", json.dumps(NEHALEM), "3")]
+    path = tmp_path / "compute_nodes.tsv"
+    path.write_bytes("".join("\t".join(row) + "\r\n" for row in
+                             [("hypervisor_hostname", "cpu_info", "deleted"), *rows]).encode())
+    inventory = load_inventory(path)
+    assert {h: c.model for h, c in inventory.hosts.items()} == {"cmp-1": "Haswell-noTSX", "cmp-2": "Nehalem"}
+    assert not inventory.failures
+    assert set(load_inventory([path, "sample"]).hosts) >= {"cmp-1", "cmp-2"}
+
+
+WRAPPED = {  # the same inventory in JSON and in YAML: hosts under a wrapper, members beside it
+    "json": '{"extra-host": %s, "hosts": {"a": %s}, "late-host": %s}' % (json.dumps(HASWELL), json.dumps(NEHALEM),
+                                                                        json.dumps(HASWELL)),
+    "yaml": "extra-host: {arch: x86_64, model: Haswell}\nhosts:\n  a: {arch: x86_64, model: Nehalem}\n"
+            "late-host: {arch: x86_64, model: Haswell}\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRAPPED))
+def test_members_beside_the_hosts_wrapper_are_reported_not_dropped(tmp_path, kind):
+    path = tmp_path / f"fleet.{kind}"
+    path.write_text(WRAPPED[kind])
+    inventory = load_inventory(path)
+    assert list(inventory.hosts) == ["a"]
+    assert sorted(inventory.failures) == ["extra-host", "late-host"]
+    assert all("beside 'hosts'" in reason for reason in inventory.failures.values())
+
+
+@pytest.mark.parametrize("kind", ["json", "yaml"])
+def test_a_wrapper_after_many_hosts_reports_every_one_of_them(tmp_path, kind):
+    hosts = {f"h{i}": NEHALEM for i in range(120)}
+    path = tmp_path / f"fleet.{kind}"
+    text = json.dumps(dict(hosts, hosts={"a": NEHALEM}))  # JSON is YAML too
+    path.write_text(text if kind == "json" else "# YAML\n" + text)
+    inventory = load_inventory(path)
+    assert list(inventory.hosts) == ["a"] and set(inventory.failures) == set(hosts)
+
+
+@pytest.mark.parametrize("kind", ["json", "yaml"])
+def test_two_wrappers_are_refused_alike_in_json_and_yaml(tmp_path, kind):
+    path = tmp_path / f"fleet.{kind}"
+    text = json.dumps({"hosts": {"a": NEHALEM}, "hypervisors": [{"hypervisor_hostname": "b", "cpu_info": NEHALEM}]})
+    path.write_text(text if kind == "json" else "# YAML\n" + text)
+    with pytest.raises(cpucompat.InvalidInventory, match="both 'hosts' and 'hypervisors' list hosts"):
+        load_inventory(path)
+
+
+def test_the_api_page_link_beside_hypervisors_is_no_host(tmp_path):
+    path = tmp_path / "page.yaml"
+    path.write_text(json.dumps({"hypervisors": [{"hypervisor_hostname": "a", "cpu_info": NEHALEM}],
+                                "hypervisors_links": [{"href": "https://nova/os-hypervisors?marker=a"}]}))
+    inventory = load_inventory(path)
+    assert list(inventory.hosts) == ["a"] and not inventory.failures
+
+
+def test_a_row_giving_a_column_twice_is_reported(tmp_path):
+    path = tmp_path / "rows.json"
+    path.write_text('[{"hypervisor_hostname": "a", "cpu_info": %s, "cpu_info": %s},'
+                    ' {"hypervisor_hostname": "b", "cpu_info": %s}]' % (json.dumps(NEHALEM), json.dumps(HASWELL),
+                                                                       json.dumps(NEHALEM)))
+    inventory = load_inventory(path)
+    assert list(inventory.hosts) == ["b"]
+    assert inventory.failures["a"] == f"{path}: host a: its row gives 'cpu_info' twice"
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_nesting_too_deep_for_python_is_reported_as_an_inventory_error(tmp_path):
+    text = tmp_path / "text.json"  # cpu_info as JSON text: each host fails, the others load
+    text.write_text(json.dumps({"a": DEEP, "b": '{"x": ' * 100_000 + "1" + "}" * 100_000, "c": NEHALEM}))
+    inventory = load_inventory(text)
+    assert list(inventory.hosts) == ["c"]
+    assert inventory.failures == {name: f"{text}: host {name}: nested too deeply to be read" for name in "ab"}
+    directory = tmp_path / "hosts"
+    directory.mkdir()
+    (directory / "a.json").write_text(DEEP)
+    (directory / "c.json").write_text(json.dumps(NEHALEM))
+    inventory = load_inventory(directory)
+    assert list(inventory.hosts) == ["c"] and "nested too deeply" in inventory.failures["a"]
+    for name, content in (("fleet.json", '{"a": %s}' % DEEP), ("fleet.yaml", "a: " + DEEP)):
+        with pytest.raises(cpucompat.InvalidInventory, match="nested too deeply to be read"):
+            load_inventory(tmp_path / name) if (tmp_path / name).write_text(content) else None
+
+
+def test_a_cpu_path_holding_a_nul_byte_is_a_failure(tmp_path):
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({"a": "caps\0.xml", "b": NEHALEM}))
+    inventory = load_inventory(path)
+    assert list(inventory.hosts) == ["b"] and "cannot read: embedded null byte" in inventory.failures["a"]
+
+
+def test_a_cpu_path_that_looks_like_cpuinfo_words_is_read_as_a_path(tmp_path):
+    shutil.copy(INPUTS / "amd-vm-capabilities.xml", tmp_path / "flagship-01.xml")
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({"flagship-01": "flagship-01.xml",
+                                "proc": (INPUTS / "amd-vm-proc-cpuinfo.txt").read_text()}))
+    inventory = load_inventory(path)
+    assert set(inventory.hosts) == {"flagship-01", "proc"} and not inventory.failures
+
+
+def test_only_attempts_within_their_deadline_hold_one_of_the_slots(monkeypatch):
+    """At most MAX_CONCURRENT_HOSTS hosts are read at once; a hung one, once
+    past its deadline, frees its slot (its thread lives on, abandoned)."""
+    import cpucompat.live
+
+    release, lock = threading.Event(), threading.Lock()
+    reading, most = 0, 0
+
+    def fake_host_cpu(uri, cpumap):
+        nonlocal reading, most
+        if "hung" in uri:
+            release.wait(60)
+            raise cpucompat.CpuCompatError("gave up", source=uri)
+        with lock:
+            reading += 1
+            most = max(most, reading)
+        time.sleep(0.01)
+        with lock:
+            reading -= 1
+        return cpucompat.parse_cpu_info(NEHALEM)
+
+    monkeypatch.setattr(cpucompat.live, "host_cpu_from_libvirt", fake_host_cpu)
+    try:
+        many = [f"test:///host-{i}" for i in range(3 * MAX_CONCURRENT_HOSTS)]
+        assert len(load_inventory(many, timeout=60).hosts) == len(many)
+        assert most <= MAX_CONCURRENT_HOSTS
+        hung = [f"test:///hung-{i}" for i in range(MAX_CONCURRENT_HOSTS)]
+        inventory = load_inventory(hung + ["test:///after"], timeout=0.2)
+        assert list(inventory.hosts) == ["test:///after"]
+        assert sorted(inventory.failures) == sorted(hung)
+    finally:
+        release.set()
