@@ -57,11 +57,28 @@ class CpuClass:
                 "features": archmap.names(self.features), "level": level_of(self.features, archmap)}
 
 
+def plural(count: int, noun: str) -> str:
+    """"1 host", "2 hosts": a count in words."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class TooFewDomains(InvalidInventory):
+    """The fleet cannot be partitioned into `max_domains` domains in which no
+    host gives up more than `max_loss` features: it takes `needed`."""
+
+    def __init__(self, message: str, *, max_domains: int, max_loss: int | None, needed: int) -> None:
+        super().__init__(message)
+        self.max_domains, self.max_loss, self.needed = max_domains, max_loss, needed
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     host: str
     reason: str
     missing: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"host": self.host, "reason": self.reason, "missing": list(self.missing)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +92,7 @@ class Targets:
 
     def to_dict(self) -> dict:
         return {"host": self.host, "guest_model": self.guest.model, "targets": list(self.targets),
-                "refused": [{"host": r.host, "reason": r.reason, "missing": list(r.missing)}
-                            for r in self.refused]}
+                "refused": [r.to_dict() for r in self.refused]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +105,17 @@ class Domain:
     level: str | None
     loss: Mapping[str, tuple[str, ...]]  # host → features it gives up vs its own host-model
 
+    @property
+    def max_loss(self) -> int:
+        """The most features any of its hosts gives up."""
+        return max(map(len, self.loss.values()), default=0)
+
     def to_dict(self) -> dict:
         return {"name": self.name, "hosts": list(self.hosts), "model": self.common.model,
                 "vendor": self.common.vendor, "features": list(self.common.features),
                 "disabled": list(self.common.disabled), "level": self.level,
                 "loss": {h: list(f) for h, f in self.loss.items()},
-                "max_loss": max((len(f) for f in self.loss.values()), default=0)}
+                "max_loss": self.max_loss}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +147,34 @@ class Guest:
 class Stranded:
     guest: str
     host: str
-    targets: tuple[str, ...]
     reason: str
 
     def to_dict(self) -> dict:
-        return {"guest": self.guest, "host": self.host, "targets": list(self.targets), "reason": self.reason}
+        # "targets" is documented (always empty): a stranded guest has none
+        return {"guest": self.guest, "host": self.host, "targets": [], "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """A guest `Fleet.stranded` cannot answer for, and why."""
+
+    index: int  # its place among the guests asked about
+    guest: Guest
+    reason: str
+
+
+class StrandedGuests(tuple):
+    """`Fleet.stranded`'s answer: a tuple of the stranded guests, in the order
+    asked, and `unchecked`, every guest it could not answer for (none is
+    dropped)."""
+
+    unchecked: tuple[Unchecked, ...]
+    checked: int  # guests answered for
+
+    def __new__(cls, stranded: Iterable[Stranded], unchecked: Iterable[Unchecked], checked: int) -> "StrandedGuests":
+        value = super().__new__(cls, stranded)
+        value.unchecked, value.checked = tuple(unchecked), checked
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +183,7 @@ class WhatIf:
 
     added: tuple[str, ...]
     retired: tuple[str, ...]
+    not_added: Mapping[str, str]  # host to add → why the fleet cannot take it
     domains_before: tuple[Domain, ...]
     domains_after: tuple[Domain, ...]
     targets_gained: Mapping[str, tuple[str, ...]]
@@ -152,7 +197,8 @@ class WhatIf:
                     or list(map(_shape, self.domains_before)) != list(map(_shape, self.domains_after)))
 
     def to_dict(self) -> dict:
-        return {"added": list(self.added), "retired": list(self.retired), "changed": bool(self.changed),
+        return {"added": list(self.added), "retired": list(self.retired), "not_added": dict(self.not_added),
+                "changed": bool(self.changed),
                 "domains_before": [d.to_dict() for d in self.domains_before],
                 "domains_after": [d.to_dict() for d in self.domains_after],
                 "targets_gained": {h: list(t) for h, t in self.targets_gained.items()},
@@ -161,10 +207,10 @@ class WhatIf:
 
 
 def _shape(domain: Domain) -> tuple:
-    """What `Domain.to_dict` shows, without building it for every host."""
+    """What `Domain.to_dict` shows, without building it for every host; hashable."""
     common = domain.common
     return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,
-            domain.level, domain.loss)
+            domain.level, tuple(domain.loss.items()))
 
 
 class Fleet:
@@ -358,18 +404,22 @@ class Fleet:
         else:
             groups = _merge_greedily(by_vendor.values(), max_domains, limit)
         if max_domains is not None and len(groups) > max_domains:
+            # merging stopped short: at the vendors, or where the next merge costs over `limit`
             vendors = sorted({c.vendor or "-" for c in self.classes})
-            if len(vendors) > max_domains:
-                why = f"hosts of {len(vendors)} vendors ({', '.join(vendors)}) never share one"
-            elif exact:
-                fewest = [g for members in by_vendor.values() for g in _fewest_groups(members, limit)]
-                if len(fewest) <= max_domains:
-                    groups = fewest
-                why = f"the fewest domains in which no host gives up over {limit} features are {len(fewest)}"
-            else:
-                why = f"merging the cheapest first, more would cost some host over {limit} features"
+            if exact:  # the fewest there are, and no more than greedy merging leaves
+                groups = [g for members in by_vendor.values() for g in _fewest_groups(members, limit)]
             if len(groups) > max_domains:
-                raise InvalidInventory(f"cannot fit the fleet into {max_domains} domains: {why}")
+                needed = len(groups)
+                why = f"the fleet needs {plural(needed, 'domain')}"
+                if limit is not None:
+                    how = "" if exact else "merging the cheapest first, "
+                    why = f"{how}for no host to give up more than {limit} features {why}"
+                if len(vendors) > max_domains:
+                    why += f" (hosts of {len(vendors)} vendors, {', '.join(vendors)}, never share one)"
+                elif limit is not None:
+                    why += "; allow more domains or a larger loss"
+                raise TooFewDomains(f"cannot fit the fleet into {plural(max_domains, 'domain')}: {why}",
+                                    max_domains=max_domains, max_loss=limit, needed=needed)
         groups.sort(key=lambda g: (-sum(len(c.hosts) for c in g), g[0].index))
         return tuple(self._domain_of(f"D{n + 1}", g) for n, g in enumerate(groups))
 
@@ -389,17 +439,25 @@ class Fleet:
         level = {c.index: level_of(c.features, self.archmap) for c in self.classes}
         return {h: level[self.class_of[h].index] for h in self.hosts}
 
-    def stranded(self, guests: Iterable[Guest]) -> tuple[Stranded, ...]:
-        """Guests that cannot move anywhere but their current host.
+    def stranded(self, guests: Iterable[Guest]) -> StrandedGuests:
+        """Guests that cannot move anywhere but their current host, and
+        (`unchecked`) each guest that cannot be answered for, with why: its
+        host is not in the fleet, or its CPU is one the map cannot compare.
 
         Answered once per distinct guest CPU on classes: O(G + D·C) for G
         guests with D distinct CPUs.
         """
         out = []
+        unchecked: list[Unchecked] = []
+        checked = 0
         host_models: dict[int, Cpu] = {}
-        reach: dict[Cpu, _Reach] = {}
-        for guest in guests:
-            source = self._class(guest.host)
+        reach: dict[Cpu, _Reach | str] = {}  # str: why that CPU cannot be compared
+        for index, guest in enumerate(guests):
+            try:
+                source = self._class(guest.host)
+            except InvalidInventory as exc:
+                unchecked.append(Unchecked(index, guest, str(exc)))
+                continue
             cpu = guest.cpu
             if cpu is None:
                 cpu = host_models.get(source.index)
@@ -407,9 +465,17 @@ class Fleet:
                     cpu = host_models[source.index] = source.host_model.as_cpu()
             where = reach.get(cpu)
             if where is None:
-                where = reach[cpu] = self._reach(cpu)
+                try:
+                    where = self._reach(cpu)
+                except CpuCompatError as exc:
+                    where = str(exc)
+                reach[cpu] = where
+            if isinstance(where, str):
+                unchecked.append(Unchecked(index, guest, where))
+                continue
+            checked += 1
             if where.pinning:
-                out.append(Stranded(guest.name, guest.host, (), f"its CPU requires non-migratable "
+                out.append(Stranded(guest.name, guest.host, f"its CPU requires non-migratable "
                                     f"features ({', '.join(where.pinning)}): libvirt refuses to live-migrate it"))
                 continue
             others = where.hosts - (1 if source.index in where.classes else 0)
@@ -418,8 +484,8 @@ class Fleet:
             reason = "no other host in the fleet"
             if where.nearest is not None:
                 reason = f"no other host can run its CPU; nearest {where.nearest.host}: {where.nearest.reason}"
-            out.append(Stranded(guest.name, guest.host, (), reason))
-        return tuple(out)
+            out.append(Stranded(guest.name, guest.host, reason))
+        return StrandedGuests(out, unchecked, checked)
 
     def _reach(self, cpu: Cpu) -> "_Reach":
         """Which classes run `cpu`, and the refused host missing the fewest
@@ -456,9 +522,10 @@ class Fleet:
         return Fleet(hosts, self.cpumap, self.failures, self.source)
 
     def with_hosts(self, add: Mapping[str, Cpu]) -> "Fleet":
-        clash = set(add) & set(self.class_of)
+        clash = [h + (f" (unreadable: {self.failures[h]})" if h in self.failures else "")
+                 for h in sorted(add) if h in self.class_of or h in self.failures]
         if clash:
-            raise InvalidInventory(f"hosts already in the fleet: {', '.join(sorted(clash))}")
+            raise InvalidInventory(f"hosts already in the fleet: {', '.join(clash)}")
         hosts = {h: self.class_of[h].cpu for h in self.hosts}
         hosts.update(add)
         return Fleet(hosts, self.cpumap, self.failures, self.source)
@@ -475,13 +542,17 @@ class Fleet:
 
     def what_if(self, add: Mapping[str, Cpu] | None = None, retire: Iterable[str] = (),
                 max_domains: int | None = None, max_loss: int | None = None) -> WhatIf:
-        """Which domains, targets and common models change.
+        """Which domains, targets and common models change; hosts of `add` the
+        fleet cannot take (no CPU model, an unknown vendor, no host-model
+        CPU) are left out, with why, in `not_added`.
 
         Targets are compared per class, not per host: O(H + C²) compares
         and set steps, plus the size of the answer.
         """
         retire = tuple(retire)
         after = self.without(retire).with_hosts(dict(add or {}))
+        # with_hosts takes no name of self.failures: every other failure is a host of `add`
+        not_added = {h: reason for h, reason in sorted(after.failures.items()) if h not in self.failures}
         before_by_key = {(c.vendor, c.features): c for c in self.classes}
         after_by_key = {(c.vendor, c.features): c for c in after.classes}
         # hosts only one side has, by class: a host on both sides keeps its CPU, so its class's key
@@ -508,30 +579,31 @@ class Fleet:
                 hosts.extend(only.get(key, ()) if key in other else classes[key].hosts)
             return sorted(hosts)
 
-        changes: dict[tuple[int, int], list[tuple[tuple[str, ...], bool]]] = {}
+        # by the class before: a host keeps its CPU, so its class after follows
+        changes: dict[int, list[tuple[tuple[str, ...], bool]]] = {}
         gained: dict[str, tuple[str, ...]] = {}
         lost: dict[str, tuple[str, ...]] = {}
         for host in after.hosts:
-            if host not in self.class_of:
+            source_before = self.class_of.get(host)
+            if source_before is None:
                 continue
-            source_before, source_after = self.class_of[host], after.class_of[host]
-            pair = (source_before.index, source_after.index)
-            if pair not in changes:
-                reach_before, reach_after = reached(self, source_before), reached(after, source_after)
+            change = changes.get(source_before.index)
+            if change is None:
+                reach_before, reach_after = reached(self, source_before), reached(after, after.class_of[host])
                 own = (source_before.vendor, source_before.features)
                 # a host never targets itself: it is in a list only when its own
                 # class is reached on that side alone
-                changes[pair] = [
+                change = changes[source_before.index] = [
                     (tuple(difference(reach_after, reach_before, after_by_key, added)),
                      own in reach_after and own not in reach_before),
                     (tuple(difference(reach_before, reach_after, before_by_key, gone)),
                      own in reach_before and own not in reach_after)]
-            for out, (hosts, has_own) in zip((gained, lost), changes[pair]):
+            for out, (hosts, has_own) in zip((gained, lost), change):
                 if has_own:
                     hosts = tuple(h for h in hosts if h != host)
                 if hosts:
                     out[host] = hosts
-        return WhatIf(tuple(sorted(add or {})), tuple(sorted(retire)),
+        return WhatIf(tuple(h for h in sorted(add or {}) if h in after.class_of), tuple(sorted(retire)), not_added,
                       self.domains(max_domains, max_loss), after.domains(max_domains, max_loss),
                       gained, lost, self._vendor_commons(), after._vendor_commons())
 

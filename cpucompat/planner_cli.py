@@ -18,25 +18,31 @@ from typing import Callable
 from . import cli
 from .atomic import write_atomic
 from .errors import CpuCompatError, InvalidInventory
-from .fleet import DEFAULT_MAX_LOSS, Domain, Fleet, Guest
+from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, _shape, plural
 from .inventory import load_inventory
+from .jsonstream import mapping_of
 from .parse import parse_cpus, read_cpus
+
+
+def _live(args: argparse.Namespace) -> dict:
+    """How live hosts are read: each within --timeout, with progress on a terminal."""
+    return {"timeout": args.timeout, "progress": sys.stderr.isatty()}
 
 
 def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
     """The fleet of the inventories; unreadable hosts are listed on stderr,
     unless the JSON answer gives their reasons (`reasons_in_json`)."""
-    fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), timeout=args.timeout, progress=sys.stderr.isatty())
+    fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), **_live(args))
     if fleet.failures and (not args.json or not reasons_in_json or not fleet.hosts):
-        _warn(f"{_plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
+        _warn(f"{plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
               [f"{name}: {reason}" for name, reason in sorted(fleet.failures.items())])
     if not fleet.hosts:
         raise InvalidInventory(f"none of its {len(fleet.failures)} hosts could be read", source=fleet.source)
     if fleet.unknown_features:
-        _warn(f"hosts report {_plural(len(fleet.unknown_features), 'feature')} cpu_map {fleet.cpumap.source} "
+        _warn(f"hosts report {plural(len(fleet.unknown_features), 'feature')} cpu_map {fleet.cpumap.source} "
               "does not know, so hosts differing in them share a class (a newer map, such as "
               "--cpu-map /usr/share/libvirt/cpu_map, tells them apart):",
-              [", ".join(f"{name} ({_plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
+              [", ".join(f"{name} ({plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
     return fleet
 
 
@@ -46,35 +52,10 @@ def _warn(title: str, lines: list[str]) -> None:
         print(f"  {line}", file=sys.stderr)
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _emit(args: argparse.Namespace, fleet: Fleet, value: dict, lines: list[str]) -> int:
     value["unreadable"] = dict(sorted(fleet.failures.items()))
     cli.emit(args, value, "\n".join(lines))
     return cli.EXIT_OK
-
-
-def _domains(fleet: Fleet, args: argparse.Namespace) -> tuple[Domain, ...]:
-    """`fleet.domains` for the options given; says so when the two options conflict."""
-    try:
-        return fleet.domains(args.max_domains, args.max_loss)
-    except InvalidInventory:
-        _check_partition_options(fleet, args)
-        raise
-
-
-def _check_partition_options(fleet: Fleet, args: argparse.Namespace) -> None:
-    """Raise a clear error when --max-loss alone needs more than --max-domains domains."""
-    if args.max_domains is None or args.max_loss is None:
-        return
-    vendors = len({c.vendor for c in fleet.classes})
-    needed = len(fleet.domains(None, args.max_loss))
-    if vendors <= args.max_domains < needed:
-        raise InvalidInventory(f"--max-domains {args.max_domains} and --max-loss {args.max_loss} conflict: "
-                               f"for no host to give up more than {args.max_loss} features the fleet needs "
-                               f"{needed} domains; allow more domains or a larger --max-loss") from None
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
@@ -109,8 +90,7 @@ def cmd_domain(args: argparse.Namespace) -> int:
         guest = read_cpus(args.guest, fleet.cpumap)[0]
         label = guest.describe()
     hosts, refused = fleet.domain(guest)
-    value = {"guest": label, "hosts": list(hosts),
-             "refused": [{"host": r.host, "reason": r.reason, "missing": list(r.missing)} for r in refused]}
+    value = {"guest": label, "hosts": list(hosts), "refused": [r.to_dict() for r in refused]}
     lines = [f"{len(hosts)} hosts can run {label}: {' '.join(hosts) or '-'}"]
     lines += [f"  not {r.host}: {r.reason}" for r in refused]
     return _emit(args, fleet, value, lines)
@@ -119,17 +99,16 @@ def cmd_domain(args: argparse.Namespace) -> int:
 def _domain_lines(domains) -> list[str]:
     lines = []
     for d in domains:
-        worst = max((len(f) for f in d.loss.values()), default=0)
         lines.append(f"{d.name}: {len(d.hosts)} hosts, common CPU {d.common.model} "
                      f"+{len(d.common.features)} -{len(d.common.disabled)}, {d.level or 'below x86-64-v1'}, "
-                     f"hosts give up at most {worst} features")
+                     f"hosts give up at most {d.max_loss} features")
         lines.append(f"    hosts: {' '.join(d.hosts)}")
     return lines
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
-    domains = _domains(fleet, args)
+    domains = fleet.domains(args.max_domains, args.max_loss)
     lines = [f"{len(fleet.hosts)} hosts in {len(fleet.classes)} CPU classes form {len(domains)} migration domains:"]
     return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines + _domain_lines(domains))
 
@@ -149,17 +128,16 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     added = {}
     if args.add:
-        extra = load_inventory(args.add, fleet.cpumap)
+        extra = load_inventory(args.add, fleet.cpumap, **_live(args))
         if extra.failures:
             raise InvalidInventory("; ".join(f"{h}: {r}" for h, r in extra.failures.items()), source=", ".join(args.add))
         added = dict(extra.hosts)
-    try:
-        result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
-    except InvalidInventory:
-        _check_partition_options(fleet, args)
-        raise
+    result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
     lines = [f"Adding {len(result.added)} and retiring {len(result.retired)} hosts "
              + ("changes:" if result.changed else "changes nothing.")]
+    if result.not_added:
+        lines.append(f"  {plural(len(result.not_added), 'host')} not added:")
+        lines += [f"    {host}: {reason}" for host, reason in result.not_added.items()]
     for vendor in sorted(set(result.common_before) | set(result.common_after)):
         before, after = result.common_before.get(vendor, "-"), result.common_after.get(vendor, "-")
         if before != after:
@@ -169,10 +147,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     for host, lost in result.targets_lost.items():
         lines.append(f"  {host} loses targets: {' '.join(lost)}")
     # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
-    before = {_unnamed(d): d for d in result.domains_before}
-    after = {_unnamed(d): d for d in result.domains_after}
-    gone = [d for key, d in before.items() if key not in after]
-    formed = [d for key, d in after.items() if key not in before]
+    before = {_shape(d)[1:]: d for d in result.domains_before}
+    after = {_shape(d)[1:]: d for d in result.domains_after}
+    gone = [d for shape, d in before.items() if shape not in after]
+    formed = [d for shape, d in after.items() if shape not in before]
     if gone:
         lines.append("  domains no longer formed:")
         lines += ["    " + line for line in _domain_lines(gone)]
@@ -182,47 +160,59 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return _emit(args, fleet, result.to_dict(), lines)
 
 
-def _unnamed(domain: Domain) -> str:
-    value = domain.to_dict()
-    del value["name"]
-    return json.dumps(value, sort_keys=True)
-
-
-def _guests(path: str, fleet: Fleet) -> tuple[list[Guest], list[dict]]:
-    """The guests of a guests file that can be checked, and every other entry
-    with why it cannot (none is dropped).
+def _stranded(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]]:
+    """The stranded guests of a guests file, and every entry that could not
+    be checked, with why (none is dropped), in the order of the file.
 
     The file is JSON: a list of {name, host[, cpu]}, or an object of
     name → {host[, cpu]}; cpu is CPU XML or a file name.
     """
+    members: list[str] = []  # the keys of the object decoded last: the file's own, when it is one
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict:
+        members[:] = [key for key, _ in pairs]
+        return mapping_of(pairs)
+
     try:
-        value = json.loads(Path(path).read_text())
+        value = json.loads(Path(path).read_text(), object_pairs_hook=pairs_hook)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInventory(f"cannot read guests: {exc}", source=path) from None
     if isinstance(value, list):
-        entries = [(row.get("name") if isinstance(row, dict) else None, i, row) for i, row in enumerate(value)]
+        entries = [(row.get("name") if isinstance(row, dict) else None, row) for row in value]
     elif isinstance(value, dict):
-        entries = [(name, i, row) for i, (name, row) in enumerate(value.items())]
+        entries = [(name, value[name]) for name in members]
     else:
         raise InvalidInventory(f"expected a list or an object of guests, not {type(value).__name__}", source=path)
     guests: list[Guest] = []
+    entry_of: list[int] = []  # the entry of each guest
     unchecked: list[dict] = []
-    for name, i, row in entries:
+    first: dict[str, int] = {}  # name → its entry, in an object of guests
+    for i, (name, row) in enumerate(entries):
         name = name if isinstance(name, str) and name else f"guest-{i}"
+        where = f"{path}: entry {i} ({name})"
         try:
-            guest = _guest(row, name, f"{path}: entry {i} ({name})", Path(path).parent, fleet)
-            fleet.stranded([guest])  # what cannot be answered for this guest is its own problem
+            if isinstance(value, dict) and first.setdefault(name, i) != i:
+                raise InvalidInventory(f"guest {name} is given again; only its first entry ({first[name]}) "
+                                       "is checked", source=where)
+            guest = _guest(row, name, where, Path(path).parent, fleet)
         except CpuCompatError as exc:
             unchecked.append({"guest": name, "entry": i, "reason": str(exc)})
             continue
         guests.append(guest)
-    return guests, unchecked
+        entry_of.append(i)
+    result = fleet.stranded(guests)
+    # what cannot be answered for a guest is its own problem (its reason names its CPU's source)
+    unchecked += [{"guest": u.guest.name, "entry": entry_of[u.index], "reason": u.reason} for u in result.unchecked]
+    unchecked.sort(key=lambda u: u["entry"])
+    return result, unchecked
 
 
 def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Guest:
     if not isinstance(row, dict):
         raise InvalidInventory(f"expected an object {{name, host[, cpu]}}, not {json.dumps(row)[:40]}",
                                source=where)
+    if getattr(row, "repeated", ()):
+        raise InvalidInventory(f"gives {', '.join(map(repr, row.repeated))} twice", source=where)
     host = row.get("host")
     if not isinstance(host, str) or not host:
         raise InvalidInventory("has no host name (\"host\")", source=where)
@@ -242,16 +232,15 @@ def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Gues
 
 def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: int) -> None:
     if unchecked and (not args.json or not checked):
-        _warn(f"{_plural(len(unchecked), 'guest')} not checked:", [entry["reason"] for entry in unchecked])
+        _warn(f"{plural(len(unchecked), 'guest')} not checked:", [entry["reason"] for entry in unchecked])
     if unchecked and not checked:
         raise InvalidInventory(f"none of its {len(unchecked)} guests could be checked", source=args.guests)
 
 
 def cmd_stranded(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
-    guests, unchecked = _guests(args.guests, fleet)
-    _report_unchecked(args, unchecked, len(guests))
-    result = fleet.stranded(guests)
+    result, unchecked = _stranded(args.guests, fleet)
+    _report_unchecked(args, unchecked, result.checked)
     lines = [f"{len(result)} stranded guests"] + [f"  {s.guest} on {s.host}: {s.reason}" for s in result]
     return _emit(args, fleet, {"stranded": [s.to_dict() for s in result], "unchecked": unchecked}, lines)
 
@@ -259,7 +248,7 @@ def cmd_stranded(args: argparse.Namespace) -> int:
 def cmd_levels(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     levels = fleet.levels()
-    domains = _domains(fleet, args)
+    domains = fleet.domains(args.max_domains, args.max_loss)
     lines = [f"{host:<30} {level or '-'}" for host, level in levels.items()]
     lines += [f"domain {d.name} ({len(d.hosts)} hosts): {d.level or '-'}" for d in domains]
     value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
@@ -281,36 +270,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import html_report
 
     fleet = _fleet(args, reasons_in_json=False)
-    guests, unchecked = _guests(args.guests, fleet) if args.guests else ([], [])
-    _report_unchecked(args, unchecked, len(guests))
-    write_atomic(args.output, html_report(fleet, _domains(fleet, args), guests, unchecked))
+    stranded, unchecked = _stranded(args.guests, fleet) if args.guests else (None, [])
+    if stranded is not None:
+        _report_unchecked(args, unchecked, stranded.checked)
+    domains = fleet.domains(args.max_domains, args.max_loss)
+    write_atomic(args.output, html_report(fleet, domains, stranded, unchecked))
     cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
                     "unchecked": unchecked},
              f"wrote report on {len(fleet.hosts)} hosts to {args.output}")
     return cli.EXIT_OK
 
 
-def _at_least(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `least`."""
-    def parse(text: str) -> int:
+def _number(kind: Callable[[str], float], what: str, bound: str, fits: Callable[[float], bool]
+            ) -> Callable[[str], float]:
+    """An argparse type: `what`, read by `kind`, that `fits` ("must be `bound`")."""
+    def parse(text: str) -> float:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+        if not fits(value):
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
         return value
     return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
 
 
 INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `openstack hypervisor show "
@@ -319,7 +301,8 @@ INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `
 
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     live = argparse.ArgumentParser(add_help=False)
-    live.add_argument("--timeout", type=_seconds, default=30.0,
+    live.add_argument("--timeout", default=30.0,
+                      type=_number(float, "seconds", "a positive number of seconds", lambda v: 0 < v < float("inf")),
                       help="seconds each live host has to answer, counted from when it is tried (default 30)")
     inventories = argparse.ArgumentParser(add_help=False)
     inventories.add_argument("inventory", metavar="INVENTORY", nargs="+",
@@ -328,8 +311,10 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     one_inventory = argparse.ArgumentParser(add_help=False)
     one_inventory.add_argument("inventory", metavar="INVENTORY", help=INVENTORY_HELP)
     partition = argparse.ArgumentParser(add_help=False)
-    partition.add_argument("--max-domains", type=_at_least(1), metavar="K", help="at most K domains")
-    partition.add_argument("--max-loss", type=_at_least(0), metavar="N",
+    partition.add_argument("--max-domains", metavar="K", help="at most K domains",
+                           type=_number(int, "a whole number", "at least 1", lambda v: v >= 1))
+    partition.add_argument("--max-loss", metavar="N",
+                           type=_number(int, "a whole number", "at least 0", lambda v: v >= 0),
                            help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
 
     def add(name: str, func, help_text: str, extra=(), inventory=inventories) -> argparse.ArgumentParser:

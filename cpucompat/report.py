@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import networkx as nx
 
 from .errors import CpuCompatError
-from .fleet import Domain, Fleet, Guest
+from .fleet import Domain, Fleet, StrandedGuests, plural
 
 BOX_W, BOX_H, GAP_X, GAP_Y = 190, 54, 30, 70
 VIA_W = 12  # the slot an edge takes in a layer it crosses
@@ -32,16 +32,12 @@ def _lattice(fleet: Fleet) -> nx.DiGraph:
     return reduced
 
 
-def _hosts(count: int) -> str:
-    return f"{count} host" if count == 1 else f"{count} hosts"
-
-
 def graph_dot(fleet: Fleet) -> str:
     """Graphviz DOT of the migration lattice: A -> B when A's guests move to B."""
     graph = _lattice(fleet)
     lines = ["digraph migration {", "  rankdir=BT;", "  node [shape=box];"]
     for node, data in graph.nodes(data=True):
-        label = f"{data['label']}\\n{_hosts(data['hosts'])}"
+        label = f"{data['label']}\\n{plural(data['hosts'], 'host')}"
         lines.append(f'  n{node} [label="{label}"];')
     for a, b in graph.edges:
         lines.append(f"  n{a} -> n{b};")
@@ -163,16 +159,17 @@ def graph_svg(fleet: Fleet) -> str:
                    f'<text x="{x + 8:.1f}" y="{y + 22}" font-size="13" font-family="sans-serif">'
                    f'{html.escape(data["label"][:28])}</text>'
                    f'<text x="{x + 8:.1f}" y="{y + 42}" font-size="12" font-family="sans-serif">'
-                   f'{_hosts(data["hosts"])} · {html.escape(data["vendor"] or "any vendor")}</text></g>')
+                   f'{plural(data["hosts"], "host")} · {html.escape(data["vendor"] or "any vendor")}</text></g>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def html_report(fleet: Fleet, domains: Sequence[Domain], guests: Sequence[Guest] = (),
-                unchecked: Sequence[Mapping[str, object]] = ()) -> str:
-    """One offline HTML page: lattice, domains, per-host cost, stranded guests,
-    and the guests that could not be checked (`unchecked`: guest, entry and
-    reason of each, as `cpucompat stranded --json` lists them)."""
+def html_report(fleet: Fleet, domains: Sequence[Domain], stranded: StrandedGuests | None = None,
+                unchecked: Sequence[Mapping[str, object]] | None = None) -> str:
+    """One offline HTML page: lattice, domains, per-host cost, the stranded
+    guests (`fleet.stranded`'s answer), and the guests that could not be
+    checked (`unchecked`: guest, entry and reason of each, as `cpucompat
+    stranded --json` lists them; by default those of `stranded`)."""
     e = html.escape
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>cpucompat migration domains</title>",
@@ -190,10 +187,9 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], guests: Sequence[Guest]
              "<h2>Domains</h2><table id='domains'><tr><th>domain</th><th>hosts</th><th>common CPU</th>"
              "<th>level</th><th>worst loss</th></tr>"]
     for d in domains:
-        worst = max((len(f) for f in d.loss.values()), default=0)
         cpu = e(f"{d.common.model} +{len(d.common.features)} -{len(d.common.disabled)}")
         parts.append(f"<tr><td>{e(d.name)}</td><td>{len(d.hosts)}</td><td>{cpu}</td>"
-                     f"<td>{e(d.level or '-')}</td><td>{worst}</td></tr>")
+                     f"<td>{e(d.level or '-')}</td><td>{d.max_loss}</td></tr>")
     parts.append("</table><h2>Per host</h2><table id='hosts'><tr><th>host</th><th>CPU</th><th>domain</th>"
                  "<th>features given up</th></tr>")
     domain_of = {h: d for d in domains for h in d.hosts}
@@ -203,9 +199,11 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], guests: Sequence[Guest]
         parts.append(f"<tr class='host'><td>{e(host)}</td><td>{e(fleet.class_of[host].cpu.model or '-')}</td>"
                      f"<td>{e(d.name)}</td><td>{len(lost)}: {e(' '.join(lost))}</td></tr>")
     parts.append("</table>")
-    if guests:
-        stranded = fleet.stranded(guests)
-        parts.append(f"<h2>Stranded guests</h2><p>{len(stranded)} of {len(guests)} guests cannot move.</p>"
+    if unchecked is None:
+        unchecked = [{"guest": u.guest.name, "entry": u.index, "reason": u.reason}
+                     for u in (stranded.unchecked if stranded is not None else ())]
+    if stranded is not None and stranded.checked:
+        parts.append(f"<h2>Stranded guests</h2><p>{len(stranded)} of {stranded.checked} guests cannot move.</p>"
                      "<table id='stranded'><tr><th>guest</th><th>host</th><th>why</th></tr>")
         parts += [f"<tr><td>{e(s.guest)}</td><td>{e(s.host)}</td><td>{e(s.reason)}</td></tr>" for s in stranded]
         parts.append("</table>")

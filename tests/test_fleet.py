@@ -3,12 +3,14 @@ simple references, and the sample fleet by hand."""
 from __future__ import annotations
 
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
 from cpucompat import fleet as fleet_module
-from cpucompat.fleet import DEFAULT_MAX_LOSS, Fleet, Guest
+from cpucompat.errors import InvalidInventory
+from cpucompat.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86
@@ -235,7 +237,8 @@ def test_stranded_guests_are_those_whose_domain_holds_no_other_host(fleet, data)
     stranded = fleet.stranded(guests)
     assert [s.guest for s in stranded] == [name for name, _ in expected]
     for s, (_, why) in zip(stranded, expected):
-        assert why in s.reason and s.targets == ()
+        assert why in s.reason
+    assert stranded.checked == len(guests) and stranded.unchecked == ()
 
 
 @LAWS
@@ -331,3 +334,52 @@ def test_fewest_domains_where_cheapest_first_merging_leaves_three():
     assert len(fleet_module._merge_greedily(by_vendor, None, DEFAULT_MAX_LOSS)) == 3
     # asked for two, the cheapest-first merging stops at three: the exact answer is used
     assert len(fleet.domains(max_domains=2, max_loss=DEFAULT_MAX_LOSS)) == 2
+
+
+def test_stranded_answers_every_guest_it_can_and_lists_each_other_with_why():
+    fleet = sample()
+    odd = cpucompat.Cpu(model="qemu64", features=(("nosuchfeat", "require"),))  # parsed, not comparable
+    guests = [Guest("lost", "no-such-host"), Guest("ok", "skylake-01"), Guest("odd", "haswell-01", odd),
+              Guest("odd-too", "icelake-01", odd)]
+    result = fleet.stranded(guests)
+    assert list(result) == [] and result.checked == 1
+    assert [(u.index, u.guest.name) for u in result.unchecked] == [(0, "lost"), (2, "odd"), (3, "odd-too")]
+    assert "no-such-host is not in the fleet" in result.unchecked[0].reason
+    assert "nosuchfeat" in result.unchecked[2].reason and isinstance(result.unchecked[2], Unchecked)
+
+
+def test_too_few_domains_says_how_many_the_loss_bound_needs():
+    fleet = sample()
+    with pytest.raises(TooFewDomains) as caught:
+        fleet.domains(max_domains=3, max_loss=0)
+    assert caught.value.needed == len(fleet.domains(max_loss=0)) == 8
+    assert (caught.value.max_domains, caught.value.max_loss) == (3, 0)
+    with pytest.raises(TooFewDomains) as caught:
+        fleet.domains(max_domains=1)
+    assert caught.value.needed == 2 and "2 vendors" in str(caught.value)
+
+
+def test_what_if_leaves_out_each_host_the_fleet_cannot_take_with_why():
+    fleet = sample()
+    add = {"passthrough": cpucompat.Cpu(mode="host-passthrough"),
+           "alien": cpucompat.Cpu(model="Haswell", vendor="Zhaoxin", arch="x86_64"),
+           "new-01": fleet.class_of["haswell-01"].cpu}
+    result = fleet.what_if(add)
+    assert result.added == ("new-01",)
+    assert list(result.not_added) == ["alien", "passthrough"]
+    assert "unknown CPU vendor 'Zhaoxin'" in result.not_added["alien"]
+    assert "describes no CPU model" in result.not_added["passthrough"]
+    assert result.to_dict()["not_added"] == dict(result.not_added)
+    assert fleet.what_if({"passthrough": add["passthrough"]}).not_added  # even when nothing else changes
+
+
+def test_adding_a_host_under_the_name_of_an_unreadable_one_is_refused():
+    fleet = Fleet({"a": sample().class_of["haswell-01"].cpu}, MAP, failures={"b": "no answer"})
+    with pytest.raises(InvalidInventory, match=r"hosts already in the fleet: b \(unreadable: no answer\)"):
+        fleet.what_if({"b": fleet.class_of["a"].cpu})
+
+
+def test_a_domains_max_loss_is_the_most_any_host_gives_up():
+    for domain in sample().domains(max_domains=2):
+        assert domain.max_loss == max(len(lost) for lost in domain.loss.values()) > 0
+        assert domain.to_dict()["max_loss"] == domain.max_loss

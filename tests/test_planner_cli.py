@@ -1,6 +1,8 @@
 """The planner's commands: stable JSON keys, human tables, files written."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
@@ -184,13 +186,51 @@ def test_whatif_shows_only_what_changes():
     (["--max-loss", "-1"], "argument --max-loss: must be at least 0, not -1"),
     (["--max-domains", "0"], "argument --max-domains: must be at least 1, not 0"),
     (["--timeout", "0"], "argument --timeout: must be a positive number of seconds"),
+    (["--timeout", "inf"], "argument --timeout: must be a positive number of seconds, not inf"),
+    (["--timeout", "soon"], "argument --timeout: expected seconds, not 'soon'"),
+    (["--max-domains", "two"], "argument --max-domains: expected a whole number, not 'two'"),
     (["--max-domains", "3", "--max-loss", "0"],
-     "--max-domains 3 and --max-loss 0 conflict: for no host to give up more than 0 features the fleet needs "
-     "8 domains"),
+     "cannot fit the fleet into 3 domains: for no host to give up more than 0 features the fleet needs "
+     "8 domains; allow more domains or a larger loss"),
 ])
 def test_impossible_options_are_refused_with_what_is_wrong(args, expect):
     proc = run("domains", "sample", *args)
     assert proc.returncode == 2 and expect in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_whatif_says_its_own_error_not_a_partition_conflict():
+    proc = run("whatif", "sample", "--retire", "nosuch", "--max-domains", "3", "--max-loss", "0")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("cannot retire hosts not in the fleet: nosuch")
+
+
+def test_whatif_reads_the_hosts_to_add_within_the_timeout(tmp_path, monkeypatch):
+    from cpucompat import cli, planner_cli
+
+    asked = []
+
+    def load_inventory(sources, cpumap=None, **options):
+        asked.append(options)
+        return cpucompat.inventory.load_inventory(sources, cpumap, **options)
+
+    monkeypatch.setattr(planner_cli, "load_inventory", load_inventory)
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"old-01": NEHALEM}))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["whatif", "sample", "--add", str(new), "--timeout", "7"]) == 0
+    assert asked == [{"timeout": 7.0, "progress": False}]
+
+
+def test_whatif_reports_each_host_to_add_the_fleet_cannot_take(tmp_path):
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"passthrough": "<cpu mode='host-passthrough'/>", "old-01": NEHALEM}))
+    value = as_json("whatif", "sample", "--add", str(new))
+    assert value["added"] == ["old-01"] and list(value["not_added"]) == ["passthrough"]
+    assert "describes no CPU model" in value["not_added"]["passthrough"]
+    new.write_text(json.dumps({"passthrough": "<cpu mode='host-passthrough'/>"}))
+    text = run("whatif", "sample", "--add", str(new)).stdout
+    assert text.startswith("Adding 0 and retiring 0 hosts changes nothing.\n  1 host not added:\n"
+                           "    passthrough: describes no CPU model")
 
 
 def test_features_the_map_cannot_name_are_said_and_a_newer_map_tells_hosts_apart(tmp_path, map_11):
@@ -206,3 +246,39 @@ def test_features_the_map_cannot_name_are_said_and_a_newer_map_tells_hosts_apart
     newer = run("classes", str(inventory), "--json", "--cpu-map", map_11.source)
     assert newer.returncode == 0, newer.stderr
     assert len(json.loads(newer.stdout)["classes"]) == 2 and "does not know" not in newer.stderr
+
+
+def test_a_guest_named_twice_or_giving_a_key_twice_is_not_checked_and_said(tmp_path):
+    guests = tmp_path / "guests.json"
+    guests.write_text('{"web": {"host": "skylake-01"}, "db": {"host": "icelake-01", "host": "skylake-01"},'
+                      ' "web": {"host": "icelake-01"}}')
+    value = as_json("stranded", "sample", str(guests))
+    unchecked = {u["entry"]: (u["guest"], u["reason"]) for u in value["unchecked"]}
+    assert sorted(unchecked) == [1, 2]
+    assert unchecked[1][0] == "db" and "gives 'host' twice" in unchecked[1][1]
+    assert unchecked[2][0] == "web"
+    assert "guest web is given again; only its first entry (0) is checked" in unchecked[2][1]
+
+
+def test_a_guest_whose_cpu_cannot_be_compared_is_listed_by_its_entry(tmp_path, monkeypatch):
+    """The map parses the CPU but cannot compare it: found in the one stranded() pass."""
+    from cpucompat import cli
+    from cpucompat.fleet import Fleet
+
+    calls = []
+    stranded = Fleet.stranded
+    monkeypatch.setattr(Fleet, "stranded", lambda self, guests: calls.append(1) or stranded(self, guests))
+    guests = tmp_path / "guests.json"
+    guests.write_text(json.dumps([{"name": "ok", "host": "skylake-01"}, None,
+                                  {"name": "odd", "host": "skylake-01",
+                                   "cpu": "<cpu><model>qemu64</model><feature name='nosuchfeat'/></cpu>"}]))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main(["stranded", "sample", str(guests), "--json"]) == 0
+    unchecked = json.loads(out.getvalue())["unchecked"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main(["report", "sample", "--guests", str(guests), "-o", str(tmp_path / "r.html")]) == 0
+    assert len(calls) == 2  # once a command
+    assert [(u["guest"], u["entry"]) for u in unchecked] == [("guest-1", 1), ("odd", 2)]
+    assert "nosuchfeat" in unchecked[1]["reason"]
+    assert "<td>odd</td><td>2</td>" in (tmp_path / "r.html").read_text()

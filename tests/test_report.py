@@ -27,8 +27,8 @@ def fleet():
 def report(fleet, tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "report.html"
     pinned = fleet.class_of["icelake-01"].host_model.as_cpu().with_features([("invtsc", "require")])
-    path.write_text(html_report(fleet, fleet.domains(), [Guest("web-1", "icelake-01"),
-                                                         Guest("db-1", "icelake-01", pinned)]))
+    path.write_text(html_report(fleet, fleet.domains(), fleet.stranded([Guest("web-1", "icelake-01"),
+                                                                        Guest("db-1", "icelake-01", pinned)])))
     return path
 
 
@@ -41,12 +41,21 @@ def test_report_is_self_contained(report):
 def test_report_lists_the_guests_that_could_not_be_checked_escaped(fleet):
     unchecked = [{"guest": "<b>web</b>", "entry": 3, "reason": "its host a&b is not in the inventory"},
                  {"guest": "guest-4", "entry": 4, "reason": "expected an object {name, host[, cpu]}, not null"}]
-    text = html_report(fleet, fleet.domains(), [Guest("db-1", "icelake-01")], unchecked)
+    text = html_report(fleet, fleet.domains(), fleet.stranded([Guest("db-1", "icelake-01")]), unchecked)
     section = text.split("<table id='unchecked'>")[1].split("</table>")[0]
     assert section.count("<tr>") == 3  # the header and each entry
     assert "<td>&lt;b&gt;web&lt;/b&gt;</td><td>3</td><td>its host a&amp;b is not in the inventory</td>" in section
     assert "<b>web" not in text
-    assert "<table id='unchecked'>" not in html_report(fleet, fleet.domains(), [Guest("db-1", "icelake-01")])
+    checked = fleet.stranded([Guest("db-1", "icelake-01")])
+    assert "<table id='unchecked'>" not in html_report(fleet, fleet.domains(), checked)
+
+
+def test_report_lists_the_guests_stranded_could_not_answer_for_by_default(fleet):
+    stranded = fleet.stranded([Guest("db-1", "icelake-01"), Guest("lost", "no-such-host")])
+    text = html_report(fleet, fleet.domains(), stranded)
+    assert "<p>0 of 1 guests cannot move.</p>" in text
+    section = text.split("<table id='unchecked'>")[1].split("</table>")[0]
+    assert "<tr><td>lost</td><td>1</td><td>sample: host no-such-host is not in the fleet</td></tr>" in section
 
 
 def test_graphml_round_trips_through_networkx(fleet, tmp_path):
