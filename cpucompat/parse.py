@@ -300,11 +300,17 @@ def _signature(el: etree._Element | None, where: str) -> tuple[int, int, int] | 
 
 # -- Nova cpu_info -----------------------------------------------------------
 
-def parse_cpu_info_json(text: str, source: str, cpumap: CpuMap | None = None) -> list[Cpu]:
+def _json(text: str, source: str, problem: str) -> Any:
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
-        raise UnknownInputFormat(f"invalid JSON: {exc}", source=source) from None
+        raise UnknownInputFormat(f"{problem}: {exc}", source=source) from None
+    except RecursionError:
+        raise UnknownInputFormat(f"{problem}: nested too deeply", source=source) from None
+
+
+def parse_cpu_info_json(text: str, source: str, cpumap: CpuMap | None = None) -> list[Cpu]:
+    value = _json(text, source, "invalid JSON")
     if isinstance(value, str):  # cpu_info stored as a JSON string inside JSON
         return parse_cpu_info_json(value, source, cpumap)
     items = value if isinstance(value, list) else [value]
@@ -322,10 +328,7 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
     """
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise UnknownInputFormat(f"cpu_info is not valid JSON: {exc}", source=source) from None
+        value = _json(value, source, "cpu_info is not valid JSON")
     if not isinstance(value, dict):
         raise UnknownInputFormat(f"cpu_info must be a JSON object, not {type(value).__name__}", source=source)
     model = value.get("model")

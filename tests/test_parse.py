@@ -179,3 +179,10 @@ def test_cpu_info_features_the_map_cannot_name_are_kept_aside():
     # what the map can name is the CPU's identity; the rest is said, not compared
     assert host == parse_cpu_info({"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel",
                                    "features": ["vmx"]})
+
+
+def test_json_nested_beyond_any_cpu_info_is_a_clear_error():
+    with pytest.raises(UnknownInputFormat, match="nested too deeply"):
+        parse_cpus("[" * 100_000, "deep.json")
+    with pytest.raises(UnknownInputFormat, match="nested too deeply"):
+        parse_cpu_info("[" * 100_000, "deep cpu_info")
