@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
-from .cpu import X86_ARCHES, Cpu, cpu_bits, resolve_arch
+from .cpu import Cpu, cpu_bits, is_x86, resolve_arch
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
-from .cpumap import ARCH_ALIASES, ArchMap, CpuMap, Model, embedded_cpu_map
+from .cpumap import ArchMap, CpuMap, Model, embedded_cpu_map
 from .errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel, UnknownArch
-from .qmp import HypervisorModels
+
+if TYPE_CHECKING:
+    from .qmp import HypervisorModels
 
 IDENTICAL = "identical"
 SUPERSET = "superset"
@@ -103,11 +105,11 @@ def compare(guest: Cpu, host: Cpu, cpumap: CpuMap | None = None) -> Comparison:
 def _compare_cached(guest: Cpu, host: Cpu, cpumap: CpuMap) -> Comparison:
     if host.model is None:
         return Comparison(INCOMPATIBLE, reason="unknown host CPU (it has no model)")
-    if (host.arch or "x86_64") not in X86_ARCHES:
+    if not is_x86(host.arch):
         if guest.arch and guest.arch != host.arch:
             return Comparison(INCOMPATIBLE, reason=f"CPU arch {guest.arch} does not match host arch {host.arch}")
         return _compare_by_name(guest, host)
-    if guest.arch is not None and guest.arch not in X86_ARCHES:
+    if not is_x86(guest.arch):
         return Comparison(INCOMPATIBLE, reason=f"CPU arch {guest.arch} does not match host arch")
     if guest.vendor and (not host.vendor or guest.vendor != host.vendor):
         return Comparison(INCOMPATIBLE, reason=f"host CPU vendor does not match required CPU vendor {guest.vendor}")
@@ -355,7 +357,7 @@ def _x86_only(cpumap: CpuMap, cpus: Sequence[Cpu], operation: str) -> ArchMap:
     so it says so rather than echo a name.
     """
     for cpu in cpus:
-        if cpu.arch is not None and ARCH_ALIASES.get(cpu.arch.lower()) != "x86":
+        if not is_x86(cpu.arch):
             raise UnknownArch(f"cannot {operation} a CPU of arch {cpu.arch}: cpucompat decides "
                               "only x86 CPUs (libvirt's x86 CPU driver)", source=cpu.source)
     return cpumap.x86
@@ -425,7 +427,10 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
     if not base:
         raise IncompatibleCpus("CPUs are incompatible: they have no feature in common",
                                source=_inputs(cpus))
-    chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=names, source=_inputs(cpus))
+    try:
+        chosen = _decode_bits(archmap, base, vendor, 0, guest=True, preferred=names)
+    except NoSuitableModel as exc:  # the inputs are named only when it fails: baseline is a hot path
+        raise NoSuitableModel(str(exc), source=_inputs(cpus)) from None
     fallback = "forbid" if len(names) == 1 and chosen.model.name == names[0] else "allow"
     arches = {cpu.arch for cpu in cpus}
     return _expansion_from_candidate(archmap, chosen, vendor if output_vendor else None,
@@ -444,13 +449,11 @@ def _inputs(cpus: Sequence[Cpu]) -> str | None:
 def expand(cpu: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = False) -> Expansion:
     """The full feature list of a CPU, as ``baselineCPU([cpu],
     EXPAND_FEATURES[|MIGRATABLE])`` gives it."""
-    cpumap = _map(cpumap)
-    _x86_only(cpumap, (cpu,), "expand")
     if cpu.model is None:
         what = f"a {cpu.mode} CPU" if cpu.mode != "custom" else "a CPU without a model"
         raise InvalidCpuXml(f"cannot expand {what}: it names no model; its features are those of "
                             "the host it runs on", source=cpu.source)
-    result = baseline([cpu], cpumap, migratable=migratable)
+    result = baseline([cpu], cpumap, migratable=migratable)  # refuses other arches
     return Expansion(cpu.arch, result.vendor if cpu.vendor else None, result.model,
                      result.features, result.disabled, result.expanded, result.fallback,
                      cpu.signature)

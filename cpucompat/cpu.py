@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, field, replace
 from typing import Iterable, NamedTuple
 
-from .cpumap import ArchMap, CpuMap
+from .cpumap import ARCH_ALIASES, ArchMap, CpuMap
 from .errors import InvalidCpuXml
 
 MODES = ("custom", "host-model", "host-passthrough", "maximum")
@@ -19,7 +19,6 @@ MATCHES = ("minimum", "exact", "strict")
 CHECKS = ("default", "none", "partial", "full")
 POLICIES = ("force", "require", "optional", "disable", "forbid")
 FALLBACKS = ("allow", "forbid")
-X86_ARCHES = ("x86_64", "i686")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +104,12 @@ class CpuBits(NamedTuple):
     forbid: int
     removed: int
     full: int
+
+
+def is_x86(arch: str | None) -> bool:
+    """Whether libvirt's x86 CPU driver handles `arch` (x86_64, i686, amd64,
+    ...); a CPU naming no arch is x86, as `resolve_arch` takes it."""
+    return arch is None or ARCH_ALIASES.get(arch.lower()) == "x86"
 
 
 def resolve_arch(cpumap: CpuMap, cpu: Cpu) -> ArchMap:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnknownInputFormat
+from .parse import read_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,6 @@ class HypervisorModels:
 
 def read_qemu_models(path: str | Path) -> HypervisorModels:
     """The ``query-cpu-definitions`` reply in a file of QMP replies."""
-    from .parse import read_text  # parse imports compat, which imports this module
-
     return parse_qemu_models(read_text(path), str(path))
 
 

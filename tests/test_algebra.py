@@ -132,3 +132,33 @@ def test_subset_order_is_a_partial_order_whose_closure_is_the_subset_relation(re
             else:
                 expected.add((node_of[a.name], node_of[b.name]))
     assert closure == expected == set(order.edges)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i686", "amd64", "i386", "X86_64"])
+def test_every_x86_arch_spelling_is_decided_by_features_in_compare_baseline_and_host_model(arch):
+    host = cpucompat.Cpu(model="Haswell-noTSX", vendor="Intel", arch=arch)
+    older = cpucompat.Cpu(model="SandyBridge")
+    assert cpucompat.compare(older, host, MAP).result == "superset"  # not "differs by name"
+    assert cpucompat.baseline([host], MAP).model == "Haswell-noTSX"
+    assert cpucompat.compare(cpucompat.host_model(host, MAP).as_cpu(), host, MAP).compatible
+
+
+def test_other_arches_are_compared_by_name_and_refused_by_baseline_and_expand():
+    arm = cpucompat.Cpu(model="Neoverse-N1", arch="aarch64")
+    assert cpucompat.compare(cpucompat.Cpu(model="Neoverse-N1"), arm, MAP).result == "identical"
+    assert cpucompat.compare(cpucompat.Cpu(model="Neoverse-V1"), arm, MAP).result == "incompatible"
+    for operation in (cpucompat.baseline, cpucompat.expand):
+        with pytest.raises(cpucompat.errors.UnknownArch, match="aarch64"):
+            operation([arm] if operation is cpucompat.baseline else arm, MAP)
+
+
+def test_baseline_names_its_inputs_only_when_it_fails(monkeypatch):
+    from cpucompat import compat
+
+    def inputs(cpus):
+        raise AssertionError("the inputs were named for a baseline that succeeded")
+
+    monkeypatch.setattr(compat, "_inputs", inputs)
+    cpus = [cpucompat.Cpu(model=name, vendor="Intel", arch="x86_64", source=f"{name}.xml")
+            for name in ("Haswell-noTSX", "Skylake-Client", "Broadwell-noTSX")]
+    assert compat._baseline_cached(tuple(cpus), MAP, False).model == "Haswell-noTSX"
