@@ -8,7 +8,8 @@ testable without Nova and fast enough for every host of every request:
   is replaced by the one the map decodes from the listed features, and
   feature names the map does not know are kept by name;
 * a decision is computed once per distinct (request, host CPU) pair;
-* nothing raises: a malformed input is a failing decision with a reason.
+* nothing raises: a malformed input is a failing decision with a reason,
+  an internal error one flagged as an error.
 
 Rules, per guest CPU mode:
 
@@ -35,7 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .compat import compare, decode_features, features_of, host_model
 from .config import CpuPolicy, parse_flags
-from .cpu import X86_ARCHES, Cpu, resolve_arch
+from .cpu import Cpu, is_x86, resolve_arch
 from .cpumap import CpuMap
 from .errors import CpuCompatError, UnknownModel
 from .names import trait_feature
@@ -96,6 +97,9 @@ class Decision:
     error: bool = False  # the reason is a fault to report (bad input, internal error), not the host's CPU
 
 
+NO_CPU_INFO = Decision(False, "host reports no CPU information (cpu_info is empty)")
+
+
 class Lru:
     """A small thread-safe LRU mapping (the scheduler calls from many threads)."""
 
@@ -142,19 +146,21 @@ class CpuPlacement:
         self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for moves)
 
     # -- hosts ---------------------------------------------------------------
-    def host_cpu(self, cpu_info: Any) -> HostCpu | str:
-        """The host CPU of a cpu_info value, or the reason there is none."""
+    def host_cpu(self, cpu_info: Any) -> HostCpu | Decision:
+        """The host CPU of a cpu_info value, or the failing decision saying
+        why there is none (an error when cpucompat itself failed)."""
         if cpu_info is None or cpu_info == "" or cpu_info == {}:
-            return "host reports no CPU information (cpu_info is empty)"
+            return NO_CPU_INFO
         key = cpu_info if isinstance(cpu_info, str) else _dict_key(cpu_info)
         found = self._hosts.get(key)
         if found is None:
             try:
                 found = _host_cpu(cpu_info, self.cpumap)
-            except CpuCompatError as exc:
-                found = f"unusable cpu_info: {exc}"
+            except CpuCompatError as exc:  # a message with a source already starts "cpu_info: "
+                found = Decision(False, f"unusable {exc}" if exc.source else f"unusable cpu_info: {exc}")
             except Exception as exc:  # never raise into the scheduler
-                found = f"unusable cpu_info: {type(exc).__name__}: {exc}"
+                found = Decision(False, f"internal error reading cpu_info, host refused: "
+                                        f"{type(exc).__name__}: {exc}", error=True)
             self._hosts.put(key, found)
         return found
 
@@ -224,7 +230,7 @@ class CpuPlacement:
         """Can `request`'s guest run on the host described by `cpu_info`?"""
         host = self.host_cpu(cpu_info)
         if not isinstance(host, HostCpu):
-            return Decision(False, host)
+            return host
         key = (request, host)
         found = self._decisions.get(key)
         if found is None:
@@ -259,7 +265,10 @@ class CpuPlacement:
         if mode == "host-model":
             if not request.strict_host_model:
                 return Decision(True, "host-model move, strict_host_model off")
-            guest = host_model(source.cpu, self.cpumap).as_cpu().with_features(request.flags)
+            if is_x86(source.cpu.arch):
+                guest = host_model(source.cpu, self.cpumap).as_cpu().with_features(request.flags)
+            else:  # other maps describe models by name only: compare() matches the source's model
+                guest = Cpu(model=source.cpu.model, arch=source.cpu.arch, match=None)
             verdict = compare(guest, host.cpu, self.cpumap)
             if not verdict.compatible:
                 return Decision(False, f"host-model guest from {request.source_host} ({guest.model}) "
@@ -311,12 +320,12 @@ def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
     archmap = resolve_arch(cpumap, cpu)
     unknown = cpu.unknown_features
     reported = cpu.model
-    if cpu.arch in X86_ARCHES and reported not in archmap.model_by_name:
+    if is_x86(cpu.arch) and reported not in archmap.model_by_name:
         bits = features_of(replace(cpu, model=None), cpumap)
         if not bits:
             raise UnknownModel(f"unknown CPU model '{reported}' in cpu_map {archmap.source} and no known "
                                "features to decode one from", source="cpu_info")
-        cpu = replace(cpu, model=decode_features(bits, cpu.vendor, None, cpumap).model)
+        cpu = replace(cpu, model=decode_features(bits, cpu.vendor, None, cpumap, source="cpu_info").model)
     features_of(cpu, cpumap)  # an unknown model of another arch: fail here, once
     return HostCpu(cpu, reported, unknown)
 

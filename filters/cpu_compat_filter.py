@@ -46,17 +46,32 @@ def nova_cpu_info(context, host: str) -> Any:
         return None
 
 
+def nova_instance_host(context, instance_uuid: str, cell=None) -> str | None:
+    """The host an instance is on now, as Nova's database holds it (None for
+    a shelved-offloaded instance), read in `cell` (the move's cell), else in
+    the cell of its instance mapping.  Raises when Nova cannot be asked."""
+    if context is None:
+        raise LookupError("no request context to ask Nova with")
+    if cell is None:
+        cell = objects.InstanceMapping.get_by_instance_uuid(context, instance_uuid).cell_mapping
+    with nova_context.target_cell(context, cell) as cell_context:
+        return objects.Instance.get_by_uuid(cell_context, instance_uuid, expected_attrs=[]).host
+
+
 class CpuCompatFilter(filters.BaseHostFilter):
     """Passes hosts whose CPU can run (or receive) the request's guest CPU."""
 
     RUN_ON_REBUILD = False
 
-    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=nova_cpu_info) -> None:
+    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=nova_cpu_info,
+                 instance_host=nova_instance_host) -> None:
         self.conf = conf if conf is not None else CONF
         if "cpucompat" not in self.conf:
             config.register_opts(self.conf)
         # (context, host) → cpu_info of a move's source this process has not seen
         self.source_cpu_info = source_cpu_info
+        # (context, instance uuid, cell) → the instance's current host, for moves naming no source
+        self.instance_host = instance_host
         self._logged = Lru(256)  # messages already logged at WARNING/ERROR: each is logged once
         # a bad configuration is refused here, at start-up, not at a request
         self._load()
@@ -109,8 +124,9 @@ class CpuCompatFilter(filters.BaseHostFilter):
         try:
             placement.remember(hosts)
             extra_specs, image_traits = _extra_specs(spec_obj), _image_traits(spec_obj)
-            source_host = _source_host(spec_obj)
-            lookup = partial(self.source_cpu_info, getattr(spec_obj, "_context", None))
+            context = getattr(spec_obj, "_context", None)
+            source_host = self._source_host(spec_obj, context)
+            lookup = partial(self.source_cpu_info, context)
             request = placement.request(extra_specs, image_traits=image_traits, source_host=source_host,
                                         lookup_source=lookup)
         except Exception as exc:
@@ -120,6 +136,29 @@ class CpuCompatFilter(filters.BaseHostFilter):
             LOG.debug("cpucompat: CPU of the source host %s unknown (not seen by this scheduler, not found "
                       "through Nova): %s move checked by the boot rule", source_host, request.mode)
         return RequestDecisions(placement, extra_specs, image_traits, request)
+
+    def _source_host(self, spec_obj, context) -> str | None:
+        """The host a guest moves away from.  Live migration and evacuate,
+        and resize and cold migration to another host, put it first in
+        ignore_hosts.  Other moves (resize or cold migration allowed on the
+        same host, unshelve) name none: the instance's current host is asked
+        of Nova (None once shelved-offloaded: the boot rule).  Our scheduler
+        hint, kept from the server's creation, is read only when Nova cannot
+        be asked (no context or database); never on a boot, which is no move."""
+        if "ignore_hosts" in spec_obj and spec_obj.ignore_hosts:
+            return spec_obj.ignore_hosts[0]
+        if not _is_move(spec_obj):
+            LOG.debug("cpucompat: request is not a move (no source host): boot rule")
+            return None
+        try:
+            return self.instance_host(context, spec_obj.instance_uuid, spec_obj.requested_destination.cell)
+        except Exception as exc:  # no database, no context: the creation-time hint is all there is
+            LOG.debug("cpucompat: cannot ask Nova where instance %s is: %s", spec_obj.instance_uuid, exc)
+        if "scheduler_hints" in spec_obj and spec_obj.scheduler_hints:
+            hinted = spec_obj.get_scheduler_hint(HINT_SOURCE)
+            if hinted:
+                return str(hinted)
+        return None
 
     def _passes(self, host_state, decisions: RequestDecisions) -> bool:
         try:
@@ -147,23 +186,8 @@ def _image_traits(spec_obj) -> list:
     return []
 
 
-def _source_host(spec_obj) -> str | None:
-    """The host a guest moves away from: the first ignored host (live
-    migration, evacuate, cold migration and resize put the source there),
-    else our scheduler hint, read only on a move: hints persist in the
-    RequestSpec, so a boot or a later request must not become a move."""
-    if "ignore_hosts" in spec_obj and spec_obj.ignore_hosts:
-        return spec_obj.ignore_hosts[0]
-    if _is_move(spec_obj) and "scheduler_hints" in spec_obj and spec_obj.scheduler_hints:
-        hinted = spec_obj.get_scheduler_hint(HINT_SOURCE)
-        if hinted:
-            return str(hinted)
-    LOG.debug("cpucompat: request is not a move (no source host): boot rule")
-    return None
-
-
 def _is_move(spec_obj) -> bool:
-    # conductor restricts every move to the instance's cell (requested_destination.cell,
+    # conductor restricts every move and unshelve to the instance's cell (requested_destination.cell,
     # set even to None for a cross-cell resize); a boot's destination never has the field
     destination = spec_obj.requested_destination if "requested_destination" in spec_obj else None
     return destination is not None and "cell" in destination

@@ -60,9 +60,11 @@ def fleet(**extra):
     return hosts
 
 
-def spec(extra_specs=None, ignore_hosts=None, hints=None, image=None, destination=None, context=None):
+def spec(extra_specs=None, ignore_hosts=None, hints=None, image=None, destination=None, context=None,
+         instance_uuid=None):
     return objects.RequestSpec(
-        context, instance_uuid=str(uuid.uuid4()), scheduler_hints=hints or {}, ignore_hosts=ignore_hosts or [],
+        context, instance_uuid=instance_uuid or str(uuid.uuid4()), scheduler_hints=hints or {},
+        ignore_hosts=ignore_hosts or [],
         force_hosts=[], force_nodes=[], requested_destination=destination,
         image=objects.ImageMeta.from_dict(image or {"properties": {}}),
         flavor=objects.Flavor(vcpus=2, memory_mb=2048, root_gb=10, ephemeral_gb=0, swap=0,
@@ -141,7 +143,7 @@ def a_move():
     return objects.Destination(cell=objects.CellMapping(uuid=str(uuid.uuid4()), name="cell1"))
 
 
-def test_move_source_can_be_named_by_hint_when_nova_names_none(scheduler):
+def test_move_source_can_be_named_by_hint_when_nova_cannot_be_asked(scheduler):
     manager = scheduler("cpu_mode = host-model\n")
     hosts = fleet()
     passing(manager, hosts, spec())
@@ -355,6 +357,7 @@ def test_unseen_source_is_looked_up_and_an_unknown_one_logged_once_per_request(p
 def nova_database(tmp_path):
     """Nova's API and cell databases (sqlite), with the tables the source lookup reads."""
     import oslo_messaging
+    import sqlalchemy
     from nova import context as nova_context
     from nova.db.api import api as api_db, models as api_models
     from nova.db.main import api as main_db, models as main_models
@@ -364,9 +367,15 @@ def nova_database(tmp_path):
     oslo_messaging.get_rpc_transport(CONF, url="fake:/")  # registers [DEFAULT] transport_url, as nova.rpc does
     CONF.set_override("connection", main, group="database")
     CONF.set_override("connection", api, group="api_database")
-    main_models.BASE.metadata.create_all(main_db.get_engine(), tables=[main_models.ComputeNode.__table__])
+    # Instance.get_by_uuid joins the info cache and security groups
+    main_tables = [main_models.ComputeNode, main_models.Instance, main_models.InstanceInfoCache,
+                   main_models.SecurityGroup, main_models.SecurityGroupInstanceAssociation,
+                   main_models.SecurityGroupIngressRule]
+    # the cell's own connection: main_db.get_engine() stays on the first test's file
+    main_models.BASE.metadata.create_all(sqlalchemy.create_engine(main), tables=[t.__table__ for t in main_tables])
     api_models.BASE.metadata.create_all(api_db.get_engine(), tables=[api_models.CellMapping.__table__,
-                                                                     api_models.HostMapping.__table__])
+                                                                     api_models.HostMapping.__table__,
+                                                                     api_models.InstanceMapping.__table__])
     context = nova_context.get_admin_context()
     cell = objects.CellMapping(context, uuid=str(uuid.uuid4()), name="cell1", transport_url="none:///",
                                database_connection=main)
@@ -393,6 +402,82 @@ def test_unseen_source_cpu_info_comes_from_nova_database(nova_database):
     hosts = [h for h in fleet() if h.host != "skylake-host"]
     passed = CpuCompatFilter().filter_all(hosts, spec(ignore_hosts=["skylake-host"], context=context))
     assert sorted(h.host for h in passed) == ["cascadelake-host", "icelake-host"]
+
+
+def an_instance_on(context, cell, host):
+    """An instance row in the cell database and its mapping, as Nova keeps them."""
+    from nova import context as nova_context
+    from nova.db.main import api as main_db, models as main_models
+
+    instance_uuid = str(uuid.uuid4())
+    with nova_context.target_cell(context, cell) as cell_context:
+        with main_db.get_context_manager(cell_context).writer.using(cell_context) as session:
+            session.add(main_models.Instance(uuid=instance_uuid, host=host, project_id="p", user_id="u"))
+    objects.InstanceMapping(context, instance_uuid=instance_uuid, cell_mapping=cell, project_id="p").create()
+    return instance_uuid
+
+
+def test_a_move_naming_no_source_asks_nova_where_the_instance_is_not_the_creation_hint(nova_database):
+    from cpucompat.filters import CpuCompatFilter
+    from cpucompat.filters.cpu_compat_filter import nova_instance_host
+
+    context, cell = nova_database
+    on_skylake, offloaded = an_instance_on(context, cell, "skylake-host"), an_instance_on(context, cell, None)
+    assert nova_instance_host(context, on_skylake, cell) == "skylake-host"
+    assert nova_instance_host(context, on_skylake) == "skylake-host"  # the cell from its instance mapping
+    assert nova_instance_host(context, offloaded, cell) is None
+    cpu_filter, hosts = CpuCompatFilter(), fleet()
+    CONF.set_override("cpu_mode", "host-model", group="cpucompat")  # read again at the next request
+    created_on = {"cpucompat_source_host": ["icelake-host"]}  # the hint of the server's creation, kept
+    same_host_resize = spec(hints=created_on, destination=objects.Destination(cell=cell), context=context,
+                            instance_uuid=on_skylake)
+    assert sorted(h.host for h in cpu_filter.filter_all(hosts, same_host_resize)) == [
+        "cascadelake-host", "icelake-host", "skylake-host"]
+    unshelve = spec(hints=created_on, destination=objects.Destination(cell=cell), context=context,
+                    instance_uuid=offloaded)
+    assert len(cpu_filter.filter_all(hosts, unshelve)) == len(hosts)  # on no host: the boot rule
+
+
+def test_the_instance_lookup_is_given_the_moves_cell_and_the_hint_is_the_fallback(plain_conf):
+    from cpucompat.filters import CpuCompatFilter
+
+    asked, answers = [], {"on-icelake": "icelake-host", "offloaded": None}
+
+    def instance_host(context, instance_uuid, cell):
+        asked.append((instance_uuid, cell.name))
+        if instance_uuid not in answers:
+            raise LookupError("no database")
+        return answers[instance_uuid]
+
+    cpu_filter, hosts = CpuCompatFilter(instance_host=instance_host), fleet()
+    CONF.set_override("cpu_mode", "host-model", group="cpucompat")
+    cpu_filter.filter_all(hosts, spec())
+    hint = {"cpucompat_source_host": ["skylake-host"]}
+
+    def passing_move(instance_uuid):
+        request = spec(hints=hint, destination=a_move(), instance_uuid=instance_uuid)
+        return sorted(h.host for h in cpu_filter.filter_all(hosts, request))
+
+    assert passing_move("on-icelake") == ["icelake-host"]
+    assert len(passing_move("offloaded")) == len(hosts)
+    assert passing_move("unknown") == ["cascadelake-host", "icelake-host", "skylake-host"]
+    assert asked == [("on-icelake", "cell1"), ("offloaded", "cell1"), ("unknown", "cell1")]
+    cpu_filter.filter_all(hosts, spec(hints=hint))  # a boot asks nothing
+    assert len(asked) == 3
+
+
+ARM = {name: json.dumps({"arch": "aarch64", "model": model, "vendor": "ARM", "features": ["fp", "asimd"]})
+       for name, model in (("arm-n1", "Neoverse-N1"), ("arm-n1-twin", "Neoverse-N1"), ("arm-v1", "Neoverse-V1"))}
+
+
+def test_host_model_moves_from_a_non_x86_source_go_to_the_same_model_without_a_fault(scheduler, caplog):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet(**ARM)
+    passing(manager, hosts, spec())
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        assert passing(manager, hosts, spec(ignore_hosts=["arm-n1"])) == ["arm-n1-twin"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "Neoverse-N1" in next(r.getMessage() for r in caplog.records if "arm-v1 fails" in r.getMessage())
 
 
 # -- errors are logged once -----------------------------------------------------------------------------
@@ -428,6 +513,39 @@ def test_an_unreadable_reloaded_option_keeps_the_old_policy_with_one_error(sched
             assert passing(manager, fleet(), spec()) == ["icelake-host"]
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "keeping the previous one" in errors[0] and "bogus" in errors[0]
+
+
+def test_an_internal_error_reading_cpu_info_is_a_fault_logged_once(scheduler, caplog, monkeypatch):
+    from cpucompat import scheduling
+
+    real = scheduling._host_cpu
+
+    def host_cpu(cpu_info, cpumap):
+        if "fault" in cpu_info:
+            raise RuntimeError("a bug")
+        return real(cpu_info, cpumap)
+
+    monkeypatch.setattr(scheduling, "_host_cpu", host_cpu)
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = fleet(faulty=renamed("skylake", add=["fault"]))
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert passing(manager, hosts, spec()) == sorted(h.host for h in hosts if h.host != "faulty")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "RuntimeError: a bug" in warnings[0]
+
+
+def test_unusable_cpu_info_is_named_once_in_the_reason():
+    from cpucompat.errors import NoSuitableModel
+    from cpucompat.scheduling import CpuPlacement, _host_cpu
+
+    placement = CpuPlacement(config_policy("host-model"))
+    reason = placement.decide(placement.request({}), json.dumps({"model": "NoSuchCPU"})).reason
+    assert reason.startswith("unusable cpu_info: unknown CPU model") and reason.count("cpu_info") == 1
+    undecodable = json.dumps({"arch": "x86_64", "model": "NewCPU", "vendor": "Intel", "features": ["avx512f"]})
+    with pytest.raises(NoSuitableModel) as raised:
+        _host_cpu(undecodable, cpucompat.embedded_cpu_map())
+    assert raised.value.source == "cpu_info"
 
 
 def test_a_fault_inside_a_decision_is_flagged_for_the_warning_not_only_the_reason():
