@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import struct
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .cpu import Cpu
-from .cpuid import CpuidDump, decode_data
-from .cpumap import CpuMap, embedded_cpu_map
+from .cpuid import CpuidDump
+from .cpumap import X86_REGISTERS, CpuMap, Feature, embedded_cpu_map
 from .errors import CpuCompatError
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
@@ -119,17 +120,18 @@ def local_cpuid_dump(cpumap: CpuMap | None = None) -> CpuidDump | None:
     except OSError:
         return None
     try:
-        def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+        @functools.cache  # each leaf is read once, the maximum leaves included
+        def cpuid(leaf: int, subleaf: int) -> tuple[int, int, int, int]:
             return struct.unpack("<4I", os.pread(fd, 16, (subleaf << 32) | leaf))
 
-        maximum = {0: cpuid(0)[0], 0x80000000: cpuid(0x80000000)[0]}
+        maximum = {0: cpuid(0, 0)[0], 0x80000000: cpuid(0x80000000, 0)[0]}
         wanted = {(0, 0), (1, 0)} | {(leaf, subleaf) for kind, leaf, subleaf, _ in archmap.decode_words
                                      if kind == "cpuid"}
         leaves = []
         for leaf, subleaf in sorted(wanted):
             if leaf > maximum.get(leaf & 0xFFFF0000, -1):
                 continue
-            if leaf == 7 and subleaf > maximum.setdefault(7, cpuid(7)[0]):
+            if leaf == 7 and subleaf > cpuid(7, 0)[0]:  # CPUID.7.0:EAX is leaf 7's highest subleaf
                 continue
             leaves.append(((leaf, subleaf), cpuid(leaf, subleaf)))
     except OSError:
@@ -137,14 +139,22 @@ def local_cpuid_dump(cpumap: CpuMap | None = None) -> CpuidDump | None:
     finally:
         os.close(fd)
     dump = CpuidDump(tuple(leaves), source=CPUID_DEVICE)
-    # libvirt reads IA32_ARCH_CAPABILITIES only when CPUID says it exists
+    # libvirt reads IA32_ARCH_CAPABILITIES only when CPUID says it exists; its
+    # CPUID bit is read directly: the caller decodes the whole dump once
     arch_capabilities = archmap.feature_by_name.get("arch-capabilities")
-    if arch_capabilities is None or not decode_data(dump, archmap).features & arch_capabilities.mask:
+    if arch_capabilities is None or not _has_cpuid_bits(dict(leaves), arch_capabilities):
         return dump
     value = _feature_msr(ARCH_CAPABILITIES_MSR)
     if value is None:
         return dump
     return replace(dump, msrs=((ARCH_CAPABILITIES_MSR, (value & 0xFFFFFFFF, value >> 32)),))
+
+
+def _has_cpuid_bits(leaves: dict, feature: Feature) -> bool:
+    """Whether CPUID `leaves` ((leaf, subleaf) → registers) set every bit of `feature`."""
+    return bool(feature.data) and all(
+        d.kind == "cpuid" and (leaves.get((d.leaf, d.subleaf)) or (0, 0, 0, 0))[X86_REGISTERS.index(d.register)]
+        & d.mask == d.mask for d in feature.data)
 
 
 def _feature_msr(index: int) -> int | None:

@@ -7,6 +7,7 @@ milliseconds and must give the very same host CPU.
 from __future__ import annotations
 
 import os
+import struct
 
 import pytest
 
@@ -43,3 +44,33 @@ def test_without_the_cpuid_device_the_local_cpu_comes_from_elsewhere(monkeypatch
     monkeypatch.setattr(live, "libvirt_module", lambda: None)
     host = live.local_host_cpu()  # /proc/cpuinfo
     assert host.is_host and host.source == "/proc/cpuinfo"
+
+
+def test_cpuid_dump_reads_each_leaf_once_and_asks_for_the_msr_only_when_cpuid_lists_it(monkeypatch, tmp_path):
+    """A fake cpuid device: highest basic leaf 0xd, leaf 7 with subleaf 1,
+    IA32_ARCH_CAPABILITIES listed in CPUID.7.0:EDX[29]."""
+    device = tmp_path / "cpuid"
+    device.write_bytes(b"")
+    reads = []
+    real_pread = os.pread
+
+    def pread(fd, size, offset):
+        if os.fstat(fd).st_ino != device.stat().st_ino:
+            return real_pread(fd, size, offset)
+        leaf, subleaf = offset & 0xFFFFFFFF, offset >> 32
+        reads.append((leaf, subleaf))
+        registers = {(0, 0): (0xD, 0, 0, 0), (0x80000000, 0): (0x80000008, 0, 0, 0),
+                     (7, 0): (1, 0, 0, 1 << 29)}.get((leaf, subleaf), (0, 0, 0, 0))
+        return struct.pack("<4I", *registers)
+
+    monkeypatch.setattr(live, "CPUID_DEVICE", str(device))
+    monkeypatch.setattr(live.os, "pread", pread)
+    monkeypatch.setattr(live, "_feature_msr", lambda index: 0x6B)
+    dump = live.local_cpuid_dump()
+    assert sorted(reads) == sorted(set(reads)) and (7, 0) in reads and (7, 1) in reads
+    assert all(subleaf <= 1 for leaf, subleaf in reads if leaf == 7)
+    assert dump.msrs == ((live.ARCH_CAPABILITIES_MSR, (0x6B, 0)),)
+    without = {(7, 0): (1, 0, 0, 0)}
+    monkeypatch.setattr(live.os, "pread", lambda fd, size, offset: struct.pack(
+        "<4I", *without.get((offset & 0xFFFFFFFF, offset >> 32), (0xD, 0, 0, 0))))
+    assert live.local_cpuid_dump().msrs == ()
