@@ -6,7 +6,9 @@ They live in their own group ``[cpucompat]``: re-registering Nova's
 deprecated names, and each of ``cpu_mode``, ``cpu_models`` and
 ``cpu_model_extra_flags`` that ``[cpucompat]`` leaves unset is read from
 Nova's own ``[libvirt]`` option of that name, so an operator with an
-existing nova.conf changes nothing.
+existing nova.conf changes nothing.  One exception: ``[libvirt]
+cpu_models`` belong to ``[libvirt]``'s custom mode, so they are not read
+when ``[cpucompat] cpu_mode`` names another mode.
 
 ``oslo-config-generator --namespace cpucompat`` writes the sample.
 """
