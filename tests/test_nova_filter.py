@@ -360,7 +360,7 @@ def nova_database(tmp_path):
     import sqlalchemy
     from nova import context as nova_context
     from nova.db.api import api as api_db, models as api_models
-    from nova.db.main import api as main_db, models as main_models
+    from nova.db.main import models as main_models
 
     main, api = f"sqlite:///{tmp_path}/main.db", f"sqlite:///{tmp_path}/api.db"
     CONF([], project="nova")
@@ -371,7 +371,7 @@ def nova_database(tmp_path):
     main_tables = [main_models.ComputeNode, main_models.Instance, main_models.InstanceInfoCache,
                    main_models.SecurityGroup, main_models.SecurityGroupInstanceAssociation,
                    main_models.SecurityGroupIngressRule]
-    # the cell's own connection: main_db.get_engine() stays on the first test's file
+    # through the cell's own connection: Nova's global engine stays on the first test's file
     main_models.BASE.metadata.create_all(sqlalchemy.create_engine(main), tables=[t.__table__ for t in main_tables])
     api_models.BASE.metadata.create_all(api_db.get_engine(), tables=[api_models.CellMapping.__table__,
                                                                      api_models.HostMapping.__table__,
