@@ -324,10 +324,20 @@ def test_unset_mode_is_none_for_hypervisors_without_cpu_models_as_in_nova(schedu
 
 # -- a move's source this scheduler has not seen -------------------------------------------------------
 
+def _unconfigured_nova_conf():
+    """nova.conf.CONF with no file, as an unconfigured nova-scheduler has it,
+    and cpucompat's options registered (the tests set them before any filter
+    would register them)."""
+    from cpucompat import config
+
+    CONF([], project="nova")
+    if "cpucompat" not in CONF:
+        config.register_opts(CONF)
+
+
 @pytest.fixture()
 def plain_conf():
-    """nova.conf.CONF with no file, as an unconfigured nova-scheduler has it."""
-    CONF([], project="nova")
+    _unconfigured_nova_conf()
     yield CONF
     CONF.reset()
 
@@ -363,7 +373,7 @@ def nova_database(tmp_path):
     from nova.db.main import models as main_models
 
     main, api = f"sqlite:///{tmp_path}/main.db", f"sqlite:///{tmp_path}/api.db"
-    CONF([], project="nova")
+    _unconfigured_nova_conf()
     oslo_messaging.get_rpc_transport(CONF, url="fake:/")  # registers [DEFAULT] transport_url, as nova.rpc does
     CONF.set_override("connection", main, group="database")
     CONF.set_override("connection", api, group="api_database")
