@@ -461,7 +461,9 @@ def test_nesting_too_deep_for_python_is_reported_as_an_inventory_error(tmp_path)
     text.write_text(json.dumps({"a": DEEP, "b": '{"x": ' * 100_000 + "1" + "}" * 100_000, "c": NEHALEM}))
     inventory = load_inventory(text)
     assert list(inventory.hosts) == ["c"]
-    assert inventory.failures == {name: f"{text}: host {name}: nested too deeply to be read" for name in "ab"}
+    assert set(inventory.failures) == {"a", "b"}
+    assert all(reason.startswith(f"{text}: host ") and "nested too deeply" in reason
+               for reason in inventory.failures.values())
     directory = tmp_path / "hosts"
     directory.mkdir()
     (directory / "a.json").write_text(DEEP)
