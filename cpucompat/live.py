@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .cpu import Cpu
-from .cpuid import CpuidDump
-from .cpumap import X86_REGISTERS, CpuMap, Feature, embedded_cpu_map
+from .cpuid import CpuidDump, decode_data
+from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
@@ -139,22 +139,14 @@ def local_cpuid_dump(cpumap: CpuMap | None = None) -> CpuidDump | None:
     finally:
         os.close(fd)
     dump = CpuidDump(tuple(leaves), source=CPUID_DEVICE)
-    # libvirt reads IA32_ARCH_CAPABILITIES only when CPUID says it exists; its
-    # CPUID bit is read directly: the caller decodes the whole dump once
+    # libvirt reads IA32_ARCH_CAPABILITIES only when CPUID says it exists
     arch_capabilities = archmap.feature_by_name.get("arch-capabilities")
-    if arch_capabilities is None or not _has_cpuid_bits(dict(leaves), arch_capabilities):
+    if arch_capabilities is None or not decode_data(dump, archmap).features & arch_capabilities.mask:
         return dump
     value = _feature_msr(ARCH_CAPABILITIES_MSR)
     if value is None:
         return dump
     return replace(dump, msrs=((ARCH_CAPABILITIES_MSR, (value & 0xFFFFFFFF, value >> 32)),))
-
-
-def _has_cpuid_bits(leaves: dict, feature: Feature) -> bool:
-    """Whether CPUID `leaves` ((leaf, subleaf) → registers) set every bit of `feature`."""
-    return bool(feature.data) and all(
-        d.kind == "cpuid" and (leaves.get((d.leaf, d.subleaf)) or (0, 0, 0, 0))[X86_REGISTERS.index(d.register)]
-        & d.mask == d.mask for d in feature.data)
 
 
 def _feature_msr(index: int) -> int | None:
