@@ -194,7 +194,7 @@ class WhatIf:
     @property
     def changed(self) -> bool:
         return bool(self.targets_gained or self.targets_lost or self.common_before != self.common_after
-                    or list(map(_shape, self.domains_before)) != list(map(_shape, self.domains_after)))
+                    or list(map(domain_shape, self.domains_before)) != list(map(domain_shape, self.domains_after)))
 
     def to_dict(self) -> dict:
         return {"added": list(self.added), "retired": list(self.retired), "not_added": dict(self.not_added),
@@ -206,7 +206,7 @@ class WhatIf:
                 "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
 
 
-def _shape(domain: Domain) -> tuple:
+def domain_shape(domain: Domain) -> tuple:
     """What `Domain.to_dict` shows, without building it for every host; hashable."""
     common = domain.common
     return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,

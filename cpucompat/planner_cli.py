@@ -18,7 +18,7 @@ from typing import Callable
 from . import cli
 from .atomic import write_atomic
 from .errors import CpuCompatError, InvalidInventory
-from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, _shape, plural
+from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
 from .inventory import load_inventory
 from .jsonstream import mapping_of
 from .parse import parse_cpus, read_cpus
@@ -147,8 +147,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     for host, lost in result.targets_lost.items():
         lines.append(f"  {host} loses targets: {' '.join(lost)}")
     # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
-    before = {_shape(d)[1:]: d for d in result.domains_before}
-    after = {_shape(d)[1:]: d for d in result.domains_after}
+    before = {domain_shape(d)[1:]: d for d in result.domains_before}
+    after = {domain_shape(d)[1:]: d for d in result.domains_after}
     gone = [d for shape, d in before.items() if shape not in after]
     formed = [d for shape, d in after.items() if shape not in before]
     if gone:
