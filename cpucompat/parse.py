@@ -30,21 +30,15 @@ from .cpuid import CpuidDump
 from .cpumap import CpuMap, embedded_cpu_map
 from .errors import CpuCompatError, InvalidCpuXml, UnknownInputFormat
 from .names import LINUX_VENDOR_FLAGS
+from .safefile import read_regular
 from .xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
 
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
-    """A file's text, refusing what is too large or not text."""
-    p = Path(path)
-    try:
-        with p.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL byte
-        raise CpuCompatError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", source=str(path)) from None
-    if len(data) > max_bytes:
-        raise InvalidCpuXml(f"file is larger than {max_bytes} bytes", source=str(path))
+    """A regular file's text, refusing what is too large, not a regular file or not text."""
+    data = read_regular(path, max_bytes=max_bytes, error=InvalidCpuXml)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,0 +1,67 @@
+"""Reading files that untrusted inventories and options may name.
+
+A path from an inventory, a ``--cpu-map`` or nova.conf may point at a FIFO
+(open() blocks forever), a device (``/dev/zero`` never ends, a tape rewinds)
+or a directory.  Every file cpucompat reads goes through `read_regular`:
+opened without blocking, checked to be a regular file before a byte is
+read, and read only up to a size limit.
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+from .errors import CpuCompatError
+
+__all__ = ["read_regular", "file_kind"]
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """'a regular file', 'a FIFO', 'a character device', ... for an st_mode."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
+                 error: type[CpuCompatError] = CpuCompatError) -> bytes:
+    """The bytes of the regular file `path`, at most `max_bytes` of them.
+
+    Raises `error` naming the path when it cannot be opened, is not a
+    regular file (FIFO, device, directory, socket) or is larger than
+    `max_bytes`.  O_NONBLOCK makes opening a FIFO return at once instead of
+    waiting for a writer; the type is checked on the open descriptor, so a
+    symbolic link swapped between a check and the open changes nothing.
+    """
+    source = os.fsdecode(path) if not isinstance(path, str) else path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL byte
+        raise error(f"cannot read: {getattr(exc, 'strerror', None) or exc}", source=source) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"cannot read: {file_kind(mode)}, not a regular file", source=source)
+        chunks = []
+        size = 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror or exc}", source=source) from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise error(f"file is larger than {max_bytes} bytes", source=source)
+    return b"".join(chunks)
