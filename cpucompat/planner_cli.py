@@ -5,7 +5,9 @@ file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
 or URIs; see cpucompat.inventory), merged into one fleet, and ``--json``
 with the keys documented in README.rst.  Unreadable hosts are listed on
 stderr (with ``--json``: under ``unreadable``); when no host can be read,
-the command fails.
+the command fails.  ``graph`` and ``report`` write ``-o PATH`` through
+`cpucompat.atomic.write_output` (``-`` is standard output, and then holds
+the output alone).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Callable, Iterable
 
 from . import cli
 from .atomic import write_output
-from .display import shown
+from .display import escape, shown
 from .errors import CpuCompatError, InvalidInventory
 from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
 from .inventory import MAX_INVENTORY_BYTES, load_inventory
@@ -36,7 +38,7 @@ def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
     fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), **_live(args))
     if fleet.failures and (not args.json or not reasons_in_json or not fleet.hosts):
         _warn(f"{plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
-              [f"{shown(name)}: {reason}" for name, reason in sorted(fleet.failures.items())])
+              [f"{shown(name)}: {cli.one_line(reason)}" for name, reason in sorted(fleet.failures.items())])
     if not fleet.hosts:
         raise InvalidInventory(f"none of its {len(fleet.failures)} hosts could be read", source=fleet.source)
     if fleet.unknown_features:
@@ -48,9 +50,10 @@ def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
 
 
 def _warn(title: str, lines: list[str]) -> None:
-    print(cli.one_line(title), file=sys.stderr)
+    """A warning on stderr; each line escaped (its names and reasons are cut by the caller)."""
+    print(escape(title), file=sys.stderr)
     for line in lines:
-        print(f"  {cli.one_line(line)}", file=sys.stderr)
+        print(f"  {escape(line)}", file=sys.stderr)
 
 
 def _names(names: Iterable[str], separator: str = " ") -> str:
@@ -242,7 +245,7 @@ def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Gues
 
 def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: int) -> None:
     if unchecked and (not args.json or not checked):
-        _warn(f"{plural(len(unchecked), 'guest')} not checked:", [entry["reason"] for entry in unchecked])
+        _warn(f"{plural(len(unchecked), 'guest')} not checked:", [cli.one_line(entry["reason"]) for entry in unchecked])
     if unchecked and not checked:
         raise InvalidInventory(f"none of its {len(unchecked)} guests could be checked", source=args.guests)
 

@@ -252,6 +252,19 @@ def test_a_huge_host_name_is_cut_in_text_and_report_and_exact_in_json(tmp_path):
     assert huge in {h for c in json.loads(proc.stdout)["classes"] for h in c["hosts"]}
 
 
+def test_a_huge_reason_is_cut_on_stderr_and_in_the_report(tmp_path):
+    inventory = tmp_path / "hosts"
+    inventory.mkdir()
+    (inventory / "ok.xml").write_text(HASWELL)
+    (inventory / "big.xml").write_text(f"<cpu><arch>x86_64</arch><model>{'M' * 10_000_000}</model></cpu>")
+    out = tmp_path / "report.html"
+    proc = run("report", str(inventory), "-o", str(out), text=True)
+    assert proc.returncode == 0, proc.stderr
+    listed = [line for line in proc.stderr.splitlines() if line.startswith("  big: ")]
+    assert len(listed) == 1 and len(listed[0]) < 1100 and listed[0].endswith("…")
+    assert out.stat().st_size < 20_000 and "M" * 999 not in out.read_text()
+
+
 def test_a_huge_model_name_in_an_error_is_one_clipped_line_naming_the_file(tmp_path):
     path = tmp_path / "big.xml"
     path.write_text(f"<cpu><arch>x86_64</arch><model>{'M' * 10_000_000}</model></cpu>")
