@@ -236,6 +236,23 @@ def test_the_report_escapes_and_isolates_every_name(hostile_inventory, tmp_path)
     assert f"<td><bdi>bad{SHOWN}</bdi></td>" in page  # among the unreadable hosts
 
 
+def test_model_and_feature_names_of_a_map_are_escaped_in_text_and_exact_in_json(tmp_path):
+    model, feature = "Evil\u202eModel\u2028x", "f" * 300
+    (tmp_path / "cpu_map.xml").write_text(f"""<cpus><arch name='x86'><vendor name='Intel' string='GenuineIntel'/>
+    <feature name='{feature}'><cpuid function='0x00000001' edx='0x00000001'/></feature>
+    <model name='{model}'><vendor name='Intel'/><feature name='{feature}'/></model></arch></cpus>""")
+    cpu_map = str(tmp_path / "cpu_map.xml")
+    for argv in (["models"], ["show", model, "--arch", "x86"]):
+        proc = run(*argv, "--cpu-map", cpu_map, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert "\u202e" not in proc.stdout and "\u2028" not in proc.stdout
+        assert "Evil\\u202eModel\\u2028x" in proc.stdout
+    assert "f" * 199 + "…" in proc.stdout and feature not in proc.stdout
+    proc = run("show", model, "--arch", "x86", "--cpu-map", cpu_map, "--json", text=True)
+    value = json.loads(proc.stdout)
+    assert value["name"] == model and value["features"] == [feature]
+
+
 # -- row 4: huge names are cut; errors are one line -----------------------------------
 
 def test_a_huge_host_name_is_cut_in_text_and_report_and_exact_in_json(tmp_path):
