@@ -9,6 +9,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -27,10 +28,10 @@ SHOWN = "evil\\u202e\\x1b[31m\\x07"  # as text output shows it
 
 
 def run(*args: str, **options) -> subprocess.CompletedProcess:
-    """`cpucompat ARGS` as a user runs it (the installed console script)."""
+    """`cpucompat ARGS` as a user runs it (the installed package, from elsewhere than the checkout)."""
     if "stdout" not in options:
         options["capture_output"] = True
-    return subprocess.run(["cpucompat", *args], timeout=120, cwd=tempfile.gettempdir(), **options)
+    return subprocess.run([sys.executable, "-m", "cpucompat", *args], timeout=120, cwd=tempfile.gettempdir(), **options)
 
 
 def one_error_line(proc: subprocess.CompletedProcess, *expected: str) -> str:
