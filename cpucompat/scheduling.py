@@ -208,9 +208,7 @@ class CpuPlacement:
         known = self._known_hosts
         for host in hosts:
             cpu_info = getattr(host, "cpu_info", None)
-            if isinstance(cpu_info, str) and len(cpu_info) > MAX_CPU_INFO:
-                continue  # unusable anyway: not kept
-            if cpu_info and known.get(host.host) is not cpu_info:
+            if cpu_info and _keepable(cpu_info) and known.get(host.host) is not cpu_info:
                 known[host.host] = cpu_info  # one dict store: atomic under the GIL
 
     def source_cpu(self, host: str, lookup: Callable[[str], Any] | None = None) -> HostCpu | None:
@@ -220,7 +218,7 @@ class CpuPlacement:
         cpu_info = self._known_hosts.get(host)
         if cpu_info is None and lookup is not None:
             cpu_info = lookup(host)
-            if cpu_info:
+            if cpu_info and _keepable(cpu_info):
                 self._known_hosts[host] = cpu_info
         found = self.host_cpu(cpu_info)
         return found if isinstance(found, HostCpu) else None
@@ -422,6 +420,11 @@ class RequestDecisions:
                 found = _clipped(Decision(False, str(exc), error=True))
             self._pinned[model] = found
         return found
+
+
+def _keepable(cpu_info: Any) -> bool:
+    """False for a cpu_info too large to be used, hence to be kept."""
+    return not (isinstance(cpu_info, str) and len(cpu_info) > MAX_CPU_INFO)
 
 
 def _clipped(decision: Decision) -> Decision:

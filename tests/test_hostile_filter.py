@@ -164,6 +164,21 @@ def test_a_10_mb_cpu_info_fails_its_host_only_and_is_not_kept(cpu_filter, caplog
     assert max(len(key) for key in placement._hosts.items) < 2000
 
 
+def test_a_10_mb_cpu_info_of_a_moves_source_from_nova_is_not_kept(cpu_filter):  # configures Nova's options
+    from cpucompat.filters import CpuCompatFilter
+
+    asked = []
+
+    def lookup(context, host):
+        asked.append(host)
+        return huge_cpu_info(len(asked))
+
+    looking_up = CpuCompatFilter(source_cpu_info=lookup)
+    for _ in range(3):  # unusable: the boot rule, and Nova is asked again next time
+        assert passing(looking_up, boot(ignore_hosts=["huge-source"])) == sorted(CPU_INFO)
+    assert asked == ["huge-source"] * 3 and "huge-source" not in looking_up.placement._known_hosts
+
+
 def test_the_caches_are_bounded_in_characters_not_only_entries():
     from cpucompat.config import CpuPolicy
     from cpucompat.scheduling import CpuPlacement
