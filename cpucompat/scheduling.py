@@ -46,7 +46,7 @@ from .config import CpuPolicy, parse_flags
 from .cpu import Cpu, is_x86, resolve_arch
 from .cpumap import CpuMap
 from .display import clip
-from .errors import CpuCompatError, UnknownModel
+from .errors import CpuCompatError, UnknownInputFormat, UnknownModel
 from .parse import parse_cpu_info
 from .traits import trait_requirements
 
@@ -361,10 +361,18 @@ class CpuPlacement:
 def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
     """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
     list, so a model the map does not know (a newer libvirt's) adds nothing:
-    the host gets the model the map decodes from those features."""
+    the host gets the model the map decodes from those features.
+
+    The Cpu it holds carries nothing of unbounded size: it becomes a key of
+    the library's CPU caches (cpu_bits, compare, host_model), which are
+    bounded in entries only; the names the map does not know stay in the
+    HostCpu, whose cache is bounded in characters."""
     cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)
-    archmap = resolve_arch(cpumap, cpu)
+    if cpu.vendor is not None and len(cpu.vendor) > MAX_SPEC:
+        raise UnknownInputFormat(f"cpu_info vendor of {len(cpu.vendor)} characters", source="cpu_info")
     unknown = cpu.unknown_features
+    cpu = replace(cpu, unknown_features=frozenset())
+    archmap = resolve_arch(cpumap, cpu)
     reported = cpu.model
     if is_x86(cpu.arch) and reported not in archmap.model_by_name:
         bits = features_of(replace(cpu, model=None), cpumap)

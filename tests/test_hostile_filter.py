@@ -195,6 +195,20 @@ def test_the_caches_are_bounded_in_characters_not_only_entries():
     assert decisions.weight <= 1_200_000 and len(decisions.items) <= 22
 
 
+def test_names_the_map_does_not_know_stay_out_of_the_librarys_cpu_caches():
+    from cpucompat.config import CpuPolicy
+    from cpucompat.scheduling import CpuPlacement
+
+    placement = CpuPlacement(CpuPolicy("host-model", (), (), cpucompat.embedded_cpu_map(), "exact", True))
+    skylake = json.loads(CPU_INFO["skylake"])
+    padded = json.dumps(dict(skylake, features=skylake["features"] + [f"u{j}" for j in range(5000)]))
+    host = placement.host_cpu(padded)
+    assert len(host.unknown) == 5000 and host.cpu.unknown_features == frozenset()  # host.cpu: the caches' key
+    assert placement.decide(placement.request({}), padded).passes
+    long_vendor = json.dumps(dict(skylake, vendor="Intel" * 100))
+    assert "cpu_info vendor of 500 characters" in placement.decide(placement.request({}), long_vendor).reason
+
+
 def test_an_entry_heavier_than_its_cache_is_not_kept():
     from cpucompat.scheduling import Lru
 
