@@ -98,6 +98,11 @@ class Request:
         return self.source_host is not None
 
     @property
+    def size(self) -> int:
+        """Characters of untrusted names it holds (a source host, traits nobody knows)."""
+        return len(self.source_host or "") + sum(map(len, self.unknown_required + self.unknown_forbidden))
+
+    @property
     def source_unknown(self) -> bool:
         """A move whose rule needs the source CPU, which is not known: the
         boot rule applies."""
@@ -283,7 +288,7 @@ class CpuPlacement:
                 found = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}", error=True)
             found = _clipped(found)
             source = request.source_cpu
-            self._decisions.put(key, found, host.size + (source.size if source else 0))
+            self._decisions.put(key, found, host.size + (source.size if source else 0) + request.size)
         return found
 
     def _decide(self, request: Request, host: HostCpu) -> Decision:
@@ -373,7 +378,7 @@ def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
     unknown = cpu.unknown_features
     cpu = replace(cpu, unknown_features=frozenset())
     archmap = resolve_arch(cpumap, cpu)
-    reported = cpu.model
+    reported = cpu.model or ""
     if is_x86(cpu.arch) and reported not in archmap.model_by_name:
         bits = features_of(replace(cpu, model=None), cpumap)
         if not bits:

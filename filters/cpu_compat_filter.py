@@ -33,6 +33,7 @@ from cpucompat.scheduling import (AGGREGATE_MODEL, HINT_SOURCE, MAX_HOST_NAME, M
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
+MAX_NAMED_TRAITS = 10  # unknown traits a request names in warnings; more are counted
 
 
 def nova_cpu_info(context, host: str) -> Any:
@@ -138,17 +139,23 @@ class CpuCompatFilter(filters.BaseHostFilter):
         except Exception as exc:
             self._log_once(LOG.warning, f"cpucompat: cannot use the request, refusing all hosts: {_said(exc)}")
             return RequestDecisions(placement, extra_specs, image_traits, None, str(exc))
-        # one warning per distinct trait, whatever requests carry it
-        for trait in request.unknown_required:
-            self._log_once(LOG.warning, f"cpucompat: required trait {shown(trait)} is unknown to os-traits and "
-                                        "cpucompat: no host has it, every host refused")
-        for trait in request.unknown_forbidden:
-            self._log_once(LOG.warning, f"cpucompat: forbidden trait {shown(trait)} is unknown to os-traits and "
-                                        "cpucompat: no host has it, none excluded")
+        self._warn_unknown("required", request.unknown_required, "every host refused")
+        self._warn_unknown("forbidden", request.unknown_forbidden, "none excluded")
         if request.source_unknown:
             LOG.debug("cpucompat: CPU of the source host %s unknown (not seen by this scheduler, not found "
                       "through Nova): %s move checked by the boot rule", shown(source_host), request.mode)
         return RequestDecisions(placement, extra_specs, image_traits, request)
+
+    def _warn_unknown(self, policy: str, traits: tuple[str, ...], outcome: str) -> None:
+        """One warning per distinct trait, whatever requests carry it; a
+        request naming more than MAX_NAMED_TRAITS gets one more line counting
+        the rest."""
+        for trait in traits[:MAX_NAMED_TRAITS]:
+            self._log_once(LOG.warning, f"cpucompat: {policy} trait {shown(trait)} is unknown to os-traits and "
+                                        f"cpucompat: no host has it, {outcome}")
+        if len(traits) > MAX_NAMED_TRAITS:
+            self._log_once(LOG.warning, f"cpucompat: {len(traits) - MAX_NAMED_TRAITS} more {policy} traits are "
+                                        f"unknown to os-traits and cpucompat, {outcome}")
 
     def _source_host(self, spec_obj, context) -> str | None:
         """The host a guest moves away from.  Live migration and evacuate,

@@ -91,6 +91,20 @@ def test_a_required_trait_nobody_knows_fails_every_host_with_one_warning_per_dis
         assert len([m for m in logged if f"trait {trait} is unknown" in m and "every host refused" in m]) == 1
 
 
+def test_a_thousand_unknown_traits_in_one_request_make_a_bounded_number_of_warnings(cpu_filter, caplog):
+    flood = boot({f"trait:HW_CPU_X86_NOSUCH{i}": "required" for i in range(1000)},
+                 {f"trait:HW_CPU_X86_NOSUCH{i}": "required" for i in range(1000, 2000)})
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        for _ in range(3):
+            assert passing(cpu_filter, flood) == []
+    logged = warnings(caplog)
+    assert len(logged) == 11 and "1990 more required traits are unknown" in logged[-1]
+    decisions = cpu_filter.placement._decisions
+    flooded = [request for request, _ in decisions.items if request.unknown_required]
+    assert len(flooded) == len(CPU_INFO) and flooded[0].size > 2000 * 17  # the traits weigh in the cache's bound
+    assert decisions.weight >= sum(request.size for request in flooded)
+
+
 def test_traits_os_traits_knows_without_a_cpuid_feature_stay_placements(cpu_filter, caplog):
     placements = boot({"trait:HW_CPU_X86_AMD_SEV": "required", "trait:HW_CPU_X86_INTEL_TDX": "required",
                        "trait:HW_CPU_X86_AMD_SEV_SNP": "forbidden"}, {"trait:HW_CPU_X86_ASF": "required"})
