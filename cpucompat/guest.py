@@ -11,7 +11,7 @@ which ignores ``<feature>`` there.  host-passthrough needs 0.9.10, maximum
 from __future__ import annotations
 
 from typing import Sequence
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from .compat import compare, features_of
 from .cpu import Cpu
@@ -96,9 +96,9 @@ def guest_cpu_xml(cpu: Cpu | None, *, libvirt_version: tuple[int, int, int] = (9
     lines = [f"<cpu{attrs}>"]
     if cpu.model:
         fallback = f" fallback={quoteattr(cpu.fallback)}" if modern else ""
-        lines.append(f"  <model{fallback}>{cpu.model}</model>")
+        lines.append(f"  <model{fallback}>{escape(cpu.model)}</model>")
     if cpu.vendor and cpu.model:
-        lines.append(f"  <vendor>{cpu.vendor}</vendor>")
+        lines.append(f"  <vendor>{escape(cpu.vendor)}</vendor>")
     for name, policy in cpu.features:
         lines.append(f"  <feature policy={quoteattr(policy)} name={quoteattr(name)}/>")
     lines.append("</cpu>")

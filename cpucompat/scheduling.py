@@ -9,7 +9,12 @@ testable without Nova and fast enough for every host of every request:
   feature names the map does not know are kept by name;
 * a decision is computed once per distinct (request, host CPU) pair;
 * nothing raises: a malformed input is a failing decision with a reason,
-  an internal error one flagged as an error.
+  an internal error one flagged as an error;
+* untrusted sizes are bounded: a ``cpucompat:*`` value or aggregate model
+  longer than Nova stores (255 characters) is refused before it is looked
+  up, a cpu_info over MAX_CPU_INFO characters before it is parsed; the
+  caches are bounded in the characters of cpu_info they keep, not only in
+  entries, and reasons are cut to MAX_REASON characters.
 
 Rules, per guest CPU mode:
 
@@ -24,22 +29,24 @@ Rules, per guest CPU mode:
   superset (``superset``);
 * none: QEMU's default CPU, no constraint but the required traits.
 
-Forbidden traits exclude hosts offering the feature, in every mode.
+Forbidden traits exclude hosts offering the feature, in every mode.  A
+required ``HW_CPU_X86_*`` trait neither os-traits nor cpucompat knows fails
+every host (no host reports it); a forbidden one excludes none.
 """
 from __future__ import annotations
 
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from .compat import compare, decode_features, features_of, host_model
 from .config import CpuPolicy, parse_flags
 from .cpu import Cpu, is_x86, resolve_arch
 from .cpumap import CpuMap
-from .errors import CpuCompatError, UnknownModel
-from .names import trait_feature
+from .display import clip
+from .errors import CpuCompatError, UnknownInputFormat, UnknownModel
 from .parse import parse_cpu_info
 from .traits import trait_requirements
 
@@ -47,6 +54,11 @@ SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model",
 HINT_SOURCE = "cpucompat_source_host"
 AGGREGATE_MODEL = "cpucompat_cpu_model"
 SOURCE_MODES = ("host-model", "host-passthrough", "maximum")  # modes whose moves depend on the source CPU
+MAX_SPEC = 255  # Nova stores extra spec values and aggregate metadata in VARCHAR(255) columns
+MAX_HOST_NAME = 255  # so are host names
+MAX_CPU_INFO = 64 * 1024  # characters; Nova's libvirt driver writes about 1,000
+MAX_REASON = 500  # characters of a decision's reason
+CACHE_CHARS = 16 * 1024 * 1024  # characters of cpu_info the hosts cache keeps (decisions: 4 times as many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,7 @@ class HostCpu:
     cpu: Cpu
     reported_model: str
     unknown: frozenset[str] = frozenset()
+    size: int = field(default=0, compare=False)  # characters of the cpu_info it was read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +90,17 @@ class Request:
     source_cpu: HostCpu | None = None  # the source host's CPU, when known
     passthrough_match: str = "exact"
     strict_host_model: bool = True
+    unknown_required: tuple[str, ...] = ()  # required traits nobody knows: every host fails
+    unknown_forbidden: tuple[str, ...] = ()  # forbidden traits nobody knows: no host is excluded
 
     @property
     def is_move(self) -> bool:
         return self.source_host is not None
+
+    @property
+    def size(self) -> int:
+        """Characters of untrusted names it holds (a source host, traits nobody knows)."""
+        return len(self.source_host or "") + sum(map(len, self.unknown_required + self.unknown_forbidden))
 
     @property
     def source_unknown(self) -> bool:
@@ -101,68 +121,90 @@ NO_CPU_INFO = Decision(False, "host reports no CPU information (cpu_info is empt
 
 
 class Lru:
-    """A small thread-safe LRU mapping (the scheduler calls from many threads)."""
+    """A small thread-safe LRU mapping (the scheduler calls from many threads),
+    bounded in entries and, with `max_weight`, in the summed weights its
+    callers give their entries (the characters of untrusted text each keeps):
+    a few huge entries cannot pin more than that.  An entry heavier than
+    `max_weight` is not kept at all."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_weight: int | None = None) -> None:
         self.size = size
-        self.items: OrderedDict = OrderedDict()
+        self.max_weight = max_weight
+        self.weight = 0
+        self.items: OrderedDict = OrderedDict()  # key → (value, weight)
         self.lock = threading.Lock()
 
     def get(self, key):
         with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
+            found = self.items.get(key)
+            if found is None:
+                return None
+            self.items.move_to_end(key)
+            return found[0]
 
-    def put(self, key, value) -> None:
+    def put(self, key, value, weight: int = 0) -> None:
         with self.lock:
-            self._put(key, value)
+            self._put(key, value, weight)
 
-    def add(self, key) -> bool:
+    def add(self, key, weight: int = 0) -> bool:
         """Insert `key`; True for the one caller that found it absent."""
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return False
-            self._put(key, True)
+            self._put(key, True, weight)
             return True
 
-    def _put(self, key, value) -> None:
-        self.items[key] = value
-        self.items.move_to_end(key)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
+    def _put(self, key, value, weight: int) -> None:
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.weight -= old[1]
+        if self.max_weight is not None and weight > self.max_weight:
+            return
+        self.items[key] = (value, weight)
+        self.weight += weight
+        while len(self.items) > self.size or (self.max_weight is not None and self.weight > self.max_weight):
+            _, (_, dropped) = self.items.popitem(last=False)
+            self.weight -= dropped
 
 
 class CpuPlacement:
     """Decisions for one validated CpuPolicy, with bounded caches."""
 
-    def __init__(self, policy: CpuPolicy, cache_size: int = 4096) -> None:
+    def __init__(self, policy: CpuPolicy, cache_size: int = 4096, cache_chars: int = CACHE_CHARS) -> None:
         self.policy = policy
         self.cpumap: CpuMap = policy.cpumap
-        self._hosts = Lru(cache_size)
-        self._decisions = Lru(cache_size * 4)
+        self._hosts = Lru(cache_size, cache_chars)  # cpu_info text → HostCpu or Decision
+        self._decisions = Lru(cache_size * 4, cache_chars * 4)  # (Request, cpu_info text) → Decision
         self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for moves)
 
     # -- hosts ---------------------------------------------------------------
     def host_cpu(self, cpu_info: Any) -> HostCpu | Decision:
         """The host CPU of a cpu_info value, or the failing decision saying
         why there is none (an error when cpucompat itself failed)."""
+        found, _ = self._host_cpu(cpu_info)
+        return found
+
+    def _host_cpu(self, cpu_info: Any) -> tuple[HostCpu | Decision, str | None]:
+        """host_cpu() and the text it is cached under (None: not cached)."""
         if cpu_info is None or cpu_info == "" or cpu_info == {}:
-            return NO_CPU_INFO
+            return NO_CPU_INFO, None
         key = cpu_info if isinstance(cpu_info, str) else _dict_key(cpu_info)
+        if len(key) > MAX_CPU_INFO:  # refused before it is parsed or kept
+            return Decision(False, f"cpu_info of {len(key)} characters, more than the {MAX_CPU_INFO} "
+                                   "allowed"), None
         found = self._hosts.get(key)
         if found is None:
             try:
                 found = _host_cpu(cpu_info, self.cpumap)
+                found = replace(found, size=len(key))
             except CpuCompatError as exc:  # a message with a source already starts "cpu_info: "
-                found = Decision(False, f"unusable {exc}" if exc.source else f"unusable cpu_info: {exc}")
+                found = _clipped(Decision(False, f"unusable {exc}" if exc.source else f"unusable cpu_info: {exc}"))
             except Exception as exc:  # never raise into the scheduler
-                found = Decision(False, f"internal error reading cpu_info, host refused: "
-                                        f"{type(exc).__name__}: {exc}", error=True)
-            self._hosts.put(key, found)
-        return found
+                found = _clipped(Decision(False, f"internal error reading cpu_info, host refused: "
+                                                 f"{type(exc).__name__}: {exc}", error=True))
+            self._hosts.put(key, found, len(key))
+        return found, key
 
     def remember(self, hosts) -> None:
         """Note each host's cpu_info (objects with .host and .cpu_info), so a
@@ -171,7 +213,7 @@ class CpuPlacement:
         known = self._known_hosts
         for host in hosts:
             cpu_info = getattr(host, "cpu_info", None)
-            if cpu_info and known.get(host.host) is not cpu_info:
+            if cpu_info and _keepable(cpu_info) and known.get(host.host) is not cpu_info:
                 known[host.host] = cpu_info  # one dict store: atomic under the GIL
 
     def source_cpu(self, host: str, lookup: Callable[[str], Any] | None = None) -> HostCpu | None:
@@ -181,7 +223,7 @@ class CpuPlacement:
         cpu_info = self._known_hosts.get(host)
         if cpu_info is None and lookup is not None:
             cpu_info = lookup(host)
-            if cpu_info:
+            if cpu_info and _keepable(cpu_info):
                 self._known_hosts[host] = cpu_info
         found = self.host_cpu(cpu_info)
         return found if isinstance(found, HostCpu) else None
@@ -198,6 +240,13 @@ class CpuPlacement:
         Raises CpuCompatError for unusable extra specs (the filter turns that
         into rejecting every host with the reason)."""
         specs = {str(k): str(v) for k, v in (extra_specs or {}).items()}
+        for key in (SPEC_MODE, SPEC_MODEL, SPEC_FLAGS):
+            if len(specs.get(key, "")) > MAX_SPEC:  # refused before any lookup of its names
+                raise CpuCompatError(f"value of {len(specs[key])} characters, more than the {MAX_SPEC} "
+                                     "Nova stores", source=key)
+        if aggregate_model and len(aggregate_model) > MAX_SPEC:
+            raise CpuCompatError(f"value of {len(aggregate_model)} characters, more than the {MAX_SPEC} Nova "
+                                 "stores", source=f"aggregate {AGGREGATE_MODEL}")
         policy = self.policy
         mode = specs.get(SPEC_MODE, policy.mode)
         models = policy.models
@@ -216,22 +265,19 @@ class CpuPlacement:
             raise CpuCompatError(f"unknown CPU mode {mode!r}", source=SPEC_MODE)
         if mode == "custom" and not models:
             raise CpuCompatError("cpu_mode=custom without a CPU model", source=SPEC_MODEL)
-        required, forbidden = trait_requirements(specs)
-        for trait in image_traits:
-            feature = trait_feature(trait)
-            if feature and feature not in required:
-                required += (feature,)
+        traits = trait_requirements(specs, [str(t) for t in image_traits])
         source_cpu = self.source_cpu(source_host, lookup_source) if source_host and mode in SOURCE_MODES else None
-        return Request(mode, models if mode == "custom" else (), flags, required, forbidden, source_host,
-                       source_cpu, policy.passthrough_match, policy.strict_host_model)
+        return Request(mode, models if mode == "custom" else (), flags, traits.required, traits.forbidden,
+                       source_host, source_cpu, policy.passthrough_match, policy.strict_host_model,
+                       traits.unknown_required, traits.unknown_forbidden)
 
     # -- decisions ---------------------------------------------------------------
     def decide(self, request: Request, cpu_info: Any) -> Decision:
         """Can `request`'s guest run on the host described by `cpu_info`?"""
-        host = self.host_cpu(cpu_info)
+        host, text = self._host_cpu(cpu_info)
         if not isinstance(host, HostCpu):
             return host
-        key = (request, host)
+        key = (request, text)  # the text, not the parsed host: an entry keeps no parsed CPU alive
         found = self._decisions.get(key)
         if found is None:
             try:
@@ -240,10 +286,15 @@ class CpuPlacement:
                 found = Decision(False, str(exc), error=True)
             except Exception as exc:  # a bug must not take the scheduler down
                 found = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}", error=True)
-            self._decisions.put(key, found)
+            found = _clipped(found)
+            source = request.source_cpu
+            self._decisions.put(key, found, host.size + (source.size if source else 0) + request.size)
         return found
 
     def _decide(self, request: Request, host: HostCpu) -> Decision:
+        if request.unknown_required:
+            names = ", ".join(clip(trait) for trait in request.unknown_required)
+            return Decision(False, f"requires {names}, unknown to os-traits and cpucompat: no host has it")
         x86 = self.cpumap.x86
         host_bits = features_of(host.cpu, self.cpumap)
         forbidden = x86.bits(request.forbidden) & host_bits
@@ -315,11 +366,19 @@ class CpuPlacement:
 def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
     """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
     list, so a model the map does not know (a newer libvirt's) adds nothing:
-    the host gets the model the map decodes from those features."""
+    the host gets the model the map decodes from those features.
+
+    The Cpu it holds carries nothing of unbounded size: it becomes a key of
+    the library's CPU caches (cpu_bits, compare, host_model), which are
+    bounded in entries only; the names the map does not know stay in the
+    HostCpu, whose cache is bounded in characters."""
     cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)
-    archmap = resolve_arch(cpumap, cpu)
+    if cpu.vendor is not None and len(cpu.vendor) > MAX_SPEC:
+        raise UnknownInputFormat(f"cpu_info vendor of {len(cpu.vendor)} characters", source="cpu_info")
     unknown = cpu.unknown_features
-    reported = cpu.model
+    cpu = replace(cpu, unknown_features=frozenset())
+    archmap = resolve_arch(cpumap, cpu)
+    reported = cpu.model or ""
     if is_x86(cpu.arch) and reported not in archmap.model_by_name:
         bits = features_of(replace(cpu, model=None), cpumap)
         if not bits:
@@ -346,7 +405,7 @@ class RequestDecisions:
         self.extra_specs = extra_specs
         self.image_traits = image_traits
         self.request = request
-        self.refused = Decision(False, error or "", error=True)
+        self.refused = Decision(False, clip(error or "", MAX_REASON), error=True)
         self._pinned: dict[str, Request | Decision] = {}  # aggregate model → its request, or why not
         self._decided: dict = {}
 
@@ -371,9 +430,21 @@ class RequestDecisions:
                 found = self.placement.request(self.extra_specs, image_traits=self.image_traits,
                                                source_host=self.request.source_host, aggregate_model=model)
             except CpuCompatError as exc:
-                found = Decision(False, str(exc), error=True)
+                found = _clipped(Decision(False, str(exc), error=True))
             self._pinned[model] = found
         return found
+
+
+def _keepable(cpu_info: Any) -> bool:
+    """False for a cpu_info too large to be used, hence to be kept."""
+    return not (isinstance(cpu_info, str) and len(cpu_info) > MAX_CPU_INFO)
+
+
+def _clipped(decision: Decision) -> Decision:
+    """`decision` with its reason cut to MAX_REASON characters: reasons
+    carry names from cpu_info and extra specs, of any length."""
+    reason = clip(decision.reason, MAX_REASON)
+    return decision if reason is decision.reason else replace(decision, reason=reason)
 
 
 def _dict_key(value: Any) -> str:

@@ -83,3 +83,12 @@ def test_host_model_flags_before_1_1_1_are_folded_into_an_emulated_custom_cpu():
     assert guest_cpu("host-model", flags=flags, libvirt_version=(1, 1, 1)).mode == "host-model"
     with pytest.raises(cpucompat.InvalidConfig, match="needs the host CPU"):
         guest_cpu("host-model", flags=flags, libvirt_version=(1, 1, 0))
+
+
+def test_names_are_escaped_in_the_xml_so_it_says_what_the_cpu_is():
+    from cpucompat.xmlsafe import parse_xml
+
+    cpu = cpucompat.Cpu(model="Odd</model><feature name='x'/><model>&", vendor="V<&>", match="exact")
+    root = parse_xml(guest_cpu_xml(cpu), "guest.xml")
+    assert root.findtext("model") == cpu.model and root.findtext("vendor") == cpu.vendor
+    assert root.find("feature") is None
