@@ -5,9 +5,11 @@ import random
 from pathlib import Path
 
 import cpucompat
-from cpucompat import compat, cpumap as cpumap_module, graph
-from cpucompat.cpu import cpu_bits
-from cpucompat.cpuid import decode_data, encode_dump
+from cpucompat.engine import compat
+from cpucompat.engine import cpumap as cpumap_module
+from cpucompat.engine import graph
+from cpucompat.engine.cpu import cpu_bits
+from cpucompat.engine.cpuid import decode_data, encode_dump
 
 from . import Row, per_batch, per_call
 

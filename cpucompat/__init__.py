@@ -8,23 +8,23 @@ The public API: load a map, read CPUs, and ask libvirt's questions.
     >>> compare(guest, host).result
     'superset'
 """
-from .compat import (IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, Expansion, baseline, compare,
+from .engine.compat import (IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, Expansion, baseline, compare,
                      decode, decode_features, expand, features_of, host_model)
-from .cpu import Cpu, cpu_bits
-from .cpuid import CpuidDump
-from .cpumap import ArchMap, CpuMap, Feature, Model, default_cpu_map_path, embedded_cpu_map, load_cpu_map
+from .engine.cpu import Cpu, cpu_bits
+from .engine.cpuid import CpuidDump
+from .engine.cpumap import ArchMap, CpuMap, Feature, Model, default_cpu_map_path, embedded_cpu_map, load_cpu_map
 from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
                      InvalidCpuXml, InvalidInventory, NoSuitableModel, UnknownArch, UnknownFeature,
                      UnknownInputFormat, UnknownModel, UnsafeXml)
-from .parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
-from .qmp import HypervisorModels, read_qemu_models
+from .inputs.parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
+from .inputs.qmp import HypervisorModels, read_qemu_models
 
 
 
 def __getattr__(name: str):
     # the planner pulls in networkx: load it only when asked for
     if name == "Fleet":
-        from .fleet import Fleet
+        from .planner.fleet import Fleet
 
         return Fleet
     raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")

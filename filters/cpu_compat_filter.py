@@ -7,7 +7,7 @@ Enable it in nova.conf by appending it to the filters already enabled::
     available_filters = cpucompat.filters.CpuCompatFilter
     enabled_filters = ...,CpuCompatFilter
 
-All logic lives in cpucompat.scheduling; this class only adapts Nova's
+All logic lives in cpucompat.nova.scheduling; this class only adapts Nova's
 RequestSpec and HostState to it, and never raises.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from nova import exception, objects
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 
-from cpucompat import config
-from cpucompat.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement, Decision, Lru, RequestDecisions
+from cpucompat.nova import config
+from cpucompat.nova.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement, Decision, Lru, RequestDecisions
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF

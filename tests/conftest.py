@@ -61,7 +61,7 @@ def libvirt_conn():
     roots the embedded driver once per process, so every embedded
     connection of a run must agree on that root.
     """
-    from cpucompat import live
+    from cpucompat.inputs import live
 
     if live.libvirt_module() is None:
         pytest.skip("libvirt-python is not installed: differential tests against libvirt skipped "

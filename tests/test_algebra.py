@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.graph import hasse, subset_order
+from cpucompat.engine.graph import hasse, subset_order
 
 MAP = cpucompat.embedded_cpu_map()
 LEGACY = cpucompat.load_cpu_map(Path(__file__).resolve().parent / "data" / "legacy" / "cpu_map.xml")
@@ -61,7 +61,7 @@ def test_baseline_keeps_every_common_feature_it_can_name(group):
     for cpu in group:
         shared &= full(cpu)
     lost = shared & ~full(result.as_cpu())
-    assert set(X86.names(lost)) <= cpucompat.compat.QEMU_FILTERED
+    assert set(X86.names(lost)) <= cpucompat.engine.compat.QEMU_FILTERED
 
 
 @LAWS
@@ -153,7 +153,7 @@ def test_other_arches_are_compared_by_name_and_refused_by_baseline_and_expand():
 
 
 def test_baseline_names_its_inputs_only_when_it_fails(monkeypatch):
-    from cpucompat import compat
+    from cpucompat.engine import compat
 
     def inputs(cpus):
         raise AssertionError("the inputs were named for a baseline that succeeded")

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from cpucompat.cpuid import encode_dump
+from cpucompat.engine.cpuid import encode_dump
 
 HOST = """<cpu>
   <arch>x86_64</arch>

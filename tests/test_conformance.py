@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat import compat
-from cpucompat.parse import cpu_from_element, read_cpuid_dumps, read_cpus
-from cpucompat.qmp import read_qemu_models
+from cpucompat.engine import compat
+from cpucompat.inputs.parse import cpu_from_element, read_cpuid_dumps, read_cpus
+from cpucompat.inputs.qmp import read_qemu_models
 from cpucompat.xmlsafe import parse_xml_fragments
 
 import os

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import cpucompat
-from cpucompat.cpuid import decode_data, encode_dump, signature_parts
-from cpucompat.parse import parse_cpuid_dumps
+from cpucompat.engine.cpuid import decode_data, encode_dump, signature_parts
+from cpucompat.inputs.parse import parse_cpuid_dumps
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86

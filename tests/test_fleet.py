@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat import fleet as fleet_module
+from cpucompat.planner import fleet as fleet_module
 from cpucompat.errors import InvalidInventory
-from cpucompat.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
+from cpucompat.planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86
@@ -181,7 +181,7 @@ def test_a_domains_common_cpu_runs_on_every_member_and_is_maximal(fleet):
             shared &= fleet.class_of[h].features
         spare = shared & ~full(common) & ~X86.non_migratable
         for feature in X86.iter_features(spare):
-            if feature.name in cpucompat.compat.QEMU_FILTERED:
+            if feature.name in cpucompat.engine.compat.QEMU_FILTERED:
                 continue
             raise AssertionError(f"{feature.name} is on every member but not in the common CPU")
         for feature in X86.iter_features(~shared & X86.all_features):

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.config import CpuPolicy
-from cpucompat.scheduling import CpuPlacement
+from cpucompat.nova.config import CpuPolicy
+from cpucompat.nova.scheduling import CpuPlacement
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86
@@ -138,7 +138,7 @@ def test_scheduling_never_raises(cpu_info, extra_specs):
 @FUZZ
 @given(st.dictionaries(st.text(max_size=6), st.one_of(cpu_infos(), cpu_xml()), max_size=6))
 def test_inventories_report_every_bad_host_and_drop_none(tmp_path_factory, hosts):
-    from cpucompat.fleet import Fleet
+    from cpucompat.planner.fleet import Fleet
 
     path = tmp_path_factory.mktemp("inv") / "inventory.json"
     path.write_text(json.dumps({"hosts": hosts}, default=str))

@@ -6,7 +6,7 @@ from pathlib import Path
 import networkx as nx
 
 import cpucompat
-from cpucompat.graph import feature_graph, hasse, is_subset_model, model_neighbours, subset_order
+from cpucompat.engine.graph import feature_graph, hasse, is_subset_model, model_neighbours, subset_order
 
 LEGACY = Path(__file__).resolve().parent / "data" / "legacy" / "cpu_map.xml"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import cpucompat
-from cpucompat.guest import choose_model, guest_cpu, guest_cpu_xml
-from cpucompat.parse import parse_cpus
+from cpucompat.nova.guest import choose_model, guest_cpu, guest_cpu_xml
+from cpucompat.inputs.parse import parse_cpus
 
 HASWELL_HOST = parse_cpus("<cpu><arch>x86_64</arch><model>Haswell-noTSX</model><vendor>Intel</vendor>"
                           "<feature name='vmx'/></cpu>")[0]
@@ -44,8 +44,8 @@ def test_libvirt_older_than_0_9_7_is_refused():
 
 
 def test_the_filter_predicts_the_model_the_driver_picks():
-    from cpucompat.config import CpuPolicy
-    from cpucompat.scheduling import CpuPlacement
+    from cpucompat.nova.config import CpuPolicy
+    from cpucompat.nova.scheduling import CpuPlacement
 
     cpumap = cpucompat.embedded_cpu_map()
     policy = CpuPolicy("custom", ("Skylake-Client", "SandyBridge"), (), cpumap, "exact", True)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-import cpucompat.inventory
-import cpucompat.jsonstream
-from cpucompat.fleet import Fleet
-from cpucompat.inventory import MAX_CONCURRENT_HOSTS, load_inventory, sample_path
+import cpucompat.planner.inventory
+import cpucompat.inputs.jsonstream
+from cpucompat.planner.fleet import Fleet
+from cpucompat.planner.inventory import MAX_CONCURRENT_HOSTS, load_inventory, sample_path
 
 INPUTS = Path(__file__).resolve().parent / "data" / "inputs"
 HASWELL = {"arch": "x86_64", "model": "Haswell-noTSX", "vendor": "Intel", "features": ["vmx", "invtsc"]}
@@ -148,7 +148,7 @@ def test_keys_given_twice_in_json_are_reported_not_overwritten(tmp_path):
     inventory = load_inventory(path)
     assert {h: c.model for h, c in inventory.hosts.items()} == {"a": "Nehalem", "c": "Haswell-noTSX"}
     assert "'model' twice" in inventory.failures["b"]
-    assert inventory.failures["a (duplicate, " + str(path) + ")"] == cpucompat.inventory.DUPLICATE
+    assert inventory.failures["a (duplicate, " + str(path) + ")"] == cpucompat.planner.inventory.DUPLICATE
 
 
 def test_yaml_keys_are_read_as_written(tmp_path):
@@ -297,7 +297,7 @@ def _reference_fleet(rows: list[dict]) -> tuple[list[tuple], set[str]]:
 
 
 def test_a_large_dump_read_row_by_row_gives_the_classes_of_a_whole_document_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(cpucompat.jsonstream.JsonStream, "chunk", 4096)  # rows cut at every place by chunk ends
+    monkeypatch.setattr(cpucompat.inputs.jsonstream.JsonStream, "chunk", 4096)  # rows cut at every place by chunk ends
     cpus = [dict(HASWELL, features=HASWELL["features"] + extra)
             for extra in ([], ["pdpe1gb"], ["pdpe1gb", "aes"], ["ssse3"])] + [NEHALEM, dict(NEHALEM, features=["x2apic"])]
     rows = []
@@ -335,7 +335,7 @@ def test_invalid_json_is_placed_as_json_places_it_wherever_chunks_end(tmp_path, 
         json.loads(path.read_text())
     place = str(expected.value).rsplit(": ", 1)[1]
     for chunk in (1, 3, 1 << 22):
-        monkeypatch.setattr(cpucompat.jsonstream.JsonStream, "chunk", chunk)
+        monkeypatch.setattr(cpucompat.inputs.jsonstream.JsonStream, "chunk", chunk)
         with pytest.raises(cpucompat.InvalidInventory) as error:
             load_inventory(path)
         assert str(error.value).startswith(f"{path}: invalid JSON in ") and str(error.value).endswith(place)
@@ -348,7 +348,7 @@ def test_values_cut_by_chunk_ends_are_read_whole(tmp_path, monkeypatch):
                     + json.dumps({f"h{i}": NEHALEM for i in range(150)}))
     results = []
     for chunk in (1, 2, 3, 5, 1 << 22):
-        monkeypatch.setattr(cpucompat.jsonstream.JsonStream, "chunk", chunk)
+        monkeypatch.setattr(cpucompat.inputs.jsonstream.JsonStream, "chunk", chunk)
         inventory = load_inventory(path)
         results.append(({h: c.model for h, c in inventory.hosts.items()}, inventory.failures))
     assert all(result == results[0] for result in results)
@@ -374,7 +374,7 @@ def test_a_duplicate_is_worded_alike_in_every_shape_and_true_when_the_first_fail
     second.write_text(json.dumps({"x": NEHALEM}))
     inventory = load_inventory([first, second])
     assert not inventory.hosts and "no CPU model" in inventory.failures["x"]
-    assert inventory.failures[f"x (duplicate, {second})"] == cpucompat.inventory.DUPLICATE
+    assert inventory.failures[f"x (duplicate, {second})"] == cpucompat.planner.inventory.DUPLICATE
     shapes = {"keys.json": '{"x": {"arch": "x86_64"}, "x": %s}' % json.dumps(NEHALEM),
               "keys.yaml": "x: {arch: x86_64}\nx: {arch: x86_64, model: Nehalem}\n",
               "rows.json": json.dumps([{"hypervisor_hostname": "x", "cpu_info": {"arch": "x86_64"}},
@@ -383,7 +383,7 @@ def test_a_duplicate_is_worded_alike_in_every_shape_and_true_when_the_first_fail
         (tmp_path / name).write_text(text)
         inventory = load_inventory(tmp_path / name)
         assert not inventory.hosts and "no CPU model" in inventory.failures["x"], name
-        assert inventory.failures[f"x (duplicate, {tmp_path / name})"] == cpucompat.inventory.DUPLICATE, name
+        assert inventory.failures[f"x (duplicate, {tmp_path / name})"] == cpucompat.planner.inventory.DUPLICATE, name
 
 
 def test_mysql_batch_with_crlf_line_endings_keeps_every_host(tmp_path):
@@ -494,7 +494,7 @@ def test_a_cpu_path_that_looks_like_cpuinfo_words_is_read_as_a_path(tmp_path):
 def test_only_attempts_within_their_deadline_hold_one_of_the_slots(monkeypatch):
     """At most MAX_CONCURRENT_HOSTS hosts are read at once; a hung one, once
     past its deadline, frees its slot (its thread lives on, abandoned)."""
-    import cpucompat.live
+    import cpucompat.inputs.live
 
     release, lock = threading.Event(), threading.Lock()
     reading, most = 0, 0
@@ -512,7 +512,7 @@ def test_only_attempts_within_their_deadline_hold_one_of_the_slots(monkeypatch):
             reading -= 1
         return cpucompat.parse_cpu_info(NEHALEM)
 
-    monkeypatch.setattr(cpucompat.live, "host_cpu_from_libvirt", fake_host_cpu)
+    monkeypatch.setattr(cpucompat.inputs.live, "host_cpu_from_libvirt", fake_host_cpu)
     try:
         many = [f"test:///host-{i}" for i in range(3 * MAX_CONCURRENT_HOSTS)]
         assert len(load_inventory(many, timeout=60).hosts) == len(many)

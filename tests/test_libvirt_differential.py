@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.parse import parse_cpus
+from cpucompat.inputs.parse import parse_cpus
 
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed: differential tests skipped")
 

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from cpucompat import live
+from cpucompat.inputs import live
 
 
 def _readable_cpuid() -> bool:

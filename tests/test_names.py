@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import cpucompat
-from cpucompat import names
+from cpucompat.engine import names
 
 
 @pytest.mark.parametrize("spelling, libvirt_name", [

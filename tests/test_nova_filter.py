@@ -49,7 +49,7 @@ def renamed(name, model=None, add=()):
 
 
 def config_policy(mode):
-    from cpucompat.config import CpuPolicy
+    from cpucompat.nova.config import CpuPolicy
 
     return CpuPolicy(mode, (), (), cpucompat.embedded_cpu_map(), "exact", True)
 
@@ -328,7 +328,7 @@ def _unconfigured_nova_conf():
     """nova.conf.CONF with no file, as an unconfigured nova-scheduler has it,
     and cpucompat's options registered (the tests set them before any filter
     would register them)."""
-    from cpucompat import config
+    from cpucompat.nova import config
 
     CONF([], project="nova")
     if "cpucompat" not in CONF:
@@ -526,7 +526,7 @@ def test_an_unreadable_reloaded_option_keeps_the_old_policy_with_one_error(sched
 
 
 def test_an_internal_error_reading_cpu_info_is_a_fault_logged_once(scheduler, caplog, monkeypatch):
-    from cpucompat import scheduling
+    from cpucompat.nova import scheduling
 
     real = scheduling._host_cpu
 
@@ -547,7 +547,7 @@ def test_an_internal_error_reading_cpu_info_is_a_fault_logged_once(scheduler, ca
 
 def test_unusable_cpu_info_is_named_once_in_the_reason():
     from cpucompat.errors import NoSuitableModel
-    from cpucompat.scheduling import CpuPlacement, _host_cpu
+    from cpucompat.nova.scheduling import CpuPlacement, _host_cpu
 
     placement = CpuPlacement(config_policy("host-model"))
     reason = placement.decide(placement.request({}), json.dumps({"model": "NoSuchCPU"})).reason
@@ -559,7 +559,7 @@ def test_unusable_cpu_info_is_named_once_in_the_reason():
 
 
 def test_a_fault_inside_a_decision_is_flagged_for_the_warning_not_only_the_reason():
-    from cpucompat.scheduling import CpuPlacement, Request
+    from cpucompat.nova.scheduling import CpuPlacement, Request
 
     placement = CpuPlacement(config_policy("host-model"))
     decision = placement.decide(Request("host-model", required=("no-such-feature",)), CPU_INFO["skylake"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import cpucompat.inventory
+import cpucompat.planner.inventory
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -135,7 +135,7 @@ def test_no_readable_host_is_an_error(tmp_path):
 
 def test_stranded_answers_every_good_guest_and_names_each_bad_one(tmp_path):
     fleet = tmp_path / "fleet.json"
-    hosts = json.loads(Path(cpucompat.inventory.sample_path()).read_text())["hosts"]
+    hosts = json.loads(Path(cpucompat.planner.inventory.sample_path()).read_text())["hosts"]
     fleet.write_text(json.dumps(dict(hosts, broken={"model": "Nope"})))
     guests = tmp_path / "guests.json"
     guests.write_text(json.dumps([
@@ -205,13 +205,14 @@ def test_whatif_says_its_own_error_not_a_partition_conflict():
 
 
 def test_whatif_reads_the_hosts_to_add_within_the_timeout(tmp_path, monkeypatch):
-    from cpucompat import cli, planner_cli
+    from cpucompat.cli import main as cli
+    from cpucompat.cli import planner as planner_cli
 
     asked = []
 
     def load_inventory(sources, cpumap=None, **options):
         asked.append(options)
-        return cpucompat.inventory.load_inventory(sources, cpumap, **options)
+        return cpucompat.planner.inventory.load_inventory(sources, cpumap, **options)
 
     monkeypatch.setattr(planner_cli, "load_inventory", load_inventory)
     new = tmp_path / "new.json"
@@ -262,8 +263,8 @@ def test_a_guest_named_twice_or_giving_a_key_twice_is_not_checked_and_said(tmp_p
 
 def test_a_guest_whose_cpu_cannot_be_compared_is_listed_by_its_entry(tmp_path, monkeypatch):
     """The map parses the CPU but cannot compare it: found in the one stranded() pass."""
-    from cpucompat import cli
-    from cpucompat.fleet import Fleet
+    from cpucompat.cli import main as cli
+    from cpucompat.planner.fleet import Fleet
 
     calls = []
     stranded = Fleet.stranded

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cpucompat import cli
-from cpucompat.fleet import Fleet
+from cpucompat.cli import main as cli
+from cpucompat.planner.fleet import Fleet
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 SAMPLE = Fleet.load("sample")

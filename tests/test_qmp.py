@@ -6,7 +6,7 @@ import json
 import pytest
 
 import cpucompat
-from cpucompat.qmp import parse_qemu_models, read_qemu_models
+from cpucompat.inputs.qmp import parse_qemu_models, read_qemu_models
 
 DEFINITIONS = [{"name": "Haswell", "unavailable-features": ["hle", "rtm"], "static": False},
                {"name": "qemu64", "unavailable-features": []}]

@@ -13,9 +13,9 @@ import networkx as nx
 import pytest
 
 import cpucompat
-from cpucompat import cli
-from cpucompat.fleet import Fleet, Guest
-from cpucompat.report import graph_dot, graph_graphml, graph_svg, html_report
+from cpucompat.cli import main as cli
+from cpucompat.planner.fleet import Fleet, Guest
+from cpucompat.planner.report import graph_dot, graph_graphml, graph_svg, html_report
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat import compat
-from cpucompat.cpu import cpu_bits
+from cpucompat.engine import compat
+from cpucompat.engine.cpu import cpu_bits
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86

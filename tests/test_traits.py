@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import cpucompat
-from cpucompat.traits import ALL_X86_TRAITS, required_traits, trait_requirements
+from cpucompat.nova.traits import ALL_X86_TRAITS, required_traits, trait_requirements
 
 
 def test_all_63_os_traits_x86_traits_are_known():

@@ -5,7 +5,7 @@ import pytest
 
 import cpucompat
 from cpucompat.errors import InvalidCpuXml, UnsafeXml
-from cpucompat.parse import parse_cpus
+from cpucompat.inputs.parse import parse_cpus
 from cpucompat.xmlsafe import MAX_DEPTH, MAX_TAGS, parse_xml
 
 XXE = """<?xml version="1.0"?>

@@ -19,10 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from .cpu import Cpu
-from .cpuid import CpuidDump, decode_data
-from .cpumap import CpuMap, embedded_cpu_map
-from .errors import CpuCompatError
+from ..engine.cpu import Cpu
+from ..engine.cpuid import CpuidDump, decode_data
+from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..errors import CpuCompatError
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
 _event_loop_lock = threading.Lock()

@@ -24,14 +24,14 @@ from typing import Any, Iterable
 
 from lxml import etree
 
-from .compat import decode, decode_features
-from .cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
-from .cpuid import CpuidDump
-from .cpumap import CpuMap, embedded_cpu_map
-from .errors import CpuCompatError, InvalidCpuXml, UnknownInputFormat
-from .names import LINUX_VENDOR_FLAGS
-from .safefile import read_regular
-from .xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
+from ..engine.compat import decode, decode_features
+from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
+from ..engine.cpuid import CpuidDump
+from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..errors import CpuCompatError, InvalidCpuXml, UnknownInputFormat
+from ..engine.names import LINUX_VENDOR_FLAGS
+from ..safefile import read_regular
+from ..xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
 
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from .cpu import Cpu, cpu_bits, is_x86, resolve_arch
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
 from .cpumap import ArchMap, CpuMap, Model, embedded_cpu_map
-from .errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel, UnknownArch
+from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel, UnknownArch
 
 if TYPE_CHECKING:
-    from .qmp import HypervisorModels
+    from ..inputs.qmp import HypervisorModels
 
 IDENTICAL = "identical"
 SUPERSET = "superset"

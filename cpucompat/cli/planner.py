@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import cli
-from .atomic import write_atomic
-from .errors import CpuCompatError, InvalidInventory
-from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
-from .inventory import load_inventory
-from .jsonstream import mapping_of
-from .parse import parse_cpus, read_cpus
+from . import main as cli
+from ..atomic import write_atomic
+from ..errors import CpuCompatError, InvalidInventory
+from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
+from ..planner.inventory import load_inventory
+from ..inputs.jsonstream import mapping_of
+from ..inputs.parse import parse_cpus, read_cpus
 
 
 def _live(args: argparse.Namespace) -> dict:
@@ -256,7 +256,7 @@ def cmd_levels(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from .report import graph_dot, graph_graphml, graph_png, graph_svg
+    from ..planner.report import graph_dot, graph_graphml, graph_png, graph_svg
 
     fleet = _fleet(args, reasons_in_json=False)
     writers = {"dot": graph_dot, "graphml": graph_graphml, "svg": graph_svg, "png": graph_png}
@@ -267,7 +267,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import html_report
+    from ..planner.report import html_report
 
     fleet = _fleet(args, reasons_in_json=False)
     stranded, unchecked = _stranded(args.guests, fleet) if args.guests else (None, [])

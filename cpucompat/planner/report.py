@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import networkx as nx
 
-from .errors import CpuCompatError
+from ..errors import CpuCompatError
 from .fleet import Domain, Fleet, StrandedGuests, plural
 
 BOX_W, BOX_H, GAP_X, GAP_Y = 190, 54, 30, 70

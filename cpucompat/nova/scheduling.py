@@ -34,13 +34,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
-from .compat import compare, decode_features, features_of, host_model
+from ..engine.compat import compare, decode_features, features_of, host_model
 from .config import CpuPolicy, parse_flags
-from .cpu import Cpu, is_x86, resolve_arch
-from .cpumap import CpuMap
-from .errors import CpuCompatError, UnknownModel
-from .names import trait_feature
-from .parse import parse_cpu_info
+from ..engine.cpu import Cpu, is_x86, resolve_arch
+from ..engine.cpumap import CpuMap
+from ..errors import CpuCompatError, UnknownModel
+from ..engine.names import trait_feature
+from ..inputs.parse import parse_cpu_info
 from .traits import trait_requirements
 
 SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"

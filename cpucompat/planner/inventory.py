@@ -47,11 +47,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Mapping
 
-from .cpu import Cpu
-from .cpumap import CpuMap, embedded_cpu_map
-from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat
-from .jsonstream import JsonStream, RepeatedKeys, mapping_of
-from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
+from ..engine.cpu import Cpu
+from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..errors import CpuCompatError, InvalidInventory, UnknownInputFormat
+from ..inputs.jsonstream import JsonStream, RepeatedKeys, mapping_of
+from ..inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
 
 SAMPLE = "sample"
 URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
@@ -668,7 +668,7 @@ def _from_uris(uris: list[str], cpumap: CpuMap, timeout: float, progress: bool) 
     hung host adds a thread and its connection beyond the limit until
     libvirt gives up.
     """
-    from .live import host_cpu_from_libvirt
+    from ..inputs.live import host_cpu_from_libvirt
 
     answers: queue.SimpleQueue = queue.SimpleQueue()
 

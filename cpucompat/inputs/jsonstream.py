@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from .errors import InvalidInventory, UnknownInputFormat
+from ..errors import InvalidInventory, UnknownInputFormat
 
 _JSON_BLANK = re.compile(r"[ \t\n\r]*")
 _COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")

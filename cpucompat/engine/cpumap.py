@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from lxml import etree
 
 from . import names as _names
-from .errors import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel, suggest
-from .xmlsafe import parse_xml
+from ..errors import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel, suggest
+from ..xmlsafe import parse_xml
 
 X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
 

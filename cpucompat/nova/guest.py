@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Sequence
 from xml.sax.saxutils import quoteattr
 
-from .compat import compare, features_of
-from .cpu import Cpu
-from .cpumap import CpuMap, embedded_cpu_map
-from .errors import InvalidConfig, NoSuitableModel
+from ..engine.compat import compare, features_of
+from ..engine.cpu import Cpu
+from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..errors import InvalidConfig, NoSuitableModel
 
 MODE_SINCE = (0, 9, 10)  # <cpu mode=...>, host-model, host-passthrough, <model fallback=...>
 HOST_MODEL_FEATURES_SINCE = (1, 1, 1)  # <feature> elements inside a host-model CPU

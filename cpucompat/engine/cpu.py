@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, NamedTuple
 
 from .cpumap import ARCH_ALIASES, ArchMap, CpuMap
-from .errors import InvalidCpuXml
+from ..errors import InvalidCpuXml
 
 MODES = ("custom", "host-model", "host-passthrough", "maximum")
 MATCHES = ("minimum", "exact", "strict")

@@ -22,12 +22,12 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
-from .compat import Comparison, Expansion, baseline, compare, features_of, host_model
-from .cpu import Cpu, cpu_bits
-from .cpumap import CpuMap, embedded_cpu_map
-from .errors import CpuCompatError, InvalidInventory
+from ..engine.compat import Comparison, Expansion, baseline, compare, features_of, host_model
+from ..engine.cpu import Cpu, cpu_bits
+from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..errors import CpuCompatError, InvalidInventory
 from .inventory import Inventory, load_inventory
-from .levels import level_of
+from ..engine.levels import level_of
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from .compat import features_of
-from .cpu import Cpu
-from .cpumap import CpuMap, embedded_cpu_map
-from .names import TRAIT_FEATURES, TRAIT_PREFIX, feature_traits, trait_feature
+from ..engine.compat import features_of
+from ..engine.cpu import Cpu
+from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..engine.names import TRAIT_FEATURES, TRAIT_PREFIX, feature_traits, trait_feature
 
 
 def traits_of_features(names: Iterable[str]) -> frozenset[str]:

@@ -11,11 +11,11 @@ import sys
 import traceback
 from typing import Any, Callable, NoReturn, Sequence
 
-from . import compat
-from .cpumap import CpuMap, load_cpu_map
-from .errors import CpuCompatError
-from .parse import read_cpuid_dumps, read_cpus
-from .qmp import read_qemu_models
+from ..engine import compat
+from ..engine.cpumap import CpuMap, load_cpu_map
+from ..errors import CpuCompatError
+from ..inputs.parse import read_cpuid_dumps, read_cpus
+from ..inputs.qmp import read_qemu_models
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_ERROR = 0, 1, 2
 
@@ -68,7 +68,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .graph import model_neighbours
+    from ..engine.graph import model_neighbours
 
     cpumap = cpu_map_of(args)
     archmap = cpumap.arch(args.arch)
@@ -137,7 +137,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .live import local_host_cpu
+    from ..inputs.live import local_host_cpu
 
     cpumap = cpu_map_of(args)
     if args.host:
@@ -268,7 +268,7 @@ def _load_extra_commands() -> None:
     """Import the modules that register subcommands (the planner)."""
     import importlib
 
-    for name in ("cpucompat.planner_cli",):
+    for name in ("cpucompat.cli.planner",):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from oslo_config import cfg, types
 
-from .cpumap import CpuMap, load_cpu_map
-from .errors import CpuCompatError, InvalidConfig
+from ..engine.cpumap import CpuMap, load_cpu_map
+from ..errors import CpuCompatError, InvalidConfig
 
 GROUP = cfg.OptGroup("cpucompat", title="cpucompat CPU compatibility",
                      help="Guest CPU model and the CPU compatibility the cpucompat scheduler filter enforces.")

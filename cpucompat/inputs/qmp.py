@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UnknownInputFormat
+from ..errors import UnknownInputFormat
 from .parse import read_text
 
 
