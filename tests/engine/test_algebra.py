@@ -12,7 +12,7 @@ import cpucompat
 from cpucompat.engine.graph import hasse, subset_order
 
 MAP = cpucompat.embedded_cpu_map()
-LEGACY = cpucompat.load_cpu_map(Path(__file__).resolve().parent / "data" / "legacy" / "cpu_map.xml")
+LEGACY = cpucompat.load_cpu_map(Path(__file__).resolve().parents[1] / "data" / "legacy" / "cpu_map.xml")
 X86 = MAP.x86
 LAWS = settings(max_examples=200, deadline=None)
 

@@ -16,7 +16,7 @@ from cpucompat import InvalidCpuXml, UnknownInputFormat
 from cpucompat.engine.cpuid import encode_dump
 from cpucompat.inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus
 
-INPUTS = Path(__file__).resolve().parent / "data" / "inputs"
+INPUTS = Path(__file__).resolve().parents[1] / "data" / "inputs"
 
 
 def test_capabilities_give_the_host_cpu():

@@ -8,7 +8,7 @@ import pytest
 import cpucompat
 from cpucompat import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 LEGACY = DATA / "legacy" / "cpu_map.xml"
 
 HAND_WRITTEN_LEGACY = """<cpus>

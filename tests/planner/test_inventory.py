@@ -20,7 +20,7 @@ import cpucompat.inputs.jsonstream
 from cpucompat.planner.fleet import Fleet
 from cpucompat.planner.inventory import MAX_CONCURRENT_HOSTS, load_inventory, sample_path
 
-INPUTS = Path(__file__).resolve().parent / "data" / "inputs"
+INPUTS = Path(__file__).resolve().parents[1] / "data" / "inputs"
 HASWELL = {"arch": "x86_64", "model": "Haswell-noTSX", "vendor": "Intel", "features": ["vmx", "invtsc"]}
 NEHALEM = {"arch": "x86_64", "model": "Nehalem", "vendor": "Intel"}
 

@@ -26,7 +26,7 @@ from nova.scheduler import filters, host_manager  # noqa: E402
 
 objects.register_all()
 CONF = nova_conf.CONF
-NOVA_DATA = Path(__file__).resolve().parent / "data" / "nova"
+NOVA_DATA = Path(__file__).resolve().parents[1] / "data" / "nova"
 CPU_INFO = {p.stem: p.read_text().strip() for p in NOVA_DATA.glob("*.json")}
 
 

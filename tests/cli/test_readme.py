@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.rst"
+README = Path(__file__).resolve().parents[2] / "README.rst"
 
 
 def _python_blocks() -> list[str]:

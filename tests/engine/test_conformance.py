@@ -20,7 +20,7 @@ from cpucompat.xmlsafe import parse_xml_fragments
 
 import os
 
-SHARED = Path(os.environ.get("CPUCOMPAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("CPUCOMPAT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 
 DATA = SHARED / "libvirt-testdata" / "9.0.0"
 MANIFEST = DATA / "MANIFEST.tsv"

@@ -55,7 +55,7 @@ def test_one_filter_instance_from_many_threads():
 
     objects.register_all()
     nova.conf.CONF([], project="nova")
-    infos = [p.read_text() for p in sorted((Path(__file__).parent / "data" / "nova").glob("*.json"))]
+    infos = [p.read_text() for p in sorted((Path(__file__).parents[1] / "data" / "nova").glob("*.json"))]
 
     class Host(host_manager.HostState):
         def __init__(self, name, cpu_info):

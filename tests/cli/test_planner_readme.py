@@ -12,7 +12,7 @@ import pytest
 from cpucompat.cli import main as cli
 from cpucompat.planner.fleet import Fleet
 
-README = Path(__file__).resolve().parent.parent / "README.rst"
+README = Path(__file__).resolve().parents[2] / "README.rst"
 SAMPLE = Fleet.load("sample")
 # JSON objects keyed by data (host, vendor or domain names), not by a fixed key
 DATA_KEYS = (set(SAMPLE.hosts) | {"new-01"} | {c.vendor for c in SAMPLE.classes}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-NOVA_DATA = Path(__file__).resolve().parent / "data" / "nova"
+NOVA_DATA = Path(__file__).resolve().parents[1] / "data" / "nova"
 
 CHILD = textwrap.dedent("""
     import eventlet

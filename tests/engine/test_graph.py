@@ -8,7 +8,7 @@ import networkx as nx
 import cpucompat
 from cpucompat.engine.graph import feature_graph, hasse, is_subset_model, model_neighbours, subset_order
 
-LEGACY = Path(__file__).resolve().parent / "data" / "legacy" / "cpu_map.xml"
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy" / "cpu_map.xml"
 
 
 def test_feature_graph_links_models_to_their_features(x86):
