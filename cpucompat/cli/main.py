@@ -6,48 +6,16 @@ line on stderr and exit status 2 (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
-from typing import Any, Callable, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from ..engine import compat
-from ..engine.cpumap import CpuMap, load_cpu_map
 from ..errors import CpuCompatError
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
-
-EXIT_OK, EXIT_INCOMPATIBLE, EXIT_ERROR = 0, 1, 2
-
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = []
-
-
-def register(adder: Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]) -> None:
-    """Let another module (the planner) add its subcommands."""
-    _EXTRA_COMMANDS.append(adder)
-
-
-def common_options() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parent.add_argument("--cpu-map", metavar="PATH",
-                        help="libvirt cpu_map directory, index.xml or legacy cpu_map.xml "
-                             "(default: the embedded libvirt 9.0.0 map)")
-    parent.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    return parent
-
-
-def emit(args: argparse.Namespace, value: Any, text: str) -> None:
-    if args.json:
-        json.dump(value, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def cpu_map_of(args: argparse.Namespace) -> CpuMap:
-    return load_cpu_map(args.cpu_map)
-
+from . import planner
+from .common import EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit
 
 # -- core commands -----------------------------------------------------------
 
@@ -236,13 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_decode)
 
-    for adder in _EXTRA_COMMANDS:
-        adder(sub, common)
+    planner.add_commands(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extra_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -263,14 +229,3 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(run with --debug for details)", file=sys.stderr)
         return EXIT_ERROR
 
-
-def _load_extra_commands() -> None:
-    """Import the modules that register subcommands (the planner)."""
-    import importlib
-
-    for name in ("cpucompat.cli.planner",):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise

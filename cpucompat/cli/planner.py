@@ -1,4 +1,4 @@
-"""The planner's subcommands of `cpucompat` (registered into cli.py).
+"""The planner's subcommands of `cpucompat` (`main.build_parser` adds them).
 
 Every command takes INVENTORY sources (``sample``, a directory, a JSON/YAML
 file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import main as cli
+from . import common as cli
 from ..atomic import write_atomic
 from ..errors import CpuCompatError, InvalidInventory
 from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
@@ -342,5 +342,3 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--guests", help="JSON of running guests, for the stranded section")
 
-
-cli.register(add_commands)

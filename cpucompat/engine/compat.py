@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
-from .cpu import Cpu, cpu_bits, is_x86, resolve_arch
+from .cpu import Cpu, HypervisorModels, cpu_bits, is_x86, resolve_arch
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts
 from .cpumap import ArchMap, CpuMap, Model, embedded_cpu_map
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel, UnknownArch
-
-if TYPE_CHECKING:
-    from ..inputs.qmp import HypervisorModels
 
 IDENTICAL = "identical"
 SUPERSET = "superset"

@@ -146,3 +146,16 @@ def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
             raise InvalidCpuXml(f"invalid feature policy {policy!r} for {name}", source=cpu.source)
     full = (model_bits | force | require) & ~disable & ~forbid
     return CpuBits(archmap, model_bits, force, require, optional, disable, forbid, removed, full)
+
+
+@dataclass(frozen=True, slots=True)
+class HypervisorModels:
+    """Each CPU model a hypervisor offers, with its blockers in QEMU's
+    spelling (libvirt's virDomainCapsCPUModels)."""
+
+    blockers: tuple[tuple[str, tuple[str, ...]], ...]  # (model, unavailable features), QEMU's order
+    source: str | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.blockers)

@@ -8,10 +8,27 @@ name two different features is dropped rather than guessed.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol, Sequence
 
-if TYPE_CHECKING:
-    from .cpumap import ArchMap
+
+class SpelledFeature(Protocol):
+    """What `alias_table` reads of a map's feature (`cpumap.Feature` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[tuple[str, str], ...]: ...
+
+
+class SpelledArch(Protocol):
+    """What `alias_table` reads of one arch of a map (`cpumap.ArchMap` is one):
+    names never import the map, the map imports the names."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def features(self) -> Sequence[SpelledFeature]: ...
+
 
 TRAIT_PREFIX = "HW_CPU_X86_"
 
@@ -102,7 +119,7 @@ def feature_traits(feature: str) -> list[str]:
     return [TRAIT_PREFIX + t for t, f in TRAIT_FEATURES.items() if f == feature]
 
 
-def alias_table(archmap: "ArchMap") -> dict[str, str]:
+def alias_table(archmap: SpelledArch) -> dict[str, str]:
     """Folded spelling → libvirt name for one arch of a map."""
     candidates: dict[str, set[str]] = {}
 

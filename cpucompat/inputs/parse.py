@@ -28,7 +28,7 @@ from ..engine.compat import decode, decode_features
 from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
 from ..engine.cpuid import CpuidDump
 from ..engine.cpumap import CpuMap, embedded_cpu_map
-from ..errors import CpuCompatError, InvalidCpuXml, UnknownInputFormat
+from ..errors import InvalidCpuXml, UnknownInputFormat
 from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
 from ..xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments

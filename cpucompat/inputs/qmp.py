@@ -9,25 +9,12 @@ a recorded QMP reply, as libvirt's tests/cputestdata ``*.json`` holds it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.cpu import HypervisorModels
 from ..errors import UnknownInputFormat
 from .parse import read_text
-
-
-@dataclass(frozen=True, slots=True)
-class HypervisorModels:
-    """Each CPU model a hypervisor offers, with its blockers in QEMU's
-    spelling (libvirt's virDomainCapsCPUModels)."""
-
-    blockers: tuple[tuple[str, tuple[str, ...]], ...]  # (model, unavailable features), QEMU's order
-    source: str | None = field(default=None, compare=False, hash=False)
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(name for name, _ in self.blockers)
 
 
 def read_qemu_models(path: str | Path) -> HypervisorModels:
