@@ -18,10 +18,11 @@ from typing import Callable
 from . import common as cli
 from ..atomic import write_atomic
 from ..errors import CpuCompatError, InvalidInventory
-from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
+from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet
 from ..planner.inventory import load_inventory
 from ..inputs.jsonstream import mapping_of
 from ..inputs.parse import parse_cpus, read_cpus
+from ..planner.results import Guest, StrandedGuests, domain_shape, plural
 
 
 def _live(args: argparse.Namespace) -> dict:

@@ -17,49 +17,24 @@ for JSON.
 """
 from __future__ import annotations
 
-import heapq
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from ..engine.compat import Comparison, Expansion, baseline, compare, features_of, host_model
+from ..engine.compat import Comparison, baseline, compare, features_of, host_model
 from ..engine.cpu import Cpu, cpu_bits
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..errors import CpuCompatError, InvalidInventory
 from .inventory import Inventory, load_inventory
 from ..engine.levels import level_of
+from .partition import EXACT_CLASSES, Part, fewest_groups, merge_greedily
+from .results import (Common, CpuClass, Domain, Guest, Refusal, Stranded, StrandedGuests, Targets, Unchecked,
+                      WhatIf, plural)
 
 if TYPE_CHECKING:
     import networkx as nx
 
 DEFAULT_MAX_LOSS = 10
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CpuClass:
-    """Hosts with an identical CPU, and the host-model guest CPU they give."""
-
-    index: int
-    vendor: str | None
-    features: int  # the hosts' full feature bitmask
-    cpu: Cpu  # one host's CPU definition, standing for all
-    hosts: tuple[str, ...]
-    host_model: Expansion  # migratable host-model guest CPU
-    guest_features: int  # full bitmask of that guest CPU
-
-    @property
-    def label(self) -> str:
-        return f"C{self.index} {self.host_model.model}"
-
-    def to_dict(self, archmap) -> dict:
-        return {"class": self.index, "vendor": self.vendor, "model": self.cpu.model,
-                "host_model": self.host_model.model, "hosts": list(self.hosts),
-                "features": archmap.names(self.features), "level": level_of(self.features, archmap)}
-
-
-def plural(count: int, noun: str) -> str:
-    """"1 host", "2 hosts": a count in words."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class TooFewDomains(InvalidInventory):
@@ -69,148 +44,6 @@ class TooFewDomains(InvalidInventory):
     def __init__(self, message: str, *, max_domains: int, max_loss: int | None, needed: int) -> None:
         super().__init__(message)
         self.max_domains, self.max_loss, self.needed = max_domains, max_loss, needed
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    host: str
-    reason: str
-    missing: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        return {"host": self.host, "reason": self.reason, "missing": list(self.missing)}
-
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """Where a host-model guest started on `host` can live-migrate."""
-
-    host: str
-    guest: Expansion
-    targets: tuple[str, ...]
-    refused: tuple[Refusal, ...]
-
-    def to_dict(self) -> dict:
-        return {"host": self.host, "guest_model": self.guest.model, "targets": list(self.targets),
-                "refused": [r.to_dict() for r in self.refused]}
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    """A set of hosts between which a guest of `common` moves freely."""
-
-    name: str
-    hosts: tuple[str, ...]
-    common: Expansion
-    level: str | None
-    loss: Mapping[str, tuple[str, ...]]  # host → features it gives up vs its own host-model
-
-    @property
-    def max_loss(self) -> int:
-        """The most features any of its hosts gives up."""
-        return max(map(len, self.loss.values()), default=0)
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "hosts": list(self.hosts), "model": self.common.model,
-                "vendor": self.common.vendor, "features": list(self.common.features),
-                "disabled": list(self.common.disabled), "level": self.level,
-                "loss": {h: list(f) for h, f in self.loss.items()},
-                "max_loss": self.max_loss}
-
-
-@dataclass(frozen=True, slots=True)
-class Common:
-    """The best common CPU of chosen hosts and what it costs each."""
-
-    hosts: tuple[str, ...]
-    common: Expansion
-    level: str | None
-    loss: Mapping[str, tuple[str, ...]]
-
-    def to_dict(self) -> dict:
-        return {"hosts": list(self.hosts), "model": self.common.model, "vendor": self.common.vendor,
-                "features": list(self.common.features), "disabled": list(self.common.disabled),
-                "level": self.level, "loss": {h: list(f) for h, f in self.loss.items()}}
-
-
-@dataclass(frozen=True, slots=True)
-class Guest:
-    """A running guest: its name, the host it runs on, and optionally its CPU
-    (default: the host-model CPU of its host)."""
-
-    name: str
-    host: str
-    cpu: Cpu | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Stranded:
-    guest: str
-    host: str
-    reason: str
-
-    def to_dict(self) -> dict:
-        # "targets" is documented (always empty): a stranded guest has none
-        return {"guest": self.guest, "host": self.host, "targets": [], "reason": self.reason}
-
-
-@dataclass(frozen=True, slots=True)
-class Unchecked:
-    """A guest `Fleet.stranded` cannot answer for, and why."""
-
-    index: int  # its place among the guests asked about
-    guest: Guest
-    reason: str
-
-
-class StrandedGuests(tuple):
-    """`Fleet.stranded`'s answer: a tuple of the stranded guests, in the order
-    asked, and `unchecked`, every guest it could not answer for (none is
-    dropped)."""
-
-    unchecked: tuple[Unchecked, ...]
-    checked: int  # guests answered for
-
-    def __new__(cls, stranded: Iterable[Stranded], unchecked: Iterable[Unchecked], checked: int) -> "StrandedGuests":
-        value = super().__new__(cls, stranded)
-        value.unchecked, value.checked = tuple(unchecked), checked
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class WhatIf:
-    """What changes when hosts are added and/or retired."""
-
-    added: tuple[str, ...]
-    retired: tuple[str, ...]
-    not_added: Mapping[str, str]  # host to add → why the fleet cannot take it
-    domains_before: tuple[Domain, ...]
-    domains_after: tuple[Domain, ...]
-    targets_gained: Mapping[str, tuple[str, ...]]
-    targets_lost: Mapping[str, tuple[str, ...]]
-    common_before: Mapping[str, str]  # vendor → model of the whole-fleet baseline
-    common_after: Mapping[str, str]
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.targets_gained or self.targets_lost or self.common_before != self.common_after
-                    or list(map(domain_shape, self.domains_before)) != list(map(domain_shape, self.domains_after)))
-
-    def to_dict(self) -> dict:
-        return {"added": list(self.added), "retired": list(self.retired), "not_added": dict(self.not_added),
-                "changed": bool(self.changed),
-                "domains_before": [d.to_dict() for d in self.domains_before],
-                "domains_after": [d.to_dict() for d in self.domains_after],
-                "targets_gained": {h: list(t) for h, t in self.targets_gained.items()},
-                "targets_lost": {h: list(t) for h, t in self.targets_lost.items()},
-                "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
-
-
-def domain_shape(domain: Domain) -> tuple:
-    """What `Domain.to_dict` shows, without building it for every host; hashable."""
-    common = domain.common
-    return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,
-            domain.level, tuple(domain.loss.items()))
 
 
 class Fleet:
@@ -395,21 +228,21 @@ class Fleet:
         if max_domains is not None and max_domains < 1:
             raise InvalidInventory("max_domains must be at least 1")
         limit = DEFAULT_MAX_LOSS if max_loss is None and max_domains is None else max_loss
-        by_vendor: dict[str | None, list[CpuClass]] = {}
+        by_vendor: dict[str | None, list[Part]] = {}
         for cls in self.classes:
-            by_vendor.setdefault(cls.vendor, []).append(cls)
+            by_vendor.setdefault(cls.vendor, []).append(cls.part)
         exact = limit is not None and all(len(members) <= EXACT_CLASSES for members in by_vendor.values())
         if max_domains is None and exact:
-            groups = [g for members in by_vendor.values() for g in _fewest_groups(members, limit)]
+            found = [g for members in by_vendor.values() for g in fewest_groups(members, limit)]
         else:
-            groups = _merge_greedily(by_vendor.values(), max_domains, limit)
-        if max_domains is not None and len(groups) > max_domains:
+            found = merge_greedily(by_vendor.values(), max_domains, limit)
+        if max_domains is not None and len(found) > max_domains:
             # merging stopped short: at the vendors, or where the next merge costs over `limit`
             vendors = sorted({c.vendor or "-" for c in self.classes})
             if exact:  # the fewest there are, and no more than greedy merging leaves
-                groups = [g for members in by_vendor.values() for g in _fewest_groups(members, limit)]
-            if len(groups) > max_domains:
-                needed = len(groups)
+                found = [g for members in by_vendor.values() for g in fewest_groups(members, limit)]
+            if len(found) > max_domains:
+                needed = len(found)
                 why = f"the fleet needs {plural(needed, 'domain')}"
                 if limit is not None:
                     how = "" if exact else "merging the cheapest first, "
@@ -420,6 +253,7 @@ class Fleet:
                     why += "; allow more domains or a larger loss"
                 raise TooFewDomains(f"cannot fit the fleet into {plural(max_domains, 'domain')}: {why}",
                                     max_domains=max_domains, max_loss=limit, needed=needed)
+        groups = [[self.classes[part.key] for part in group] for group in found]
         groups.sort(key=lambda g: (-sum(len(c.hosts) for c in g), g[0].index))
         return tuple(self._domain_of(f"D{n + 1}", g) for n, g in enumerate(groups))
 
@@ -625,142 +459,3 @@ def _sorted_hosts(classes: Sequence[CpuClass]) -> tuple[str, ...]:
     return tuple(sorted(itertools.chain.from_iterable(c.hosts for c in classes)))
 
 
-def _group_loss(classes: Sequence[CpuClass], common: int) -> tuple[int, int]:
-    """(features given up, summed over hosts; the most one host gives up)
-    when `classes` share the features `common`."""
-    total = worst = 0
-    for cls in classes:
-        lost = (cls.guest_features & ~common).bit_count()
-        total += lost * len(cls.hosts)
-        worst = max(worst, lost)
-    return total, worst
-
-
-def _merge_greedily(vendors: Iterable[Sequence[CpuClass]], max_domains: int | None,
-                    limit: int | None) -> list[list[CpuClass]]:
-    """Merge the cheapest pair of groups (fewest features given up, then the
-    smallest worst loss, then the first classes) while one fits `limit`,
-    until at most `max_domains` remain.
-
-    A pair's cost depends only on its two groups, so costs sit in a heap
-    and only the pairs of a merged group are priced again.  The cost is
-    what each side gives up on top of its loss now (the features the other
-    lacks), counted per member class or, for a big group, per feature; the
-    worst loss (tie-break and limit) only for pairs that reach the top.
-    """
-    groups: dict[int, list[CpuClass]] = {}  # by the index of its first class
-    common: dict[int, int] = {}
-    version: dict[int, int] = {}
-    vendor_of: dict[int, str | None] = {}
-    weights: dict[tuple[int, int], dict[int, int]] = {}  # (group, version) → {feature bit: hosts with it}
-    heap: list[tuple[int, int, int, int, int]] = []
-
-    def extra(first: int, second: int) -> int:
-        """Features the hosts of `first` give up on top of their loss now."""
-        lost = common[first] & ~common[second]
-        if not lost:
-            return 0
-        members = groups[first]
-        if len(members) <= lost.bit_count():
-            return sum((cls.guest_features & lost).bit_count() * len(cls.hosts) for cls in members)
-        weight = weights.get((first, version[first]))
-        if weight is None:
-            weight = weights[first, version[first]] = {}
-            for cls in members:
-                for bit in _bits(cls.guest_features):
-                    weight[bit] = weight.get(bit, 0) + len(cls.hosts)
-        return sum(weight.get(bit, 0) for bit in _bits(lost))
-
-    def push(first: int, second: int) -> None:
-        cost = extra(first, second) + extra(second, first)
-        heapq.heappush(heap, (cost, first, second, version[first], version[second]))
-
-    for members in vendors:
-        for cls in members:
-            groups[cls.index], common[cls.index], version[cls.index] = [cls], cls.features, 0
-            vendor_of[cls.index] = cls.vendor
-        for a, first in enumerate(members):
-            for second in members[a + 1:]:
-                push(first.index, second.index)
-    worst_of: dict[tuple[int, int, int, int], int] = {}
-    while len(groups) > 1 and (max_domains is None or len(groups) > max_domains):
-        best = None
-        ties = []
-        while heap and (best is None or heap[0][0] == best[0][0]):
-            entry = heapq.heappop(heap)
-            cost, first, second, v1, v2 = entry
-            if version.get(first) != v1 or version.get(second) != v2:
-                continue  # one side was merged since
-            if entry[1:] not in worst_of:
-                worst_of[entry[1:]] = _group_loss(groups[first] + groups[second],
-                                                  common[first] & common[second])[1]
-            worst = worst_of[entry[1:]]
-            if limit is not None and worst > limit:
-                continue  # stays out until one side changes
-            ties.append(entry)
-            if best is None or (worst, first, second) < best[1]:
-                best = (entry, (worst, first, second))
-        if best is None:
-            break
-        for entry in ties:
-            if entry is not best[0]:
-                heapq.heappush(heap, entry)
-        _, first, second, _, _ = best[0]
-        groups[first] = groups[first] + groups.pop(second)
-        common[first] &= common.pop(second)
-        weights.pop((first, version[first]), None)
-        weights.pop((second, version.pop(second)), None)
-        version[first] += 1
-        for other in groups:
-            if other != first and vendor_of[other] == vendor_of[first]:
-                push(min(first, other), max(first, other))
-    return list(groups.values())
-
-
-def _bits(mask: int) -> Iterator[int]:
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
-
-
-EXACT_CLASSES = 12  # 3^12 / 2 subset steps per vendor: a few tenths of a second
-
-
-def _fewest_groups(members: Sequence[CpuClass], limit: int) -> list[list[CpuClass]]:
-    """The fewest groups of `members` in which no host gives up more than
-    `limit` features, the cheapest such (fewest features given up, summed
-    over hosts): a dynamic programme over subsets, exact.  O(3^n), n ≤
-    EXACT_CLASSES."""
-    n = len(members)
-    everything = (1 << n) - 1
-    common = [-1] * (1 << n)  # -1: every feature
-    cost: list[int | None] = [0] * (1 << n)  # None: some host would give up too much
-    for subset in range(1, 1 << n):
-        low = subset & -subset
-        common[subset] = common[subset ^ low] & members[low.bit_length() - 1].features
-        chosen = [members[i] for i in _bits(subset)]
-        total, worst = _group_loss(chosen, common[subset])
-        cost[subset] = total if worst <= limit or subset == low else None
-    best: list[tuple[int, int]] = [(0, 0)] + [(n + 1, 0)] * everything  # (groups, cost) covering a subset
-    choice = [0] * (1 << n)
-    for subset in range(1, 1 << n):
-        low = subset & -subset
-        rest = subset ^ low
-        part = rest
-        while True:  # every group holding the lowest class of `subset`
-            group = part | low
-            if cost[group] is not None:
-                groups, spent = best[subset ^ group]
-                candidate = (groups + 1, spent + cost[group])
-                if candidate < best[subset]:
-                    best[subset], choice[subset] = candidate, group
-            if not part:
-                break
-            part = (part - 1) & rest
-    out = []
-    subset = everything
-    while subset:
-        out.append([members[i] for i in _bits(choice[subset])])
-        subset ^= choice[subset]
-    return out

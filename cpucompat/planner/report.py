@@ -14,7 +14,8 @@ from typing import Mapping, Sequence
 import networkx as nx
 
 from ..errors import CpuCompatError
-from .fleet import Domain, Fleet, StrandedGuests, plural
+from .fleet import Fleet
+from .results import Domain, StrandedGuests, plural
 
 BOX_W, BOX_H, GAP_X, GAP_Y = 190, 54, 30, 70
 VIA_W = 12  # the slot an edge takes in a layer it crosses

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.planner import fleet as fleet_module
+from cpucompat.planner import partition
 from cpucompat.errors import InvalidInventory
 from cpucompat.planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
 
@@ -164,10 +164,11 @@ def test_greedy_merging_merges_as_the_quadratic_reference(fleet, max_domains, li
     by_vendor = {}
     for cls in fleet.classes:
         by_vendor.setdefault(cls.vendor, []).append(cls)
-    fast = fleet_module._merge_greedily(by_vendor.values(), max_domains, limit)
+    fast = partition.merge_greedily([[c.part for c in members] for members in by_vendor.values()],
+                                    max_domains, limit)
     reference = _greedy_reference(fleet.classes, max_domains, limit)
     # the same groups, each with its classes in the same order (baseline's input order)
-    assert sorted([c.index for c in g] for g in fast) == sorted([c.index for c in g] for g in reference)
+    assert sorted([p.key for p in g] for g in fast) == sorted([c.index for c in g] for g in reference)
 
 
 @LAWS
@@ -330,8 +331,8 @@ def test_fewest_domains_where_cheapest_first_merging_leaves_three():
     domains = fleet.domains()
     assert sorted(d.hosts for d in domains) == [("haswell-01", "ivybridge-01"), ("nehalem-01", "sandybridge-01")]
     assert max(len(lost) for d in domains for lost in d.loss.values()) <= DEFAULT_MAX_LOSS
-    by_vendor = [list(fleet.classes)]
-    assert len(fleet_module._merge_greedily(by_vendor, None, DEFAULT_MAX_LOSS)) == 3
+    by_vendor = [[c.part for c in fleet.classes]]
+    assert len(partition.merge_greedily(by_vendor, None, DEFAULT_MAX_LOSS)) == 3
     # asked for two, the cheapest-first merging stops at three: the exact answer is used
     assert len(fleet.domains(max_domains=2, max_loss=DEFAULT_MAX_LOSS)) == 2
 
