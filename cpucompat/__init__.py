@@ -8,8 +8,10 @@ The public API: load a map, read CPUs, and ask libvirt's questions.
     >>> compare(guest, host).result
     'superset'
 """
-from .engine.compat import (IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, Expansion, baseline, compare,
-                     decode, decode_features, expand, features_of, host_model)
+from .engine.baseline import baseline, expand
+from .engine.compare import IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, compare, features_of
+from .engine.cpu import Expansion
+from .engine.decode import decode, decode_features, host_model
 from .engine.cpu import Cpu, cpu_bits
 from .engine.cpuid import CpuidDump
 from .engine.cpumap import ArchMap, CpuMap, Feature, Model, default_cpu_map_path, embedded_cpu_map, load_cpu_map

@@ -10,7 +10,10 @@ import sys
 import traceback
 from typing import NoReturn, Sequence
 
-from ..engine import compat
+from ..engine.baseline import baseline, expand
+from ..engine.compare import compare
+from ..engine.cpu import Expansion
+from ..engine.decode import decode
 from ..errors import CpuCompatError
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
@@ -69,7 +72,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cpu_xml(result: compat.Expansion, *, expanded: bool = False) -> str:
+def _cpu_xml(result: Expansion, *, expanded: bool = False) -> str:
     lines = ["<cpu mode='custom' match='exact'>",
              f"  <model fallback='{result.fallback}'>{result.model}</model>"]
     if result.vendor:
@@ -90,7 +93,7 @@ def _cpu_xml(result: compat.Expansion, *, expanded: bool = False) -> str:
 
 def cmd_expand(args: argparse.Namespace) -> int:
     cpumap = cpu_map_of(args)
-    results = [compat.expand(cpu, cpumap, migratable=args.migratable) for cpu in read_cpus(args.file, cpumap)]
+    results = [expand(cpu, cpumap, migratable=args.migratable) for cpu in read_cpus(args.file, cpumap)]
     value = [{"arch": r.arch, "vendor": r.vendor, "model": r.model, "features": list(r.expanded),
               "disabled": list(r.disabled)} for r in results]
     emit(args, value, "\n".join(_cpu_xml(r, expanded=True) for r in results))
@@ -99,7 +102,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     cpumap = cpu_map_of(args)
-    result = compat.baseline(read_cpus(args.file, cpumap), cpumap, migratable=args.migratable)
+    result = baseline(read_cpus(args.file, cpumap), cpumap, migratable=args.migratable)
     emit(args, result.to_dict(), _cpu_xml(result, expanded=args.features))
     return EXIT_OK
 
@@ -113,7 +116,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         host = local_host_cpu(cpumap)
     guests = read_cpus(args.guest, cpumap)
-    results = [compat.compare(g, host, cpumap) for g in guests]
+    results = [compare(g, host, cpumap) for g in guests]
     text = []
     for guest, r in zip(guests, results):
         label = {"identical": "identical to", "superset": "a superset of",
@@ -133,7 +136,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             raise CpuCompatError("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
                                  "decoded against every model of the map", source=args.qemu_models)
         models = read_qemu_models(args.qemu_models)
-    results = [compat.decode(d, cpumap, guest=args.guest, migratable=args.migratable, models=models)
+    results = [decode(d, cpumap, guest=args.guest, migratable=args.migratable, models=models)
                for d in read_cpuid_dumps(args.file)]
     value = []
     text = []

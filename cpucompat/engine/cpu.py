@@ -159,3 +159,40 @@ class HypervisorModels:
     @property
     def names(self) -> frozenset[str]:
         return frozenset(name for name, _ in self.blockers)
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """A CPU as model + extra features, and its full feature list."""
+
+    arch: str | None
+    vendor: str | None
+    model: str | None
+    features: tuple[str, ...]  # required beyond the model (libvirt order)
+    disabled: tuple[str, ...]  # model features turned off
+    expanded: tuple[str, ...]  # every required feature, sorted by name
+    fallback: str = "allow"
+    signature: tuple[int, int, int] | None = None
+
+    def as_cpu(self, *, host: bool = False) -> Cpu:
+        """This result as a CPU definition (guest: match exact).
+
+        A host CPU cannot disable model features, so ``host=True`` needs a
+        result without disabled features (a host decode, not a baseline).
+        """
+        if host and self.disabled:
+            raise InvalidCpuXml(f"{self.model} with disabled features "
+                                f"({', '.join(self.disabled)}) cannot be written as a host CPU")
+        if host:
+            return Cpu(model=self.model, vendor=self.vendor, arch=self.arch or "x86_64",
+                       features=tuple((n, "require") for n in self.features),
+                       signature=self.signature, match=None)
+        return Cpu(model=self.model, vendor=self.vendor, match="exact", fallback=self.fallback,
+                   features=tuple([(n, "require") for n in self.features]
+                                  + [(n, "disable") for n in self.disabled]),
+                   signature=self.signature)
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "vendor": self.vendor, "model": self.model,
+                "features": list(self.features), "disabled": list(self.disabled),
+                "expanded": list(self.expanded)}

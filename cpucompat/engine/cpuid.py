@@ -1,7 +1,7 @@
 """Raw x86 CPUID/MSR dumps (libvirt's ``<cpudata arch='x86'>``) as values.
 
 Turning the registers into a feature bitmask, a vendor and a signature is
-the first half of libvirt's x86Decode; choosing a model is in compat.py.
+the first half of libvirt's x86Decode; choosing a model is in decode.py.
 """
 from __future__ import annotations
 
@@ -64,6 +64,18 @@ _REGISTER_INDEX = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
 
 
 @functools.lru_cache(maxsize=1024)
+def signature_value(family: int, model: int, stepping: int) -> int:
+    """Leaf 1 EAX of a (family, model, stepping): the inverse of `signature_parts`."""
+    sig = 0
+    if family > 0xF:
+        sig |= (family - 0xF) << 20
+        family = 0xF
+    sig |= (model >> 4) << 16
+    sig |= family << 8
+    sig |= (model & 0xF) << 4
+    return sig | (stepping & 0xF)
+
+
 def decode_data(dump: CpuidDump, archmap: ArchMap) -> DecodedData:
     """Vendor, signature and feature bits of a dump over `archmap`."""
     leaves = dict(dump.leaves)
@@ -120,10 +132,7 @@ def encode_dump(archmap: ArchMap, bits: int, vendor: str | None = None,
             regs[_REGISTER_INDEX[d.register]] |= d.mask
     leaf1 = words.setdefault(("cpuid", 1, 0), [0, 0, 0, 0])
     if signature is not None:
-        family, model, stepping = signature
-        ext_family = max(family - 0xF, 0)
-        leaf1[0] = ((ext_family << 20) | ((model >> 4) << 16) | (min(family, 0xF) << 8)
-                    | ((model & 0xF) << 4) | (stepping & 0xF))
+        leaf1[0] = signature_value(*signature)
     if vendor is not None:
         raw = archmap.vendors[vendor].string.encode("latin-1")
         words[("cpuid", 0, 0)] = [0xD, int.from_bytes(raw[0:4], "little"),

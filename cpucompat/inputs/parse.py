@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from lxml import etree
 
-from ..engine.compat import decode, decode_features
+from ..engine.decode import decode, decode_features
 from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
 from ..engine.cpuid import CpuidDump
 from ..engine.cpumap import CpuMap, embedded_cpu_map

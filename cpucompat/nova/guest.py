@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 from xml.sax.saxutils import quoteattr
 
-from ..engine.compat import compare, features_of
+from ..engine.compare import compare, features_of
 from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..errors import InvalidConfig, NoSuitableModel

@@ -34,7 +34,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
-from ..engine.compat import compare, decode_features, features_of, host_model
+from ..engine.compare import compare, features_of
+from ..engine.decode import decode_features, host_model
 from .config import CpuPolicy, parse_flags
 from ..engine.cpu import Cpu, is_x86, resolve_arch
 from ..engine.cpumap import CpuMap

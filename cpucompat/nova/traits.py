@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from ..engine.compat import features_of
+from ..engine.compare import features_of
 from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..engine.names import TRAIT_FEATURES, TRAIT_PREFIX, feature_traits, trait_feature

@@ -21,7 +21,9 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from ..engine.compat import Comparison, baseline, compare, features_of, host_model
+from ..engine.baseline import baseline
+from ..engine.compare import Comparison, compare, features_of
+from ..engine.decode import host_model
 from ..engine.cpu import Cpu, cpu_bits
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..errors import CpuCompatError, InvalidInventory

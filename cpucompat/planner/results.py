@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..engine.compat import Expansion
+from ..engine.cpu import Expansion
 from ..engine.cpu import Cpu
 from ..engine.levels import level_of
 from .partition import Part

@@ -61,7 +61,7 @@ def test_baseline_keeps_every_common_feature_it_can_name(group):
     for cpu in group:
         shared &= full(cpu)
     lost = shared & ~full(result.as_cpu())
-    assert set(X86.names(lost)) <= cpucompat.engine.compat.QEMU_FILTERED
+    assert set(X86.names(lost)) <= cpucompat.engine.decode.QEMU_FILTERED
 
 
 @LAWS
@@ -153,12 +153,12 @@ def test_other_arches_are_compared_by_name_and_refused_by_baseline_and_expand():
 
 
 def test_baseline_names_its_inputs_only_when_it_fails(monkeypatch):
-    from cpucompat.engine import compat
+    from cpucompat.engine import baseline as baseline_module
 
     def inputs(cpus):
         raise AssertionError("the inputs were named for a baseline that succeeded")
 
-    monkeypatch.setattr(compat, "_inputs", inputs)
+    monkeypatch.setattr(baseline_module, "_inputs", inputs)
     cpus = [cpucompat.Cpu(model=name, vendor="Intel", arch="x86_64", source=f"{name}.xml")
             for name in ("Haswell-noTSX", "Skylake-Client", "Broadwell-noTSX")]
-    assert compat._baseline_cached(tuple(cpus), MAP, False).model == "Haswell-noTSX"
+    assert baseline_module._baseline_cached(tuple(cpus), MAP, False).model == "Haswell-noTSX"

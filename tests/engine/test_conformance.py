@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat.engine import compat
+from cpucompat.engine.decode import QEMU_FILTERED
 from cpucompat.inputs.parse import cpu_from_element, read_cpuid_dumps, read_cpus
 from cpucompat.inputs.qmp import read_qemu_models
 from cpucompat.xmlsafe import parse_xml_fragments
@@ -24,7 +24,7 @@ SHARED = Path(os.environ.get("CPUCOMPAT_SHARED", Path(__file__).resolve().parent
 
 DATA = SHARED / "libvirt-testdata" / "9.0.0"
 MANIFEST = DATA / "MANIFEST.tsv"
-QEMU_DROPS = compat.QEMU_FILTERED
+QEMU_DROPS = QEMU_FILTERED
 
 
 def _rows(*kinds: str) -> list:

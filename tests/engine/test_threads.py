@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat.engine import compat
+from cpucompat.engine import baseline as baseline_module, compare as compare_module, decode as decode_module
 from cpucompat.engine.cpu import cpu_bits
 
 MAP = cpucompat.embedded_cpu_map()
@@ -27,9 +27,9 @@ def _cpus(count: int, seed: int) -> list[cpucompat.Cpu]:
 
 def _work(pair):
     a, b = pair
-    out = [compat.compare(a, b, MAP).to_dict(), compat.host_model(a, MAP).to_dict()]
+    out = [cpucompat.compare(a, b, MAP).to_dict(), cpucompat.host_model(a, MAP).to_dict()]
     try:
-        out.append(compat.baseline([a, b], MAP).to_dict())
+        out.append(cpucompat.baseline([a, b], MAP).to_dict())
     except cpucompat.CpuCompatError as exc:
         out.append(str(exc))
     return out
@@ -39,7 +39,8 @@ def test_library_answers_the_same_from_16_threads():
     cpus = _cpus(60, 11)
     pairs = [(a, b) for a in cpus[:30] for b in cpus[30:]] * 2
     expected = [_work(p) for p in pairs]
-    for cache in (compat._compare_cached, compat._baseline_cached, compat._host_model_cached, cpu_bits):
+    for cache in (compare_module._compare_cached, baseline_module._baseline_cached, decode_module._host_model_cached,
+                  cpu_bits):
         cache.cache_clear()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         assert list(pool.map(_work, pairs)) == expected

@@ -52,7 +52,7 @@ def test_cpu_info_json_and_capabilities_describe_the_same_features():
     from_nova = read_cpus(INPUTS / "amd-vm-cpu_info.json")[0]
     # Nova stores libvirt's QEMU-driver expansion, which drops osxsave & co.
     differ = cpucompat.features_of(from_caps) ^ cpucompat.features_of(from_nova)
-    assert set(cpucompat.embedded_cpu_map().x86.names(differ)) <= cpucompat.engine.compat.QEMU_FILTERED
+    assert set(cpucompat.embedded_cpu_map().x86.names(differ)) <= cpucompat.engine.decode.QEMU_FILTERED
     assert cpucompat.compare(from_nova, from_caps).compatible
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.planner import partition
+from cpucompat.planner import partition as search
 from cpucompat.errors import InvalidInventory
 from cpucompat.planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
 
@@ -164,8 +164,8 @@ def test_greedy_merging_merges_as_the_quadratic_reference(fleet, max_domains, li
     by_vendor = {}
     for cls in fleet.classes:
         by_vendor.setdefault(cls.vendor, []).append(cls)
-    fast = partition.merge_greedily([[c.part for c in members] for members in by_vendor.values()],
-                                    max_domains, limit)
+    fast = search.merge_greedily([[c.part for c in members] for members in by_vendor.values()],
+                                 max_domains, limit)
     reference = _greedy_reference(fleet.classes, max_domains, limit)
     # the same groups, each with its classes in the same order (baseline's input order)
     assert sorted([p.key for p in g] for g in fast) == sorted([c.index for c in g] for g in reference)
@@ -182,7 +182,7 @@ def test_a_domains_common_cpu_runs_on_every_member_and_is_maximal(fleet):
             shared &= fleet.class_of[h].features
         spare = shared & ~full(common) & ~X86.non_migratable
         for feature in X86.iter_features(spare):
-            if feature.name in cpucompat.engine.compat.QEMU_FILTERED:
+            if feature.name in cpucompat.engine.decode.QEMU_FILTERED:
                 continue
             raise AssertionError(f"{feature.name} is on every member but not in the common CPU")
         for feature in X86.iter_features(~shared & X86.all_features):
@@ -332,7 +332,7 @@ def test_fewest_domains_where_cheapest_first_merging_leaves_three():
     assert sorted(d.hosts for d in domains) == [("haswell-01", "ivybridge-01"), ("nehalem-01", "sandybridge-01")]
     assert max(len(lost) for d in domains for lost in d.loss.values()) <= DEFAULT_MAX_LOSS
     by_vendor = [[c.part for c in fleet.classes]]
-    assert len(partition.merge_greedily(by_vendor, None, DEFAULT_MAX_LOSS)) == 3
+    assert len(search.merge_greedily(by_vendor, None, DEFAULT_MAX_LOSS)) == 3
     # asked for two, the cheapest-first merging stops at three: the exact answer is used
     assert len(fleet.domains(max_domains=2, max_loss=DEFAULT_MAX_LOSS)) == 2
 
