@@ -20,6 +20,8 @@ from ..inputs.qmp import read_qemu_models
 from . import planner
 from .common import EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit
 
+__all__ = ["build_parser", "main"]
+
 # -- core commands -----------------------------------------------------------
 
 def cmd_models(args: argparse.Namespace) -> int:

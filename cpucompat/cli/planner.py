@@ -24,6 +24,8 @@ from ..inputs.jsonstream import mapping_of
 from ..inputs.parse import parse_cpus, read_cpus
 from ..planner.results import Guest, StrandedGuests, domain_shape, plural
 
+__all__ = ["add_commands"]
+
 
 def _live(args: argparse.Namespace) -> dict:
     """How live hosts are read: each within --timeout, with progress on a terminal."""
@@ -131,7 +133,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     if args.add:
         extra = load_inventory(args.add, fleet.cpumap, **_live(args))
         if extra.failures:
-            raise InvalidInventory("; ".join(f"{h}: {r}" for h, r in extra.failures.items()), source=", ".join(args.add))
+            raise InvalidInventory("; ".join(f"{h}: {r}" for h, r in extra.failures.items()),
+                                   source=", ".join(args.add))
         added = dict(extra.hosts)
     result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
     lines = [f"Adding {len(result.added)} and retiring {len(result.retired)} hosts "

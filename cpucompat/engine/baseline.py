@@ -31,9 +31,11 @@ def baseline(cpus: Sequence[Cpu], cpumap: CpuMap | None = None, *,
 def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expansion:
     if not cpus:
         raise IncompatibleCpus("no CPUs to baseline")
+    model_names: list[str] = []
     for i, cpu in enumerate(cpus):
         if cpu.model is None:
             raise InvalidCpuXml(f"no CPU model specified at index {i}", source=cpu.source)
+        model_names.append(cpu.model)
     archmap = x86_only(cpumap, cpus, "baseline")
     first = cpus[0]
     output_vendor = first.vendor is not None
@@ -42,14 +44,15 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
         if first.vendor not in archmap.vendors:
             raise IncompatibleVendors(f"unknown CPU vendor {first.vendor}", source=first.source)
         vendor = first.vendor
-    names = tuple(dict.fromkeys(cpu.model for cpu in cpus))  # distinct, in input order
+    names = tuple(dict.fromkeys(model_names))  # distinct, in input order
     base = cpu_bits(first, archmap).full
     models = archmap.model_by_name
-    for cpu in cpus[1:]:
-        model = models.get(cpu.model) or archmap.model(cpu.model, source=cpu.source)
+    for cpu, name in zip(cpus[1:], model_names[1:]):
+        model = models.get(name) or archmap.model(name, source=cpu.source)
         if cpu.vendor and model.vendor and cpu.vendor != model.vendor:
             raise IncompatibleVendors(f"CPU vendor {model.vendor} of model {model.name} differs "
                                       f"from vendor {cpu.vendor}", source=cpu.source)
+        named: str | None
         if cpu.vendor:
             named = cpu.vendor
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from .cpu import Cpu, cpu_bits, is_x86, resolve_arch
 from .cpumap import CpuMap, embedded_cpu_map
@@ -32,7 +33,7 @@ class Comparison:
     def compatible(self) -> bool:
         return self.result != INCOMPATIBLE
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"result": self.result, "missing": list(self.missing),
                 "forbidden": list(self.forbidden), "reason": self.reason}
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from .cpumap import ARCH_ALIASES, ArchMap, CpuMap
 from ..errors import InvalidCpuXml
+
+__all__ = ["MODES", "MATCHES", "CHECKS", "POLICIES", "FALLBACKS", "Cpu", "CpuBits", "is_x86", "resolve_arch",
+           "cpu_bits", "HypervisorModels", "Expansion"]
 
 MODES = ("custom", "host-model", "host-passthrough", "maximum")
 MATCHES = ("minimum", "exact", "strict")
@@ -192,7 +195,7 @@ class Expansion:
                                   + [(n, "disable") for n in self.disabled]),
                    signature=self.signature)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, "vendor": self.vendor, "model": self.model,
                 "features": list(self.features), "disabled": list(self.disabled),
                 "expanded": list(self.expanded)}

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from .cpumap import ArchMap
 
+__all__ = ["SIGNATURE_MASK", "CpuidDump", "DecodedData", "signature_parts", "signature_value", "decode_data",
+           "encode_dump"]
+
 # Reserved bits of CPUID leaf 1 EAX, masked as libvirt's x86DataToSignature does.
 SIGNATURE_MASK = 0x0FFF3FFF
 
@@ -26,7 +29,8 @@ class CpuidDump:
         """libvirt's ``<cpudata arch='x86'>`` form of this dump."""
         lines = ["<cpudata arch='x86'>"]
         for (eax_in, ecx_in), regs in self.leaves:
-            lines.append("  <cpuid eax_in='0x%08x' ecx_in='0x%02x' eax='0x%08x' ebx='0x%08x' ecx='0x%08x' edx='0x%08x'/>"
+            lines.append("  <cpuid eax_in='0x%08x' ecx_in='0x%02x' "
+                         "eax='0x%08x' ebx='0x%08x' ecx='0x%08x' edx='0x%08x'/>"
                          % (eax_in, ecx_in, *regs))
         for index, (eax, edx) in self.msrs:
             lines.append("  <msr index='0x%x' edx='0x%08x' eax='0x%08x'/>" % (index, edx, eax))
@@ -134,7 +138,7 @@ def encode_dump(archmap: ArchMap, bits: int, vendor: str | None = None,
     if signature is not None:
         leaf1[0] = signature_value(*signature)
     if vendor is not None:
-        raw = archmap.vendors[vendor].string.encode("latin-1")
+        raw = (archmap.vendors[vendor].string or "").encode("latin-1")
         words[("cpuid", 0, 0)] = [0xD, int.from_bytes(raw[0:4], "little"),
                                   int.from_bytes(raw[8:12], "little"), int.from_bytes(raw[4:8], "little")]
     leaves = tuple(((leaf, sub), tuple(regs)) for (kind, leaf, sub), regs in sorted(words.items()) if kind == "cpuid")

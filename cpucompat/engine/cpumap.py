@@ -30,6 +30,9 @@ from . import names as _names
 from ..errors import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel, suggest
 from ..xmlsafe import parse_xml
 
+__all__ = ["X86_REGISTERS", "ARCH_ALIASES", "Signature", "CpuidBit", "Feature", "Model", "Vendor", "ArchMap",
+           "CpuMap", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map"]
+
 X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
 
 # Which cpu_map arch describes a given libvirt/Nova arch string.

@@ -19,6 +19,8 @@ import networkx as nx
 
 from .cpumap import ArchMap
 
+__all__ = ["feature_graph", "subset_order", "hasse", "model_neighbours", "is_subset_model"]
+
 
 @functools.lru_cache(maxsize=16)
 def feature_graph(archmap: ArchMap) -> nx.DiGraph:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from .cpumap import ArchMap
 
+__all__ = ["LEVELS", "level_of", "missing_for"]
+
 LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("x86-64-v1", ("lm", "cmov", "cx8", "fpu", "fxsr", "mmx", "syscall", "sse", "sse2")),
     ("x86-64-v2", ("cx16", "lahf_lm", "popcnt", "pni", "sse4.1", "sse4.2", "ssse3")),

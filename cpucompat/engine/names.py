@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
+__all__ = ["SpelledFeature", "SpelledArch", "TRAIT_PREFIX", "EXTRA_SPELLINGS", "LINUX_VENDOR_FLAGS",
+           "TRAIT_FEATURES", "fold", "trait_feature", "feature_traits", "alias_table"]
+
 
 class SpelledFeature(Protocol):
     """What `alias_table` reads of a map's feature (`cpumap.Feature` is one)."""

@@ -17,6 +17,8 @@ from typing import Any, BinaryIO, Iterator
 
 from ..errors import InvalidInventory, UnknownInputFormat
 
+__all__ = ["RepeatedKeys", "mapping_of", "JsonStream"]
+
 _JSON_BLANK = re.compile(r"[ \t\n\r]*")
 _COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 _SIMPLE_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key

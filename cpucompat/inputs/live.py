@@ -25,6 +25,8 @@ from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..errors import CpuCompatError
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
+__all__ = ["connection", "host_cpu_from_libvirt", "local_host_cpu", "local_cpuid_dump"]
+
 _event_loop_lock = threading.Lock()
 _embed_root_path: str | None = None
 

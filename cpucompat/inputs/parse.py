@@ -33,6 +33,10 @@ from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
 from ..xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
 
+__all__ = ["FORMATS", "read_text", "detect_format", "read_cpus", "parse_cpus", "read_cpuid_dumps",
+           "parse_cpuid_dumps", "decoded_host_cpu", "cpuid_dump_from_element", "cpu_from_element",
+           "parse_cpu_info_json", "parse_cpu_info", "parse_proc_cpuinfo"]
+
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
 
 

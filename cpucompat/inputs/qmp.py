@@ -16,6 +16,8 @@ from ..engine.cpu import HypervisorModels
 from ..errors import UnknownInputFormat
 from .parse import read_text
 
+__all__ = ["read_qemu_models", "parse_qemu_models"]
+
 
 def read_qemu_models(path: str | Path) -> HypervisorModels:
     """The ``query-cpu-definitions`` reply in a file of QMP replies."""

@@ -21,6 +21,8 @@ from oslo_config import cfg, types
 from ..engine.cpumap import CpuMap, load_cpu_map
 from ..errors import CpuCompatError, InvalidConfig
 
+__all__ = ["GROUP", "MODES", "OPTS", "register_opts", "list_opts", "CpuPolicy", "parse_flags", "load_policy"]
+
 GROUP = cfg.OptGroup("cpucompat", title="cpucompat CPU compatibility",
                      help="Guest CPU model and the CPU compatibility the cpucompat scheduler filter enforces.")
 

@@ -18,6 +18,9 @@ from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..errors import InvalidConfig, NoSuitableModel
 
+__all__ = ["MODE_SINCE", "HOST_MODEL_FEATURES_SINCE", "MAXIMUM_SINCE", "OLDEST_LIBVIRT", "choose_model",
+           "guest_cpu", "guest_cpu_xml"]
+
 MODE_SINCE = (0, 9, 10)  # <cpu mode=...>, host-model, host-passthrough, <model fallback=...>
 HOST_MODEL_FEATURES_SINCE = (1, 1, 1)  # <feature> elements inside a host-model CPU
 MAXIMUM_SINCE = (7, 1, 0)

@@ -44,6 +44,9 @@ from ..engine.names import trait_feature
 from ..inputs.parse import parse_cpu_info
 from .traits import trait_requirements
 
+__all__ = ["SPEC_MODE", "SPEC_MODEL", "SPEC_FLAGS", "HINT_SOURCE", "AGGREGATE_MODEL", "SOURCE_MODES",
+           "HostCpu", "Request", "Decision", "NO_CPU_INFO", "Lru", "CpuPlacement", "RequestDecisions"]
+
 SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"
 HINT_SOURCE = "cpucompat_source_host"
 AGGREGATE_MODEL = "cpucompat_cpu_model"

@@ -13,6 +13,8 @@ from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..engine.names import TRAIT_FEATURES, TRAIT_PREFIX, feature_traits, trait_feature
 
+__all__ = ["traits_of_features", "required_traits", "trait_requirements", "ALL_X86_TRAITS"]
+
 
 def traits_of_features(names: Iterable[str]) -> frozenset[str]:
     """Every ``HW_CPU_X86_*`` trait standing for one of these features."""

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..engine.baseline import baseline
 from ..engine.compare import Comparison, compare, features_of
@@ -36,7 +37,11 @@ from .results import (Common, CpuClass, Domain, Guest, Refusal, Stranded, Strand
 if TYPE_CHECKING:
     import networkx as nx
 
+__all__ = ["DEFAULT_MAX_LOSS", "TooFewDomains", "Fleet"]
+
 DEFAULT_MAX_LOSS = 10
+
+ClassKey = tuple[str | None, int]  # (vendor, full feature set): what makes hosts one class
 
 
 class TooFewDomains(InvalidInventory):
@@ -82,7 +87,7 @@ class Fleet:
                 continue
             by_key.setdefault(key, []).extend(names)
             first_cpu.setdefault(key, cpu)
-        classes = []
+        classes: list[CpuClass] = []
         for key, names in sorted(by_key.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
             cpu = first_cpu[key]
             try:
@@ -112,7 +117,8 @@ class Fleet:
         return cpu.vendor, features_of(cpu, self.cpumap)
 
     @classmethod
-    def load(cls, sources, cpumap: CpuMap | None = None, **options) -> "Fleet":
+    def load(cls, sources: str | Path | Iterable[str | Path], cpumap: CpuMap | None = None,
+             **options: Any) -> "Fleet":
         """Load an inventory (see `cpucompat.inventory`) into a Fleet."""
         inventory = load_inventory(sources, cpumap, **options)
         return cls.from_inventory(inventory, cpumap)
@@ -234,14 +240,14 @@ class Fleet:
         for cls in self.classes:
             by_vendor.setdefault(cls.vendor, []).append(cls.part)
         exact = limit is not None and all(len(members) <= EXACT_CLASSES for members in by_vendor.values())
-        if max_domains is None and exact:
+        if max_domains is None and exact and limit is not None:
             found = [g for members in by_vendor.values() for g in fewest_groups(members, limit)]
         else:
             found = merge_greedily(by_vendor.values(), max_domains, limit)
         if max_domains is not None and len(found) > max_domains:
             # merging stopped short: at the vendors, or where the next merge costs over `limit`
             vendors = sorted({c.vendor or "-" for c in self.classes})
-            if exact:  # the fewest there are, and no more than greedy merging leaves
+            if exact and limit is not None:  # the fewest there are, and no more than greedy merging leaves
                 found = [g for members in by_vendor.values() for g in fewest_groups(members, limit)]
             if len(found) > max_domains:
                 needed = len(found)
@@ -407,7 +413,8 @@ class Fleet:
             guest = source.host_model.as_cpu()
             return {(c.vendor, c.features) for c in fleet.classes if fleet._runs(guest, c.index).compatible}
 
-        def difference(reach: set, other: set, classes: Mapping, only: Mapping) -> list[str]:
+        def difference(reach: set[ClassKey], other: set[ClassKey], classes: Mapping[ClassKey, CpuClass],
+                       only: Mapping[ClassKey, list[str]]) -> list[str]:
             # hosts of `reach` outside `other`: a class `other` reaches too
             # contributes only the hosts the other side lacks
             hosts: list[str] = []

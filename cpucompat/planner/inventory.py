@@ -53,6 +53,10 @@ from ..errors import CpuCompatError, InvalidInventory, UnknownInputFormat
 from ..inputs.jsonstream import JsonStream, RepeatedKeys, mapping_of
 from ..inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
 
+__all__ = ["SAMPLE", "URI_SCHEMES", "HOST_FILE_SUFFIXES", "HOST_DIRECTORY_FILE", "MAX_CONCURRENT_HOSTS",
+           "MAX_INVENTORY_BYTES", "DUPLICATE", "TOO_DEEP", "Inventory", "sample_path", "load_inventory",
+           "NO_CPU_INFO_HINT"]
+
 SAMPLE = "sample"
 URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
 # Extensions the directory loader strips from a file name to get the host

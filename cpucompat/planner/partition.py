@@ -82,12 +82,12 @@ def merge_greedily(families: Iterable[Sequence[Part]], max_groups: int | None,
         for part in members:
             groups[part.key], common[part.key], version[part.key] = [part], part.features, 0
             family_of[part.key] = family
-        for a, first in enumerate(members):
-            for second in members[a + 1:]:
-                push(first.key, second.key)
-    worst_of: dict[tuple[int, int, int, int], int] = {}
+        for a, left in enumerate(members):
+            for right in members[a + 1:]:
+                push(left.key, right.key)
+    worst_of: dict[tuple[int, ...], int] = {}
     while len(groups) > 1 and (max_groups is None or len(groups) > max_groups):
-        best = None
+        best: tuple[tuple[int, int, int, int, int], tuple[int, int, int]] | None = None
         ties = []
         while heap and (best is None or heap[0][0] == best[0][0]):
             entry = heapq.heappop(heap)

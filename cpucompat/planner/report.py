@@ -17,6 +17,8 @@ from ..errors import CpuCompatError
 from .fleet import Fleet
 from .results import Domain, StrandedGuests, plural
 
+__all__ = ["graph_dot", "graph_graphml", "graph_png", "graph_svg", "html_report"]
+
 BOX_W, BOX_H, GAP_X, GAP_Y = 190, 54, 30, 70
 VIA_W = 12  # the slot an edge takes in a layer it crosses
 
@@ -216,7 +218,8 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], stranded: StrandedGuest
                   for u in unchecked]
         parts.append("</table>")
     if fleet.failures:
-        parts.append("<h2 class='bad'>Unreadable hosts</h2><table id='unreadable'><tr><th>host</th><th>reason</th></tr>")
+        parts.append("<h2 class='bad'>Unreadable hosts</h2>"
+                     "<table id='unreadable'><tr><th>host</th><th>reason</th></tr>")
         parts += [f"<tr><td>{e(h)}</td><td>{e(r)}</td></tr>" for h, r in sorted(fleet.failures.items())]
         parts.append("</table>")
     parts.append("</body></html>")

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from ..engine.cpu import Expansion
-from ..engine.cpu import Cpu
+from ..engine.cpu import Cpu, Expansion
+from ..engine.cpumap import ArchMap
 from ..engine.levels import level_of
 from .partition import Part
 
@@ -37,7 +37,7 @@ class CpuClass:
         """This class as the partition search sees it."""
         return Part(self.index, self.features, self.guest_features, len(self.hosts))
 
-    def to_dict(self, archmap) -> dict:
+    def to_dict(self, archmap: ArchMap) -> dict[str, Any]:
         return {"class": self.index, "vendor": self.vendor, "model": self.cpu.model,
                 "host_model": self.host_model.model, "hosts": list(self.hosts),
                 "features": archmap.names(self.features), "level": level_of(self.features, archmap)}
@@ -54,7 +54,7 @@ class Refusal:
     reason: str
     missing: tuple[str, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"host": self.host, "reason": self.reason, "missing": list(self.missing)}
 
 
@@ -67,7 +67,7 @@ class Targets:
     targets: tuple[str, ...]
     refused: tuple[Refusal, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"host": self.host, "guest_model": self.guest.model, "targets": list(self.targets),
                 "refused": [r.to_dict() for r in self.refused]}
 
@@ -87,7 +87,7 @@ class Domain:
         """The most features any of its hosts gives up."""
         return max(map(len, self.loss.values()), default=0)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "hosts": list(self.hosts), "model": self.common.model,
                 "vendor": self.common.vendor, "features": list(self.common.features),
                 "disabled": list(self.common.disabled), "level": self.level,
@@ -104,7 +104,7 @@ class Common:
     level: str | None
     loss: Mapping[str, tuple[str, ...]]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"hosts": list(self.hosts), "model": self.common.model, "vendor": self.common.vendor,
                 "features": list(self.common.features), "disabled": list(self.common.disabled),
                 "level": self.level, "loss": {h: list(f) for h, f in self.loss.items()}}
@@ -126,7 +126,7 @@ class Stranded:
     host: str
     reason: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         # "targets" is documented (always empty): a stranded guest has none
         return {"guest": self.guest, "host": self.host, "targets": [], "reason": self.reason}
 
@@ -140,7 +140,7 @@ class Unchecked:
     reason: str
 
 
-class StrandedGuests(tuple):
+class StrandedGuests(tuple[Stranded, ...]):
     """`Fleet.stranded`'s answer: a tuple of the stranded guests, in the order
     asked, and `unchecked`, every guest it could not answer for (none is
     dropped)."""
@@ -173,7 +173,7 @@ class WhatIf:
         return bool(self.targets_gained or self.targets_lost or self.common_before != self.common_after
                     or list(map(domain_shape, self.domains_before)) != list(map(domain_shape, self.domains_after)))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"added": list(self.added), "retired": list(self.retired), "not_added": dict(self.not_added),
                 "changed": bool(self.changed),
                 "domains_before": [d.to_dict() for d in self.domains_before],
@@ -183,7 +183,7 @@ class WhatIf:
                 "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
 
 
-def domain_shape(domain: Domain) -> tuple:
+def domain_shape(domain: Domain) -> tuple[Any, ...]:
     """What `Domain.to_dict` shows, without building it for every host; hashable."""
     common = domain.common
     return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import cpucompat
 from cpucompat.engine.graph import hasse, subset_order
+from cpucompat.engine.compare import features_of
 
 MAP = cpucompat.embedded_cpu_map()
 LEGACY = cpucompat.load_cpu_map(Path(__file__).resolve().parents[1] / "data" / "legacy" / "cpu_map.xml")
@@ -33,7 +34,7 @@ def same_vendor_groups(draw):
 
 
 def full(cpu, cpumap=MAP) -> int:
-    return cpucompat.features_of(cpu, cpumap)
+    return features_of(cpu, cpumap)
 
 
 @LAWS

@@ -7,6 +7,7 @@ import pytest
 
 import cpucompat
 from cpucompat import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel
+from cpucompat.engine.cpumap import default_cpu_map_path
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEGACY = DATA / "legacy" / "cpu_map.xml"
@@ -146,7 +147,7 @@ def test_a_directory_holding_a_legacy_file_loads(tmp_path):
 
 def test_maps_are_cached_per_path(cpumap):
     assert cpucompat.load_cpu_map(None) is cpumap
-    assert cpucompat.load_cpu_map(cpucompat.default_cpu_map_path()) is cpumap
+    assert cpucompat.load_cpu_map(default_cpu_map_path()) is cpumap
 
 
 @pytest.mark.parametrize("body, message", [

@@ -14,6 +14,7 @@ import pytest
 import cpucompat
 from cpucompat import InvalidCpuXml, UnknownInputFormat
 from cpucompat.engine.cpuid import encode_dump
+from cpucompat.engine.compare import features_of
 from cpucompat.inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus
 
 INPUTS = Path(__file__).resolve().parents[1] / "data" / "inputs"
@@ -51,7 +52,7 @@ def test_cpu_info_json_and_capabilities_describe_the_same_features():
     from_caps = read_cpus(INPUTS / "amd-vm-capabilities.xml")[0]
     from_nova = read_cpus(INPUTS / "amd-vm-cpu_info.json")[0]
     # Nova stores libvirt's QEMU-driver expansion, which drops osxsave & co.
-    differ = cpucompat.features_of(from_caps) ^ cpucompat.features_of(from_nova)
+    differ = features_of(from_caps) ^ features_of(from_nova)
     assert set(cpucompat.embedded_cpu_map().x86.names(differ)) <= cpucompat.engine.decode.QEMU_FILTERED
     assert cpucompat.compare(from_nova, from_caps).compatible
 
@@ -76,7 +77,7 @@ def test_proc_cpuinfo_decodes_like_libvirt_capabilities():
     assert from_proc.vendor == "AMD" and from_proc.signature == (25, 17, 1)
     assert from_proc.model == from_caps.model
     # /proc/cpuinfo cannot show the MSR-based features libvirt reads as root
-    missing = cpucompat.features_of(from_caps) & ~cpucompat.features_of(from_proc)
+    missing = features_of(from_caps) & ~features_of(from_proc)
     assert set(cpucompat.embedded_cpu_map().x86.names(missing)) <= {
         "arch-capabilities", "rdctl-no", "skip-l1dfl-vmentry", "mds-no", "pschange-mc-no",
         "ssbd", "stibp", "ibpb", "amd-ssbd", "amd-stibp", "virt-ssbd", "osxsave", "spec-ctrl",

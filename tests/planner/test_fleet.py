@@ -11,6 +11,7 @@ import cpucompat
 from cpucompat.planner import partition as search
 from cpucompat.errors import InvalidInventory
 from cpucompat.planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
+from cpucompat.engine.compare import features_of
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86
@@ -45,7 +46,7 @@ PARTITIONS = st.sampled_from([{}, {"max_loss": 0}, {"max_loss": 3}, {"max_loss":
 
 
 def full(cpu):
-    return cpucompat.features_of(cpu, MAP)
+    return features_of(cpu, MAP)
 
 
 @LAWS
