@@ -66,6 +66,11 @@ class InvalidInventory(CpuCompatError):
     """A fleet inventory that cannot be read."""
 
 
+class PackageDataMissing(CpuCompatError, LookupError):
+    """The data shipped inside the package (``cpucompat.data``) is not there:
+    cpucompat is imported from its source checkout without being installed."""
+
+
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for the nearest names, or ''.
 

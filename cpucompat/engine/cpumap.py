@@ -20,7 +20,6 @@ import functools
 import os
 import threading
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -28,6 +27,7 @@ from lxml import etree
 
 from . import names as _names
 from ..errors import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel, suggest
+from ..packagedata import data_path
 from ..xmlsafe import parse_xml
 
 __all__ = ["X86_REGISTERS", "ARCH_ALIASES", "Signature", "CpuidBit", "Feature", "Model", "Vendor", "ArchMap",
@@ -279,7 +279,7 @@ class CpuMap:
 
 def default_cpu_map_path() -> Path:
     """Where the embedded libvirt 9.0.0 map lives inside the package."""
-    return Path(str(resources.files("cpucompat.data") / "cpu_maps"))
+    return data_path("cpu_maps")
 
 
 _cache_lock = threading.Lock()

@@ -43,12 +43,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Mapping
 
 from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..packagedata import data_path
 from ..errors import CpuCompatError, InvalidInventory, UnknownInputFormat
 from ..inputs.jsonstream import JsonStream, RepeatedKeys, mapping_of
 from ..inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
@@ -80,7 +80,7 @@ class Inventory:
 
 def sample_path() -> Path:
     """The shipped sample fleet (see data/fleet/SOURCE)."""
-    return Path(str(resources.files("cpucompat.data") / "fleet" / "sample.json"))
+    return data_path("fleet", "sample.json")
 
 
 def load_inventory(sources: str | Path | Iterable[str | Path], cpumap: CpuMap | None = None,
