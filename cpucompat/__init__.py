@@ -37,8 +37,8 @@ from .engine.cpuid import CpuidDump
 from .engine.cpumap import CpuMap, embedded_cpu_map, load_cpu_map
 from .engine.decode import decode, host_model
 from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
-                     InvalidCpuXml, InvalidInventory, NoSuitableModel, UnknownArch, UnknownFeature,
-                     UnknownInputFormat, UnknownModel, UnsafeXml)
+                     InvalidCpuXml, InvalidInventory, NoSuitableModel, PackageDataMissing, TooFewDomains,
+                     UnknownArch, UnknownFeature, UnknownInputFormat, UnknownModel, UnsafeXml)
 from .inputs.parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
 from .inputs.qmp import read_qemu_models
 
@@ -67,6 +67,6 @@ __all__ = [
     "Domain", "Fleet", "Guest",
     # errors
     "CpuCompatError", "IncompatibleCpus", "IncompatibleVendors", "InvalidConfig", "InvalidCpuMap",
-    "InvalidCpuXml", "InvalidInventory", "NoSuitableModel", "UnknownArch", "UnknownFeature",
-    "UnknownInputFormat", "UnknownModel", "UnsafeXml",
+    "InvalidCpuXml", "InvalidInventory", "NoSuitableModel", "PackageDataMissing", "TooFewDomains",
+    "UnknownArch", "UnknownFeature", "UnknownInputFormat", "UnknownModel", "UnsafeXml",
 ]

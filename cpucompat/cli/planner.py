@@ -2,7 +2,7 @@
 
 Every command takes INVENTORY sources (``sample``, a directory, a JSON/YAML
 file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
-or URIs; see cpucompat.inventory), merged into one fleet, and ``--json``
+or URIs; see cpucompat.planner.inventory), merged into one fleet, and ``--json``
 with the keys documented in README.rst.  Unreadable hosts are listed on
 stderr (with ``--json``: under ``unreadable``); when no host can be read,
 the command fails.

@@ -27,7 +27,7 @@ from ..engine.compare import Comparison, compare, features_of
 from ..engine.decode import host_model
 from ..engine.cpu import Cpu, cpu_bits
 from ..engine.cpumap import CpuMap, embedded_cpu_map
-from ..errors import CpuCompatError, InvalidInventory
+from ..errors import CpuCompatError, InvalidInventory, TooFewDomains
 from .inventory import Inventory, load_inventory
 from ..engine.levels import level_of
 from .partition import EXACT_CLASSES, Part, fewest_groups, merge_greedily
@@ -37,20 +37,11 @@ from .results import (Common, CpuClass, Domain, Guest, Refusal, Stranded, Strand
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["DEFAULT_MAX_LOSS", "TooFewDomains", "Fleet"]
+__all__ = ["DEFAULT_MAX_LOSS", "Fleet"]
 
 DEFAULT_MAX_LOSS = 10
 
 ClassKey = tuple[str | None, int]  # (vendor, full feature set): what makes hosts one class
-
-
-class TooFewDomains(InvalidInventory):
-    """The fleet cannot be partitioned into `max_domains` domains in which no
-    host gives up more than `max_loss` features: it takes `needed`."""
-
-    def __init__(self, message: str, *, max_domains: int, max_loss: int | None, needed: int) -> None:
-        super().__init__(message)
-        self.max_domains, self.max_loss, self.needed = max_domains, max_loss, needed
 
 
 class Fleet:
@@ -119,7 +110,7 @@ class Fleet:
     @classmethod
     def load(cls, sources: str | Path | Iterable[str | Path], cpumap: CpuMap | None = None,
              **options: Any) -> "Fleet":
-        """Load an inventory (see `cpucompat.inventory`) into a Fleet."""
+        """Load an inventory (see `cpucompat.planner.inventory`) into a Fleet."""
         inventory = load_inventory(sources, cpumap, **options)
         return cls.from_inventory(inventory, cpumap)
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 import cpucompat
 from cpucompat.planner import partition as search
 from cpucompat.errors import InvalidInventory
-from cpucompat.planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, TooFewDomains, Unchecked
+from cpucompat.errors import TooFewDomains
+from cpucompat.planner.fleet import DEFAULT_MAX_LOSS, Fleet, Guest, Unchecked
 from cpucompat.engine.compare import features_of
 
 MAP = cpucompat.embedded_cpu_map()
