@@ -67,7 +67,6 @@ def signature_parts(signature: int) -> tuple[int, int, int]:
 _REGISTER_INDEX = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
 
 
-@functools.lru_cache(maxsize=1024)
 def signature_value(family: int, model: int, stepping: int) -> int:
     """Leaf 1 EAX of a (family, model, stepping): the inverse of `signature_parts`."""
     sig = 0
@@ -80,6 +79,7 @@ def signature_value(family: int, model: int, stepping: int) -> int:
     return sig | (stepping & 0xF)
 
 
+@functools.lru_cache(maxsize=1024)
 def decode_data(dump: CpuidDump, archmap: ArchMap) -> DecodedData:
     """Vendor, signature and feature bits of a dump over `archmap`."""
     leaves = dict(dump.leaves)
