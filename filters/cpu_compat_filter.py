@@ -7,7 +7,7 @@ Enable it in nova.conf by appending it to the filters already enabled::
     available_filters = cpucompat.filters.CpuCompatFilter
     enabled_filters = ...,CpuCompatFilter
 
-All logic lives in cpucompat.scheduling; this class only adapts Nova's
+All logic lives in cpucompat.nova.scheduling; this class only adapts Nova's
 RequestSpec and HostState to it, and never raises.  Host names, cpu_info,
 extra specs and aggregate metadata are untrusted: every log line shows them
 through cpucompat.display (escaped, cut to a bounded length).
@@ -26,10 +26,10 @@ from nova import exception, objects
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 
-from cpucompat import config
 from cpucompat.display import shown
-from cpucompat.scheduling import (AGGREGATE_MODEL, HINT_SOURCE, MAX_HOST_NAME, MAX_REASON, CpuPlacement, Decision,
-                                  Lru, RequestDecisions)
+from cpucompat.nova import config
+from cpucompat.nova.scheduling import (AGGREGATE_MODEL, HINT_SOURCE, MAX_HOST_NAME, MAX_REASON, CpuPlacement,
+                                       Decision, Lru, RequestDecisions)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF

@@ -1,4 +1,4 @@
-"""The long fuzzing run: the properties of tests/test_fuzz.py, 100,000+ inputs.
+"""The long fuzzing run: the properties of tests/inputs/test_fuzz.py, 100,000+ inputs.
 
     python fuzz/run.py [--examples 25000] [--output fuzz/RESULTS.md]   # per property; 5 properties
 
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="results file (Markdown)")
     args = parser.parse_args(argv)
     os.environ["CPUCOMPAT_FUZZ_EXAMPLES"] = str(args.examples)
-    spec = importlib.util.spec_from_file_location("fuzz_properties", HERE.parent / "tests" / "test_fuzz.py")
+    spec = importlib.util.spec_from_file_location("fuzz_properties", HERE.parent / "tests" / "inputs" / "test_fuzz.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     properties = [getattr(module, n) for n in dir(module) if n.startswith("test_")]

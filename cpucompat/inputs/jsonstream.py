@@ -1,0 +1,182 @@
+"""A large JSON file read a value at a time.
+
+An inventory of a million hosts is one JSON document of hundreds of MB:
+decoding it whole keeps every row alive at once (and the garbage collector
+rescanning them).  JsonStream reads it a chunk at a time and hands out one
+array element or object member at a time, with the json module's own
+error positions.  Objects that give a key twice keep the first value and
+say which keys repeated, so an inventory can report them.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from ..errors import InvalidInventory, UnknownInputFormat
+
+__all__ = ["RepeatedKeys", "mapping_of", "JsonStream"]
+
+_JSON_BLANK = re.compile(r"[ \t\n\r]*")
+_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+_SIMPLE_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key
+_CUT = 64  # a value ending, or failing, this close to the end of what is read may go on after it
+
+
+class RepeatedKeys(dict):
+    """A JSON or YAML object that gave some keys twice: the first value of each
+    is kept, and the repeated keys are listed so they can be reported."""
+
+    __slots__ = ("repeated",)
+
+
+def mapping_of(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> dict:
+    """A dict of `pairs`; when a key repeats, a RepeatedKeys one (and `noted` gets True)."""
+    mapping = dict(pairs)
+    if len(mapping) == len(pairs):
+        return mapping
+    if noted is not None:
+        noted.append(True)
+    first: dict[str, Any] = {}
+    repeated = []
+    for key, value in pairs:
+        if key in first:
+            repeated.append(key)
+        else:
+            first[key] = value
+    mapping = RepeatedKeys(first)
+    mapping.repeated = tuple(dict.fromkeys(repeated))
+    return mapping
+
+
+class JsonStream:
+    """The JSON values of a file, read a chunk at a time and decoded one
+    array element or object member at a time (a million hosts never sit in
+    memory as one document, nor as the file's text).
+
+    `element` names what is being read ("row 12"), for error messages;
+    `repeats` counts the objects so far that gave a key twice.
+    """
+
+    chunk = 1 << 22  # bytes read at a time: 4 MiB
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self.handle = handle
+        self.path = path
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
+        self.pos = 0
+        self.eof = False
+        self.read_bytes = 0
+        self.dropped = 0  # characters read and dropped before self.text
+        self.lines = 0  # newlines among them
+        self.line_start = 0  # where the line holding self.text[0] starts
+        self.element = ""
+        self.repeats = 0
+        self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
+
+    def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict:  # the hook of every object: kept cheap
+        mapping = dict(pairs)
+        if len(mapping) == len(pairs):
+            return mapping
+        self.repeats += 1
+        return mapping_of(pairs)
+
+    def _more(self, at_least: int = 0) -> bool:
+        """Drop what was read and append the next chunk (`at_least` characters'
+        worth of bytes, so that a long value is read in doubling steps, not
+        decoded again for every chunk); False at the end of the file."""
+        if self.eof:
+            return False
+        data = self.handle.read(max(self.chunk, at_least))
+        pending = len(self.utf8.getstate()[0])
+        try:
+            new = self.utf8.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - pending + exc.start})",
+                                     source=str(self.path)) from None
+        self.read_bytes += len(data)
+        self.eof = not data
+        newline = self.text.rfind("\n", 0, self.pos)
+        if newline >= 0:
+            self.lines += self.text.count("\n", 0, self.pos)
+            self.line_start = self.dropped + newline + 1
+        self.dropped += self.pos
+        self.text = self.text[self.pos:] + new
+        self.pos = 0
+        return bool(data)
+
+    def skip(self, blank: re.Pattern = _JSON_BLANK) -> str:
+        """Skip blanks; the next character, or "" at the end of the file."""
+        while True:
+            self.pos = blank.match(self.text, self.pos).end()
+            if self.pos < len(self.text) or not self._more():
+                return self.text[self.pos:self.pos + 1]
+
+    def value(self) -> Any:
+        """The JSON value at the current position."""
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as exc:
+                # a value cut by the end of a chunk fails near that end, or
+                # as a string never closed: read on and decode it again
+                near_end = exc.pos >= len(self.text) - _CUT or exc.msg.startswith("Unterminated string")
+                if near_end and not self.eof:
+                    self._more(len(self.text) - self.pos)
+                    continue
+                raise self.error(exc.msg, exc.pos) from None
+            except RecursionError:  # thousands of nested brackets: the value's end cannot be found
+                raise self.error("nested too deeply to be read", self.pos) from None
+            if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
+                self._more(len(self.text) - self.pos)
+                continue
+            self.pos = end
+            return value
+
+    def members(self, close: str) -> Iterator[None]:
+        """Step through the array or object opening at the current position:
+        yields before each element (or member), which the caller then reads."""
+        self.pos += 1
+        if self.skip() == close:
+            self.pos += 1
+            return
+        while True:
+            yield None
+            comma = _COMMA.match(self.text, self.pos)
+            if comma and comma.end() < len(self.text):  # the usual case, in one step
+                self.pos = comma.end()
+                continue
+            following = self.skip()
+            if following == close:
+                self.pos += 1
+                return
+            if following != ",":
+                raise self.error("Expecting ',' delimiter", self.pos)
+            self.pos += 1
+            self.skip()
+
+    def key(self) -> str:
+        """An object member's key, and its ':'."""
+        if self.skip() != '"':
+            raise self.error("Expecting property name enclosed in double quotes", self.pos)
+        simple = _SIMPLE_KEY.match(self.text, self.pos)
+        if simple and simple.end() < len(self.text):  # the usual case, in one step
+            self.pos = simple.end()
+            return simple.group(1)
+        key = self.value()
+        if self.skip() != ":":
+            raise self.error("Expecting ':' delimiter", self.pos)
+        self.pos += 1
+        self.skip()
+        return key
+
+    def error(self, message: str, pos: int) -> InvalidInventory:
+        """`message` at `pos` of self.text, placed in the file as the json module places it."""
+        newline = self.text.rfind("\n", 0, pos)
+        line = self.lines + self.text.count("\n", 0, pos) + 1
+        column = pos - newline if newline >= 0 else self.dropped + pos - self.line_start + 1
+        return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
+                                f"line {line} column {column} (char {self.dropped + pos})", source=str(self.path))
