@@ -24,18 +24,17 @@ import urllib.parse
 from pathlib import Path
 
 import fixtures
+from cpucompat.filters import CpuCompatFilter
 from lxml import etree
-
 from nova import conf as nova_conf
 from nova import context as nova_context
-from nova import objects
+from nova import exception, objects
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional import integrated_helpers
 from nova.tests.functional.api import client
 from nova.tests.functional.libvirt import base as libvirt_base
 
 from cpucompat import baseline, embedded_cpu_map, expand, parse_cpus
-from cpucompat.filters import CpuCompatFilter
 from cpucompat import config as cpucompat_config
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nova"
@@ -135,9 +134,9 @@ class CpuCompatTestBase(libvirt_base.LibvirtMigrationMixin, libvirt_base.Servers
 
     ADMIN_API = True
     microversion = "latest"
-    ADDITIONAL_FILTERS = ["CpuCompatFilter"]
+    ADDITIONAL_FILTERS = ("CpuCompatFilter",)
     CPU_MODE = "host-model"   # [libvirt] cpu_mode of every compute (and so of the filter)
-    CPU_MODELS: list[str] = []  # [libvirt] cpu_models
+    CPU_MODELS: tuple[str, ...] = ()  # [libvirt] cpu_models
     START_HOSTS = tuple(HOSTS)
 
     def setUp(self):
@@ -148,7 +147,7 @@ class CpuCompatTestBase(libvirt_base.LibvirtMigrationMixin, libvirt_base.Servers
         self.flags(api_paste_config=api_paste_ini(), group="wsgi")
         self.flags(available_filters=["nova.scheduler.filters.all_filters", FILTER_PATH],
                    group="filter_scheduler")
-        self.flags(cpu_mode=self.CPU_MODE, cpu_models=self.CPU_MODELS, group="libvirt")
+        self.flags(cpu_mode=self.CPU_MODE, cpu_models=list(self.CPU_MODELS), group="libvirt")
         # fake-libvirt's compareCPU checks only the model name: keep it out of the way
         self.flags(skip_cpu_compare_on_dest=True, skip_cpu_compare_at_startup=True, group="workarounds")
         self.flags(shelved_offload_time=-1)  # offload only when a test asks for it
@@ -305,7 +304,7 @@ def observe(spec_obj) -> dict:
     ctxt = nova_context.get_admin_context()
     try:
         cell = objects.InstanceMapping.get_by_instance_uuid(ctxt, spec_obj.instance_uuid).cell_mapping
-    except Exception as exc:
+    except exception.InstanceMappingNotFound as exc:
         seen["lookup"] = type(exc).__name__
         return seen
     if cell is None:  # a boot: the instance is still a build request in the API database

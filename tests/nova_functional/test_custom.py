@@ -5,7 +5,7 @@ from nova_functional import base
 
 class CustomModelTest(base.CpuCompatTestBase):
     CPU_MODE = "custom"
-    CPU_MODELS = ["Haswell-noTSX"]
+    CPU_MODELS = ("Haswell-noTSX",)
 
     def test_boot_lands_only_where_the_model_runs(self):
         for host in ("haswell", "skylake", "icelake1"):
