@@ -35,7 +35,7 @@ from nova.tests.functional.api import client
 from nova.tests.functional.libvirt import base as libvirt_base
 
 from cpucompat import baseline, embedded_cpu_map, expand, parse_cpus
-from cpucompat import config as cpucompat_config
+from cpucompat.nova import config as cpucompat_config
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nova"
 
