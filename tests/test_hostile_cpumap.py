@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cpucompat
 from cpucompat import InvalidConfig, InvalidCpuMap
@@ -25,6 +28,8 @@ from cpucompat import cpumap as cpumap_module
 from cpucompat.cpumap import MAX_FEATURES, MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, MAX_MODELS
 
 GIB = 1024 ** 3
+FUZZ = settings(max_examples=int(os.environ.get("CPUCOMPAT_FUZZ_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=list(HealthCheck))
 _SCRIPT = Path(sys.executable).with_name("cpucompat")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cpucompat"]
 
@@ -368,3 +373,94 @@ def test_the_nova_filter_refuses_dev_zero_as_cpu_map_at_start_under_1_gib(tmp_pa
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("InvalidConfig [cpucompat] cpu_map: "), proc.stdout
     assert "/dev/zero" in proc.stdout and "character device" in proc.stdout
+
+
+# -- property: any map directory loads or is refused in one line ------------------------------------
+
+# the readable kinds twice: most maps get far enough to read numbers
+FILE_KINDS = ("features", "model") * 2 + ("garbage", "fifo", "dev-zero", "directory", "missing", "loop", "outside")
+PLAIN_NAMES = st.sampled_from(["x86_a.xml", "x86_b.xml", "x86_c.xml"])
+INCLUDE_NAMES = st.one_of(PLAIN_NAMES, PLAIN_NAMES, PLAIN_NAMES,
+                          st.sampled_from(["../x86_a.xml", "/etc/hostname", ".x86_a.xml", "", "x86_a.xml/"]),
+                          st.text(max_size=12).map(lambda t: t.replace("'", "").replace("<", "").replace("&", "")))
+NUMBERS = st.one_of(st.sampled_from(["0x1", "1", "-1", "0x100000000", "0-4", "7-3", "16", "0-99999999999", "0x",
+                                     "9" * 5000, "0x" + "f" * 3000, "", "abc"]),
+                    st.integers(-2, 2 ** 33).map(str))
+
+
+@st.composite
+def hostile_map(draw) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Include names for an index.xml, and what each of x86_a/b/c.xml is:
+    (kind, text) with features or a model built from hostile numbers."""
+    includes = draw(st.lists(INCLUDE_NAMES, min_size=1, max_size=5))
+    files = {}
+    for name in ("x86_a.xml", "x86_b.xml", "x86_c.xml"):
+        kind = draw(st.sampled_from(FILE_KINDS))
+        if kind == "features":
+            text = "<cpus>" + "".join(
+                f"<feature name='f{draw(st.integers(0, 3))}'><cpuid eax_in='{draw(NUMBERS)}' "
+                f"ecx='{draw(NUMBERS)}'/></feature>" for _ in range(draw(st.integers(0, 4)))) + "</cpus>"
+        elif kind == "model":
+            text = (f"<cpus><vendor name='Intel' string='GenuineIntel'/><model name='M{draw(st.integers(0, 2))}'>"
+                    + (f"<model name='M{draw(st.integers(0, 2))}'/>" if draw(st.booleans()) else "")
+                    + f"<signature family='{draw(NUMBERS)}' model='{draw(NUMBERS)}' stepping='{draw(NUMBERS)}'/>"
+                    + f"<vendor name='Intel'/><feature name='f{draw(st.integers(0, 3))}'/></model></cpus>")
+        else:
+            text = draw(st.text(max_size=40)) if kind == "garbage" else ""
+        files[name] = (kind, text)
+    return includes, files
+
+
+def build_hostile_map(directory: Path, includes: list[str], files: dict[str, tuple[str, str]]) -> None:
+    directory.mkdir()
+    for name, (kind, text) in files.items():
+        path = directory / name
+        if kind in ("features", "model", "garbage"):
+            path.write_text(text, errors="surrogatepass")
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "dev-zero":
+            path.symlink_to("/dev/zero")
+        elif kind == "directory":
+            path.mkdir()
+        elif kind == "loop":
+            path.symlink_to(path)
+        elif kind == "outside":
+            path.symlink_to(directory.parent / "outside.xml")
+    (directory.parent / "outside.xml").write_text("<cpus/>")
+    (directory / "index.xml").write_text(
+        "<cpus><arch name='x86'>" + "".join(f"<include filename='{n}'/>" for n in includes) + "</arch></cpus>",
+        errors="surrogatepass")
+
+
+@FUZZ
+@given(hostile_map())
+def test_a_hostile_map_directory_loads_or_is_refused_in_one_line(case):
+    """Whatever the include names, file types and numbers: a CpuMap, or one
+    InvalidCpuMap line of bounded length naming a file; never another
+    exception, never a blocked open (SIGALRM would end it)."""
+    includes, files = case
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch) / "map"
+        build_hostile_map(directory, includes, files)
+        previous = signal.signal(signal.SIGALRM, _blocked)
+        signal.alarm(20)
+        try:
+            loaded = cpucompat.load_cpu_map(directory)
+        except InvalidCpuMap as exc:
+            message = str(exc)
+            assert "\n" not in message and len(message) < 1000 + len(scratch), message
+            assert scratch in message or "cpu_map" in message, message
+        else:
+            assert isinstance(loaded, cpucompat.CpuMap)
+            for feature in loaded.x86.features:
+                assert all(0 <= d.leaf <= 0xFFFF_FFFF and 0 < d.mask <= 0xFFFF_FFFF for d in feature.data)
+            for model in loaded.x86.models:
+                assert all(s.steppings is None or s.steppings <= set(range(16)) for s in model.signatures)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _blocked(signum, frame):
+    raise AssertionError("loading the map blocked")
