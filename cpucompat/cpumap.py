@@ -307,8 +307,8 @@ def default_cpu_map_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class _Cached:
-    """A loaded map with the (device, inode, size, mtime) of every file it
-    was read from, taken before reading: a change to any of them reloads."""
+    """A loaded map with the (device, inode, size, mtime, ctime) of every
+    file it was read from, taken before reading: a change to any reloads."""
 
     stamps: tuple[tuple[str, tuple[int, ...]], ...]
     cpumap: CpuMap
@@ -485,9 +485,12 @@ def _steppings(text: str, where: str) -> frozenset[int]:
         part = part.strip()
         if not part:
             continue
-        lo, _, hi = part.partition("-")
+        lo, dash, hi = part.partition("-")
         first = _int(lo, "stepping", where, limit=MAX_STEPPING)
-        out.update(range(first, _int(hi, "stepping", where, limit=MAX_STEPPING) + 1 if hi else first + 1))
+        last = _int(hi, "stepping", where, limit=MAX_STEPPING) if dash else first
+        if last < first:  # libvirt's virBitmapParse refuses a falling range
+            raise InvalidCpuMap(f"stepping range '{shown(part)}' falls", source=where)
+        out.update(range(first, last + 1))
     return frozenset(out)
 
 
@@ -575,7 +578,8 @@ class _ArchBuilder:
 
     def _feature_bit(self, name: str | None, model: str, where: str) -> int:
         if not name or name not in self.feature_index:
-            raise InvalidCpuMap(f"feature {shown(name)} required by CPU model {shown(model)} not found", source=where)
+            raise InvalidCpuMap(f"feature {shown(name)} required by CPU model {shown(model)} not found",
+                                source=where)
         return 1 << self.feature_index[name]
 
     def _model(self, el: etree._Element, where: str, group: str | None) -> None:
@@ -600,7 +604,8 @@ class _ArchBuilder:
         if ancestor_el is not None:
             parent = ancestor_el.get("name")
             if parent not in self.model_index:
-                raise InvalidCpuMap(f"ancestor model {shown(parent)} not found for CPU model {shown(name)}", source=where)
+                raise InvalidCpuMap(f"ancestor model {shown(parent)} not found for CPU model {shown(name)}",
+                                    source=where)
             ancestor = self.models[self.model_index[parent]]
             vendor, signatures, data = ancestor.vendor, ancestor.signatures, ancestor.features
         sig_els = el.findall("signature")
@@ -618,7 +623,8 @@ class _ArchBuilder:
         if vendor_el is not None:
             vendor = vendor_el.get("name")
             if vendor not in self.vendors:
-                raise InvalidCpuMap(f"unknown vendor {shown(vendor)} referenced by CPU model {shown(name)}", source=where)
+                raise InvalidCpuMap(f"unknown vendor {shown(vendor)} referenced by CPU model {shown(name)}",
+                                    source=where)
         own = removed = added = 0
         for f in el.findall("feature"):
             bit = self._feature_bit(f.get("name"), name, where)

@@ -214,6 +214,8 @@ def test_a_loaded_map_takes_memory_linear_in_its_feature_count(tmp_path):
 @pytest.mark.parametrize("attribute, value, message", [
     ("stepping", "0-99999999999", "stepping '99999999999' is not a number from 0 to 0xf"),
     ("stepping", "16", "stepping '16' is not a number from 0 to 0xf"),
+    ("stepping", "1,7-3", "stepping range '7-3' falls"),
+    ("stepping", "1-", "stepping '' is not a number"),
     ("family", "0x" + "f" * 100_000, "signature family '0xfffff"),
     ("model", "9" * 5000, "signature model '99999"),
 ])
