@@ -13,27 +13,59 @@ Every feature gets one bit, numbered in feature-file order, so feature
 sets are plain ``int`` bitmasks and listing the bits lowest-first gives
 libvirt's output order.  Models keep map order, which is libvirt's
 decode order (walked newest-first).
+
+A map may come from anywhere (``--cpu-map``, nova.conf), so loading one
+costs memory linear in its size, and its size is bounded.  The limits sit
+far above any map libvirt has shipped (12.8.0: 176 x86 models, 400
+features, 204 files, the largest 40 KiB; the legacy single ``cpu_map.xml``
+of 4.6: about 300 KiB); a map past one is refused with one line naming
+the file:
+
+* each file at most `MAX_FILE_BYTES` (4 MiB), all of a map's files
+  together at most `MAX_MAP_BYTES` (16 MiB), at most `MAX_FILES` (4,096)
+  of them; only regular files are read (a FIFO, a device such as
+  ``/dev/zero`` or a directory is refused before a byte is read);
+* per arch at most `MAX_FEATURES` (4,096) features and `MAX_MODELS`
+  (2,048) models, and at most `MAX_ARCHES` (8) arches;
+* an ``<include filename=...>`` is a plain file name in the map's own
+  directory (letters, digits, ``_.+-``), as in every map libvirt ships:
+  ``../../etc/shadow``, ``/etc/shadow`` or a hidden file is refused (a
+  symbolic link is followed, to a regular file only);
+* numbers are libvirt's: unsigned 32-bit, steppings 0-15.
 """
 from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from lxml import etree
 
 from . import names as _names
-from ..errors import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel, suggest
+from ..display import MAX_SHOWN, shown
+from ..errors import InvalidCpuMap, InvalidCpuXml, UnknownArch, UnknownFeature, UnknownModel, suggest
 from ..packagedata import data_path
+from ..safefile import read_regular
 from ..xmlsafe import parse_xml
 
 __all__ = ["X86_REGISTERS", "ARCH_ALIASES", "Signature", "CpuidBit", "Feature", "Model", "Vendor", "ArchMap",
            "CpuMap", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map"]
 
 X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_MAP_BYTES = 16 * 1024 * 1024
+MAX_FILES = 4096
+MAX_FEATURES = 4096
+MAX_MODELS = 2048
+MAX_ARCHES = 8
+MAX_SOURCE_BYTES = 64 * 1024  # the SOURCE file naming the map's libvirt version
+MAX_UINT = 0xFFFF_FFFF  # libvirt reads the map's numbers as unsigned int
+MAX_STEPPING = 15  # CPUID leaf 1 EAX[3:0]; libvirt parses steppings into a 16-bit bitmap
 
 # Which cpu_map arch describes a given libvirt/Nova arch string.
 ARCH_ALIASES = {
@@ -131,15 +163,14 @@ class ArchMap:
         self.model_by_name = {m.name: m for m in models}
         self._model_by_folded = {m.name.lower(): m for m in models}
         self.all_features = (1 << len(features)) - 1
-        # names of each (byte position, byte value) of a bitmask, for `names`;
-        # and the same over the features sorted by name, with a table moving
-        # each byte's bits to their sorted places, for `sorted_names`
+        # names of each (byte position, byte value) of a bitmask, for `names`,
+        # and their ranks in name order, for `sorted_names`: 256 short tuples
+        # per 8 features, memory linear in the feature count
         names = [f.name for f in features]
-        self._byte_names = _byte_table(names, (), _append)
-        by_name = sorted(names)
-        self._sorted_byte_names = _byte_table(by_name, (), _append)
-        rank = {name: r for r, name in enumerate(by_name)}
-        self._byte_to_sorted = _byte_table([1 << rank[n] for n in names], 0, int.__or__)
+        self._byte_names = _byte_table(names)
+        self._by_name = tuple(sorted(names))
+        rank = {name: r for r, name in enumerate(self._by_name)}
+        self._byte_ranks = _byte_table([rank[n] for n in names])
         self.non_migratable = 0
         for f in features:
             if not f.migratable:
@@ -162,9 +193,7 @@ class ArchMap:
         """The feature called `name` in any accepted spelling."""
         canonical = self.canonical_feature(name)
         if canonical is None:
-            raise UnknownFeature(
-                f"unknown CPU feature '{name}' in cpu_map {self.source} ({self.name})"
-                + suggest(name, self.feature_by_name), source=source)
+            raise UnknownFeature(self._unknown("feature", name, self.feature_by_name), source=source)
         return self.feature_by_name[canonical]
 
     def canonical_feature(self, name: str) -> str | None:
@@ -177,10 +206,14 @@ class ArchMap:
         """The model called `name` (exact, then case-insensitive)."""
         found = self.model_by_name.get(name) or self._model_by_folded.get(name.lower())
         if found is None:
-            raise UnknownModel(
-                f"unknown CPU model '{name}' in cpu_map {self.source} ({self.name})"
-                + suggest(name, self.model_by_name), source=source)
+            raise UnknownModel(self._unknown("model", name, self.model_by_name), source=source)
         return found
+
+    def _unknown(self, kind: str, name: str, known: Iterable[str]) -> str:
+        """'unknown CPU model ...' with the nearest names, an untrusted
+        `name` shown clipped and escaped (a 10 MB name gets no suggestion)."""
+        near = suggest(name, (k for k in known if len(k) <= MAX_SHOWN)) if len(name) <= MAX_SHOWN else ""
+        return f"unknown CPU {kind} '{shown(name)}' in cpu_map {self.source} ({self.name})" + shown(near, 1000)
 
     # -- bitmasks ----------------------------------------------------------
     def bits(self, feature_names: Iterable[str], *, source: str | None = None) -> int:
@@ -191,17 +224,14 @@ class ArchMap:
 
     def names(self, bits: int) -> list[str]:
         """Feature names of a bitmask, in feature-file order."""
-        return _table_names(self._byte_names, bits & self.all_features)
+        return _table_values(self._byte_names, bits & self.all_features)
 
     def sorted_names(self, bits: int) -> list[str]:
         """Feature names of a bitmask sorted by name (libvirt's expanded
-        lists), without sorting strings."""
-        table = self._byte_to_sorted
-        ranked = 0
-        for index, byte in enumerate((bits & self.all_features).to_bytes(len(table), "little")):
-            if byte:
-                ranked |= table[index][byte]
-        return _table_names(self._sorted_byte_names, ranked)
+        lists), sorting small ints (their ranks) instead of strings."""
+        ranks = _table_values(self._byte_ranks, bits & self.all_features)
+        ranks.sort()
+        return list(map(self._by_name.__getitem__, ranks))
 
     def known_mask(self, names: Iterable[str]) -> int:
         """Bitmask of those of `names` the map knows; the rest are ignored."""
@@ -219,30 +249,26 @@ class ArchMap:
             bits ^= low
 
 
-def _byte_table(values: Sequence, empty: Any, join: Callable[[Any, Any], Any]) -> tuple:
+def _byte_table(values: Sequence[Any]) -> tuple[tuple[tuple[Any, ...], ...], ...]:
     """For each byte position of a bitmask over `values` (bit i ↔ values[i])
-    and each byte value, the `join` of the values of the bits it sets, in
-    bit order; built by doubling (bit b's half extends the half below it)."""
+    and each byte value, the values of the bits it sets, in bit order;
+    built by doubling (bit b's half extends the half below it)."""
     count = len(values)
     rows = []
     for i in range((count + 7) // 8 or 1):
-        row = [empty]
+        row: list[tuple[Any, ...]] = [()]
         for index in range(8 * i, 8 * i + 8):
             if index < count:
                 value = values[index]
-                row += [join(rest, value) for rest in row]
+                row += [rest + (value,) for rest in row]
             else:
                 row += row
         rows.append(tuple(row))
     return tuple(rows)
 
 
-def _append(rest: tuple, value: Any) -> tuple:
-    return rest + (value,)
-
-
-def _table_names(table: tuple, bits: int) -> list[str]:
-    out: list[str] = []
+def _table_values(table: tuple[tuple[tuple[Any, ...], ...], ...], bits: int) -> list[Any]:
+    out: list[Any] = []
     for index, byte in enumerate(bits.to_bytes(len(table), "little")):
         if byte:
             out.extend(table[index][byte])
@@ -282,87 +308,178 @@ def default_cpu_map_path() -> Path:
     return data_path("cpu_maps")
 
 
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A loaded map with the (device, inode, size, mtime, ctime) of every
+    file it was read from, taken before reading: a change to any reloads."""
+
+    stamps: tuple[tuple[str, tuple[int, ...]], ...]
+    cpumap: CpuMap
+    size: int  # bytes read, for the cache's bound
+
+
+# a file name within the map's directory, as libvirt's maps name them
+_INCLUDE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}")
+_MAX_CACHED = 16
+_MAX_CACHED_BYTES = 4 * MAX_MAP_BYTES
 _cache_lock = threading.Lock()
-_cache: dict[tuple[str, float], CpuMap] = {}
+_cache: dict[str, _Cached] = {}  # resolved index path → map; least recently used first
 
 
 def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
-    """Load (once per path and modification time) a cpu_map.
+    """Load (once while none of its files changes) a cpu_map.
 
     `path` is a split-layout directory, its ``index.xml``, or a legacy
-    ``cpu_map.xml``; None means the embedded default.
+    ``cpu_map.xml``; None means the embedded default.  Raises
+    InvalidCpuMap naming the file for a map that cannot be read or is
+    past the limits in the module docstring.
     """
-    target = Path(path) if path is not None else default_cpu_map_path()
+    if path is not None and not os.fspath(path):
+        raise InvalidCpuMap("the cpu_map path is empty (it would name the current directory)")
+    index = _index_file(Path(path) if path is not None else default_cpu_map_path())
     try:
-        if target.is_dir():
-            index = target / "index.xml"
-            if not index.exists() and (target / "cpu_map.xml").exists():
-                index = target / "cpu_map.xml"
-            if not index.exists():
-                raise InvalidCpuMap("not a cpu_map directory: it holds neither index.xml (split layout, such "
-                                    "as /usr/share/libvirt/cpu_map) nor cpu_map.xml (legacy single file)",
-                                    source=str(target))
-        else:
-            index = target
-        key = (str(index.resolve()), index.stat().st_mtime)
-    except OSError as exc:
-        raise InvalidCpuMap(f"cannot read cpu_map: {exc.strerror or exc}", source=str(target)) from None
+        key = str(index.resolve())
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+        raise InvalidCpuMap(f"cannot read cpu_map: {exc}", source=str(index)) from None
     with _cache_lock:
-        found = _cache.pop(key, None)
-        if found is not None:
-            _cache[key] = found  # most recently used last
-            return found
-    loaded = _load(index)
+        cached = _cache.get(key)
+    if cached is not None and _unchanged(cached.stamps):
+        with _cache_lock:
+            if _cache.get(key) is cached:
+                _cache[key] = _cache.pop(key)  # most recently used last
+        return cached.cpumap
+    files = _MapFiles()
+    cpumap = _load(index, files)
+    loaded = _Cached(tuple(files.stamps), cpumap, files.size)
     with _cache_lock:
-        loaded = _cache.setdefault(key, loaded)
-        while len(_cache) > 16:
+        _cache.pop(key, None)
+        _cache[key] = loaded
+        while len(_cache) > 1 and (len(_cache) > _MAX_CACHED
+                                   or sum(c.size for c in _cache.values()) > _MAX_CACHED_BYTES):
             del _cache[next(iter(_cache))]  # least recently used
-    return loaded
+    return loaded.cpumap
 
 
-def _read_xml(path: Path) -> etree._Element:
+def _index_file(target: Path) -> Path:
+    """The file a cpu_map path names: itself, or a directory's index.xml
+    (split layout) or cpu_map.xml (legacy)."""
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise InvalidCpuMap(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+        if not target.is_dir():
+            return target  # anything else is refused, or read, by read_regular
+        for name in ("index.xml", "cpu_map.xml"):
+            if (target / name).exists():
+                return target / name
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise InvalidCpuMap(f"cannot read cpu_map: {getattr(exc, 'strerror', None) or exc}",
+                            source=repr(str(target))) from None
+    raise InvalidCpuMap("not a cpu_map directory: it holds neither index.xml (split layout, such "
+                        "as /usr/share/libvirt/cpu_map) nor cpu_map.xml (legacy single file)",
+                        source=str(target))
+
+
+def _stamp(path: str) -> tuple[int, ...]:
+    status = os.stat(path)
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+def _unchanged(stamps: tuple[tuple[str, tuple[int, ...]], ...]) -> bool:
     try:
-        return parse_xml(text, str(path))
-    except Exception as exc:  # InvalidCpuXml → InvalidCpuMap, same message
-        raise InvalidCpuMap(str(exc)) from None
+        return all(_stamp(path) == stamp for path, stamp in stamps)
+    except OSError:
+        return False
 
 
-def _load(index: Path) -> CpuMap:
-    root = _read_xml(index)
+class _MapFiles:
+    """Reads the files of one map: regular files only, each and all of
+    them together bounded, each stamped before it is read."""
+
+    def __init__(self) -> None:
+        self.stamps: list[tuple[str, tuple[int, ...]]] = []
+        self.count = 0
+        self.size = 0
+
+    def read(self, path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        self.count += 1
+        if self.count > MAX_FILES:
+            raise InvalidCpuMap(f"the map has more than {MAX_FILES} files", source=str(path))
+        try:
+            self.stamps.append((str(path), _stamp(str(path))))
+        except (OSError, ValueError):
+            pass  # read_regular says why it cannot be read
+        data = read_regular(path, max_bytes=max_bytes, error=InvalidCpuMap)
+        self.size += len(data)
+        if self.size > MAX_MAP_BYTES:
+            raise InvalidCpuMap(f"the map's files hold more than {MAX_MAP_BYTES} bytes together",
+                                source=str(path))
+        return data
+
+    def xml(self, path: Path) -> etree._Element:
+        data = self.read(path)
+        try:
+            return parse_xml(data, str(path))
+        except InvalidCpuXml as exc:  # the same message, as a map error
+            raise InvalidCpuMap(str(exc)) from None
+
+    def include(self, filename: str | None, index: Path) -> tuple[Path, etree._Element]:
+        """The file an ``<include filename=...>`` of `index` names, parsed.
+
+        libvirt joins the name to its cpu_map directory, and every map it
+        ships includes plain names (``x86_EPYC-Genoa-v2.xml``); any other
+        name (``../../etc/shadow``, ``/etc/shadow``, a hidden file, control
+        characters) is refused rather than followed."""
+        name = filename or ""
+        if not _INCLUDE_NAME.fullmatch(name):
+            raise InvalidCpuMap(f"<include filename='{shown(name)}'> is not the plain name of a file in the "
+                                "map's directory", source=str(index))
+        path = index.parent / name
+        return path, self.xml(path)
+
+    def version(self, directory: Path) -> str | None:
+        """The first line of the map's SOURCE file (where it was taken from)."""
+        source_file = directory / "SOURCE"
+        if not source_file.exists():
+            return None
+        first = self.read(source_file, max_bytes=MAX_SOURCE_BYTES).decode("utf-8", "replace").strip()
+        return first.splitlines()[0] if first else None
+
+
+def _load(index: Path, files: _MapFiles) -> CpuMap:
+    root = files.xml(index)
     if root.tag != "cpus":
-        raise InvalidCpuMap(f"root element is <{root.tag}>, expected <cpus>", source=str(index))
+        raise InvalidCpuMap(f"root element is <{shown(root.tag)}>, expected <cpus>", source=str(index))
     arch_elements = root.findall("arch")
     if not arch_elements:
         raise InvalidCpuMap("no <arch> element", source=str(index))
     has_includes = root.find(".//include") is not None
     layout = "split" if has_includes else "legacy"
     arches: dict[str, ArchMap] = {}
+    if len(arch_elements) > MAX_ARCHES:
+        raise InvalidCpuMap(f"more than {MAX_ARCHES} <arch> elements (libvirt's maps have three)",
+                            source=str(index))
     for arch_el in arch_elements:
         name = arch_el.get("name")
         if not name:
             raise InvalidCpuMap("<arch> without a name", source=str(index))
-        builder = _ArchBuilder(name, str(index.parent if layout == "split" else index))
+        if name in arches:  # libvirt reads the first one only
+            raise InvalidCpuMap(f"<arch name='{shown(name)}'> given twice", source=str(index))
+        builder = _ArchBuilder(name, str(index.parent if layout == "split" else index), files)
         builder.load_arch(arch_el, index)
         arches[name] = builder.build()
-    version = None
-    source_file = index.parent / "SOURCE"
-    if source_file.exists():
-        first = source_file.read_text(errors="replace").strip().splitlines()
-        version = first[0] if first else None
+    version = files.version(index.parent)
     return CpuMap(str(index.parent if layout == "split" else index), arches, layout, version)
 
 
-def _int(value: str | None, what: str, where: str) -> int:
+def _int(value: str | None, what: str, where: str, *, limit: int = MAX_UINT) -> int:
+    """A number of the map as libvirt reads it (unsigned, at most `limit`)."""
     if value is None:
         return 0
     try:
-        return int(value, 0)
-    except ValueError:
-        raise InvalidCpuMap(f"{what} '{value}' is not a number", source=where) from None
+        number = int(value, 0)
+    except ValueError:  # also a decimal of more than 4,300 digits
+        number = -1
+    if not 0 <= number <= limit:
+        raise InvalidCpuMap(f"{what} '{shown(value)}' is not a number from 0 to {limit:#x}", source=where)
+    return number
 
 
 def _steppings(text: str, where: str) -> frozenset[int]:
@@ -371,26 +488,20 @@ def _steppings(text: str, where: str) -> frozenset[int]:
         part = part.strip()
         if not part:
             continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            out.update(range(_int(lo, "stepping", where), _int(hi, "stepping", where) + 1))
-        else:
-            out.add(_int(part, "stepping", where))
+        lo, dash, hi = part.partition("-")
+        first = _int(lo, "stepping", where, limit=MAX_STEPPING)
+        last = _int(hi, "stepping", where, limit=MAX_STEPPING) if dash else first
+        if last < first:  # libvirt's virBitmapParse refuses a falling range
+            raise InvalidCpuMap(f"stepping range '{shown(part)}' falls", source=where)
+        out.update(range(first, last + 1))
     return frozenset(out)
-
-
-@dataclass
-class _RawModel:
-    name: str
-    where: str
-    group: str | None
-    element: etree._Element
 
 
 @dataclass
 class _ArchBuilder:
     arch: str
     source: str
+    files: _MapFiles
     vendors: dict[str, Vendor] = field(default_factory=dict)
     features: list[Feature] = field(default_factory=list)
     feature_index: dict[str, int] = field(default_factory=dict)
@@ -409,11 +520,7 @@ class _ArchBuilder:
                     self._load_include(inc, index, child.get("name"))
 
     def _load_include(self, inc: etree._Element, index: Path, group: str | None) -> None:
-        filename = inc.get("filename")
-        if not filename or "/" in filename or filename.startswith("."):
-            raise InvalidCpuMap(f"bad <include filename='{filename}'>", source=str(index))
-        path = index.parent / filename
-        root = _read_xml(path)
+        path, root = self.files.include(inc.get("filename"), index)
         self._load_elements(root, str(path), group)
 
     def _load_elements(self, container: etree._Element, where: str, group: str | None) -> None:
@@ -429,10 +536,10 @@ class _ArchBuilder:
         if not name:
             raise InvalidCpuMap("<vendor> without a name", source=where)
         if name in self.vendors:
-            raise InvalidCpuMap(f"CPU vendor {name} already defined", source=where)
+            raise InvalidCpuMap(f"CPU vendor {shown(name)} already defined", source=where)
         string = el.get("string")
         if self.arch == "x86" and (string is None or len(string) != 12):
-            raise InvalidCpuMap(f"vendor {name} needs a 12-character string", source=where)
+            raise InvalidCpuMap(f"vendor {shown(name)} needs a 12-character string", source=where)
         value = el.get("value")
         self.vendors[name] = Vendor(name, string, _int(value, "vendor value", where) if value else None)
 
@@ -441,7 +548,10 @@ class _ArchBuilder:
         if not name:
             raise InvalidCpuMap("<feature> without a name", source=where)
         if name in self.feature_index:
-            raise InvalidCpuMap(f"CPU feature {name} already defined", source=where)
+            raise InvalidCpuMap(f"CPU feature {shown(name)} already defined", source=where)
+        if len(self.features) >= MAX_FEATURES:
+            raise InvalidCpuMap(f"arch {shown(self.arch)} has more than {MAX_FEATURES} features (libvirt's "
+                                "maps have a few hundred)", source=where)
         data: list[CpuidBit] = []
         aliases: list[tuple[str, str]] = []
         for item in el:
@@ -450,20 +560,20 @@ class _ArchBuilder:
             elif item.tag == "cpuid":
                 leaf = item.get("eax_in", item.get("function"))
                 if leaf is None:
-                    raise InvalidCpuMap(f"feature {name}: <cpuid> without eax_in", source=where)
+                    raise InvalidCpuMap(f"feature {shown(name)}: <cpuid> without eax_in", source=where)
                 for reg in X86_REGISTERS:
-                    mask = _int(item.get(reg), f"feature {name} {reg}", where)
+                    mask = _int(item.get(reg), f"feature {shown(name)} {reg}", where)
                     if mask:
                         data.append(CpuidBit("cpuid", _int(leaf, "eax_in", where),
                                              _int(item.get("ecx_in"), "ecx_in", where), reg, mask))
             elif item.tag == "msr":
-                index = _int(item.get("index"), f"feature {name} msr index", where)
+                index = _int(item.get("index"), f"feature {shown(name)} msr index", where)
                 for reg in ("eax", "edx"):
-                    mask = _int(item.get(reg), f"feature {name} {reg}", where)
+                    mask = _int(item.get(reg), f"feature {shown(name)} {reg}", where)
                     if mask:
                         data.append(CpuidBit("msr", index, 0, reg, mask))
         if self.arch == "x86" and not data:
-            raise InvalidCpuMap(f"feature {name} has no CPUID or MSR data", source=where)
+            raise InvalidCpuMap(f"feature {shown(name)} has no CPUID or MSR data", source=where)
         feature = Feature(name, len(self.features), el.get("migratable") != "no",
                           tuple(data), tuple(aliases))
         self.feature_index[name] = feature.bit
@@ -471,7 +581,8 @@ class _ArchBuilder:
 
     def _feature_bit(self, name: str | None, model: str, where: str) -> int:
         if not name or name not in self.feature_index:
-            raise InvalidCpuMap(f"feature {name} required by CPU model {model} not found", source=where)
+            raise InvalidCpuMap(f"feature {shown(name)} required by CPU model {shown(model)} not found",
+                                source=where)
         return 1 << self.feature_index[name]
 
     def _model(self, el: etree._Element, where: str, group: str | None) -> None:
@@ -479,7 +590,10 @@ class _ArchBuilder:
         if not name:
             raise InvalidCpuMap("<model> without a name", source=where)
         if name in self.model_index:
-            raise InvalidCpuMap(f"multiple definitions of CPU model '{name}'", source=where)
+            raise InvalidCpuMap(f"multiple definitions of CPU model '{shown(name)}'", source=where)
+        if len(self.models) >= MAX_MODELS:
+            raise InvalidCpuMap(f"arch {shown(self.arch)} has more than {MAX_MODELS} models (libvirt's "
+                                "maps have a few hundred)", source=where)
         decode = el.find("decode")
         decode_host = decode_guest = True
         if decode is not None:
@@ -493,7 +607,8 @@ class _ArchBuilder:
         if ancestor_el is not None:
             parent = ancestor_el.get("name")
             if parent not in self.model_index:
-                raise InvalidCpuMap(f"ancestor model {parent} not found for CPU model {name}", source=where)
+                raise InvalidCpuMap(f"ancestor model {shown(parent)} not found for CPU model {shown(name)}",
+                                    source=where)
             ancestor = self.models[self.model_index[parent]]
             vendor, signatures, data = ancestor.vendor, ancestor.signatures, ancestor.features
         sig_els = el.findall("signature")
@@ -502,7 +617,7 @@ class _ArchBuilder:
             for s in sig_els:
                 family = _int(s.get("family"), "signature family", where)
                 if family == 0:
-                    raise InvalidCpuMap(f"invalid CPU signature family in model {name}", source=where)
+                    raise InvalidCpuMap(f"invalid CPU signature family in model {shown(name)}", source=where)
                 stepping = s.get("stepping")
                 sigs.append(Signature(family, _int(s.get("model"), "signature model", where),
                                       _steppings(stepping, where) if stepping else None))
@@ -511,7 +626,8 @@ class _ArchBuilder:
         if vendor_el is not None:
             vendor = vendor_el.get("name")
             if vendor not in self.vendors:
-                raise InvalidCpuMap(f"unknown vendor {vendor} referenced by CPU model {name}", source=where)
+                raise InvalidCpuMap(f"unknown vendor {shown(vendor)} referenced by CPU model {shown(name)}",
+                                    source=where)
         own = removed = added = 0
         for f in el.findall("feature"):
             bit = self._feature_bit(f.get("name"), name, where)
@@ -539,8 +655,8 @@ class _ArchBuilder:
             target_pos = self.model_index[parent]
             target = self.models[target_pos]
             if target.canonical is not None:
-                raise InvalidCpuMap(f"CPU model {parent} has two canonical names: "
-                                    f"{target.canonical} and {name}", source=where)
+                raise InvalidCpuMap(f"CPU model {shown(parent)} has two canonical names: "
+                                    f"{shown(target.canonical)} and {shown(name)}", source=where)
             self.models[target_pos] = _replace(target, canonical=name)
         self.model_index[name] = model.index
         self.models.append(model)

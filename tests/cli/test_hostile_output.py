@@ -279,7 +279,7 @@ def test_a_huge_reason_is_cut_on_stderr_and_in_the_report(tmp_path):
     proc = run("report", str(inventory), "-o", str(out), text=True)
     assert proc.returncode == 0, proc.stderr
     listed = [line for line in proc.stderr.splitlines() if line.startswith("  big: ")]
-    assert len(listed) == 1 and len(listed[0]) < 1100 and listed[0].endswith("…")
+    assert len(listed) == 1 and len(listed[0]) < 1100 and "…" in listed[0]  # the name is cut, in the reason
     assert out.stat().st_size < 20_000 and "M" * 999 not in out.read_text()
 
 
@@ -287,7 +287,7 @@ def test_a_huge_model_name_in_an_error_is_one_clipped_line_naming_the_file(tmp_p
     path = tmp_path / "big.xml"
     path.write_text(f"<cpu><arch>x86_64</arch><model>{'M' * 10_000_000}</model></cpu>")
     stderr = one_error_line(run("expand", str(path), text=True), f"cpucompat expand: error: {path}")
-    assert len(stderr) <= 1100 and stderr.rstrip().endswith("…")
+    assert len(stderr) <= 1100 and "…" in stderr  # the name is cut, in the message
 
 
 def test_an_error_naming_a_path_with_a_newline_is_one_line(tmp_path):

@@ -130,3 +130,22 @@ def test_every_xml_reader_in_the_package_uses_the_hardened_parser():
             if needle in text:
                 offenders.append(f"{source.name}: {needle}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("document, place", [
+    (b"<cpu>\n  <model>Skylake\x00</model>\n</cpu>", "at line 2, column 17 (byte 22): a NUL byte"),
+    (b"<cpu a='\x00'/>", "at line 1, column 9 (byte 8): a NUL byte"),
+    ("<cpu><model a='" + "x" * 10_000_001 + "'/></cpu>", "at line 1, column 1000"),
+    ("<cpu>\n<model>" + "x" * 10_000_001 + "</model></cpu>", "at line 2, column 1000"),
+    ("<cpu>\n<" + "B" * 40_000 + "></" + "C" * 40_000 + "></cpu>", "at line 2, column 80"),
+    ("<cpu><model>\x01</model></cpu>", "at line 1, column 13"),
+])
+def test_broken_xml_is_one_line_with_the_file_and_the_place(document, place):
+    """libxml2's messages end in a newline and quote the document's names:
+    the error is one line, clipped, with the place once."""
+    with pytest.raises(InvalidCpuXml) as info:
+        parse_xml(document, "broken.xml")
+    message = str(info.value)
+    assert message.startswith("broken.xml: not well-formed XML ") and place in message
+    assert "\n" not in message and len(message) < 400
+    assert "XML_PARSE_HUGE" not in message and message.count("line") == 1
