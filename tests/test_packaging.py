@@ -29,15 +29,17 @@ NEEDED = ["LICENSE", "README.rst", "SECURITY.rst", "setup.cfg", "pyproject.toml"
           "benchmarks/__main__.py", "benchmarks/RESULTS.md", "fuzz/run.py", "fuzz/RESULTS.md",
           "cpucompat/cli.py", "filters/__init__.py", "data/cpu_maps/index.xml", "data/fleet/sample.json"]
 
+BUILD_SDIST = "import sys; from setuptools.build_meta import build_sdist; print(build_sdist(sys.argv[1]))"
+IMPORT_INSTALLED = "import cpucompat, cpucompat.data, cpucompat.filters; print(cpucompat.__file__)"
+
 
 def build_sdist(into: Path) -> Path:
     """Build the sdist of a copy of this checkout into `into`; return the archive."""
     source = into / "source"
     shutil.copytree(CHECKOUT, source, ignore=NOT_SOURCE, symlinks=True)
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from setuptools.build_meta import build_sdist; "
-                               "print(build_sdist(sys.argv[1]))", str(into / "dist")],
-        cwd=source, capture_output=True, text=True, timeout=300)
+        [sys.executable, "-c", BUILD_SDIST, str(into / "dist")],
+        check=False, cwd=source, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return into / "dist" / proc.stdout.strip().splitlines()[-1]
 
@@ -106,16 +108,15 @@ def test_the_unpacked_sdist_installs_and_runs_its_own_tests(sdist, unpacked, tmp
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
     proc = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(sdist)],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          check=False, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # -P: no current directory on sys.path, as the `pytest` script runs (README: not `python -m pytest`)
-    proc = subprocess.run([python, "-P", "-c", "import cpucompat, cpucompat.data, cpucompat.filters; "
-                                               "print(cpucompat.__file__)"],
-                          cwd=unpacked, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([python, "-P", "-c", IMPORT_INSTALLED],
+                          cwd=unpacked, check=False, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()).is_relative_to(venv), proc.stdout
     proc = subprocess.run([python, "-P", "-m", "pytest", "-q", "-x", "-p", "no:randomly",
                            "tests/test_cpumap.py", "tests/test_cli_errors.py", "tests/test_planner_readme.py"],
-                          cwd=unpacked, capture_output=True, text=True, env=env, timeout=1200)
+                          cwd=unpacked, check=False, capture_output=True, text=True, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout.splitlines()[-1]
