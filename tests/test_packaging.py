@@ -116,7 +116,7 @@ def test_the_unpacked_sdist_installs_and_runs_its_own_tests(sdist, unpacked, tmp
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()).is_relative_to(venv), proc.stdout
     proc = subprocess.run([python, "-P", "-m", "pytest", "-q", "-x", "-p", "no:randomly",
-                           "tests/test_cpumap.py", "tests/test_cli_errors.py", "tests/test_planner_readme.py"],
+                           "tests/engine/test_cpumap.py", "tests/cli/test_cli_errors.py", "tests/cli/test_planner_readme.py"],
                           cwd=unpacked, check=False, capture_output=True, text=True, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout.splitlines()[-1]
