@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Self
 
 HERE = Path(__file__).resolve().parent
 ORACLE = HERE / "oracle.py"
@@ -61,7 +62,7 @@ class Mounts:
         self.root = root
         self.mounted: list[Path] = []
 
-    def __enter__(self) -> Mounts:
+    def __enter__(self) -> Self:
         for name, argv in (("proc", ["mount", "-t", "proc", "proc"]),
                            ("sys", ["mount", "--rbind", "/sys"]),
                            ("dev", ["mount", "--rbind", "/dev"])):
@@ -147,7 +148,7 @@ class Oracle:
             self.process.wait()
         self.mounts.__exit__(None, None, None)
 
-    def __enter__(self) -> Oracle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

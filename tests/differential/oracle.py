@@ -187,9 +187,9 @@ SELFTEST = [
     {"op": "expand", "xmls": ["<cpu><arch>x86_64</arch><model>Haswell</model><vendor>Intel</vendor></cpu>"]},
     {"op": "compare_host", "xmls": ["<cpu><arch>x86_64</arch><model>Haswell</model><vendor>Intel</vendor></cpu>",
                                     "<cpu><model>Nehalem</model></cpu>"]},
-    {"op": "decode", "xmls": ["<cpudata arch='x86'><cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x0000000d' "
-                              "ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/><cpuid eax_in='0x00000001' "
-                              "ecx_in='0x00' eax='0x000306c3' ebx='0' ecx='0x00802001' edx='0x078bfbff'/></cpudata>"],
+    {"op": "decode", "xmls": [("<cpudata arch='x86'><cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x0000000d' "
+                               "ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/><cpuid eax_in='0x00000001' "
+                               "ecx_in='0x00' eax='0x000306c3' ebx='0' ecx='0x00802001' edx='0x078bfbff'/></cpudata>")],
      "flags": []},
 ]
 
