@@ -30,7 +30,8 @@ Ask = Callable[[dict], dict]
 
 COMMON_FEATURES = ["sse4.1", "sse4.2", "ssse3", "popcnt", "aes", "avx", "avx2", "x2apic", "hypervisor",
                    "svm", "vmx", "lm", "nx", "invtsc", "pdpe1gb", "rdtscp", "xsave", "osxsave", "abm",
-                   "ht", "mpx", "monitor", "intel-pt", "xsaves", "tsc-deadline", "arch-capabilities"]
+                   "ht", "cmp_legacy", "mpx", "monitor", "intel-pt", "xsaves", "tsc-deadline",
+                   "arch-capabilities"]
 VENDORS = ["Intel", "AMD", "Hygon"]
 POLICIES = ["force", "require", "optional", "disable", "forbid"]
 RESULTS = ("incompatible", "identical", "superset")
@@ -332,7 +333,39 @@ class Decode(Law):
         return Outcome(keys, f"guest={guest} libvirt={answer.get('xml') or answer.get('error')}")
 
 
-LAWS = {law.name: law for law in (Baseline, Expand, Migratable, CompareHost, Decode)}
+class CompareHypervisor(Law):
+    """virConnectCompareHypervisorCPU for KVM (Nova's check before a live
+    migration since Nova 27) vs cpucompat.compare against the host-model CPU
+    of the same libvirt's domain capabilities (QEMU probed on this machine).
+
+    libvirt 9.0.0 compares with that host-model CPU (virCPUCompareXML);
+    later releases first ask whether QEMU calls the model usable
+    (qemuDomainCheckCPU), so this law shows where the rules part."""
+
+    name = "hvcompare"
+    host_model: ClassVar[dict[int, cpucompat.Cpu]] = {}
+
+    def strategy(self) -> st.SearchStrategy:
+        return st.one_of(self.draw.guest_cpu(), self.draw.host_cpu())
+
+    def _host(self) -> cpucompat.Cpu:
+        key = id(self.ask)
+        if key not in self.host_model:
+            answer = self.ask({"op": "domcaps"})
+            self.host_model[key] = parse_cpus(answer["xml"], "domcaps", self.map)[0]
+        return self.host_model[key]
+
+    def check(self, case: object) -> Outcome:
+        answer = self.ask({"op": "compare_hv", "xmls": [case]})
+        host = self._host()
+        ours = _try(lambda: cpucompat.compare(parse_cpus(case, "drawn", self.map)[0], host, self.map).result)  # type: ignore[arg-type]
+        keys = _both(answer, ours)
+        if keys is None and ours != answer["result"]:
+            keys = [f"compare: libvirt {answer['result']}, cpucompat {ours}"]
+        return Outcome(keys or [], f"libvirt={answer.get('result') or answer.get('error')} cpucompat={ours}")
+
+
+LAWS = {law.name: law for law in (Baseline, Expand, Migratable, CompareHost, Decode, CompareHypervisor)}
 
 
 # -- exhaustive checks (every case, no drawing) ----------------------------------
@@ -374,4 +407,20 @@ class RealDumps(Law):
         return Outcome(outcome.keys, f"{name}: {outcome.detail}")
 
 
-EXHAUSTIVE = {law.name: law for law in (EveryModel, RealDumps)}
+class EveryFeature(Law):
+    """Every feature of the map alone beside the smallest model (486), in a
+    plain, an expanded and a migratable baseline: which features each
+    release filters or drops, one by one."""
+
+    name = "features"
+
+    def cases(self) -> list:
+        flags = [(), ("expand",), ("expand", "migratable")]
+        return [([f"<cpu><arch>x86_64</arch><model>486</model><feature name='{name}'/></cpu>"], flag)
+                for name in self.draw.features for flag in flags]
+
+    def check(self, case: object) -> Outcome:
+        return Baseline(self.draw, self.ask).check(case)
+
+
+EXHAUSTIVE = {law.name: law for law in (EveryModel, EveryFeature, RealDumps)}

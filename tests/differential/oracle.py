@@ -27,6 +27,11 @@ decode         ``cpuDecode`` of a raw ``<cpudata arch='x86'>`` dump as
                (capabilities), or with flag ``guest`` as a guest CPU (match
                exact, fallback forbid; all models allowed); answers ``xml``
 capabilities   the host CPU of ``virConnectGetCapabilities``; answers ``xml``
+domcaps        ``virConnectGetDomainCapabilities`` for KVM on x86_64 (QEMU is
+               probed once: seconds); answers ``xml``
+compare_hv     ``virConnectCompareHypervisorCPU(xmls[0])`` for KVM on x86_64:
+               what Nova (>= 27) asks before a live migration; answers
+               ``result``
 =============  ==============================================================
 
 ``compare_host`` and ``decode`` call libvirt's internal (LIBVIRT_PRIVATE)
@@ -173,6 +178,11 @@ class Oracle:
                 return {"ok": True, "result": RESULTS[self.private.compare(xmls[0], xmls[1])]}
             if op == "decode":
                 return {"ok": True, "xml": self.private.decode(xmls[0], "guest" in flags)}
+            if op == "domcaps":
+                return {"ok": True, "xml": self.conn.getDomainCapabilities(None, "x86_64", None, "kvm", 0)}
+            if op == "compare_hv":
+                return {"ok": True, "result": RESULTS[self.conn.compareHypervisorCPU(
+                    None, "x86_64", None, "kvm", xmls[0], 0)]}
             if op == "capabilities":
                 caps = self.conn.getCapabilities()
                 start = caps.index("<cpu>")
