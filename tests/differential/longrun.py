@@ -1,7 +1,7 @@
 """The long differential run: every law against every libvirt release at hand.
 
     python3 tests/differential/longrun.py --chroot /srv/chroots/trixie --chroot /srv/chroots/testing \
-        [--local] [--shared ../shared] [--examples 300] [--laws baseline,expand,migratable,compare,decode] \
+        [--local] [--shared ../shared] [--examples 300] [--laws baseline,expand,migratable,compare,decode,...] \
         [--seed 0] [--json out.json] [--markdown out.md]
 
 Each ``--chroot`` is a chroot built by chroot.py (libvirt 11.3.0 in trixie,
@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local", action="store_true", help="also this machine's libvirt-python")
     parser.add_argument("--shared", type=Path, default=os.environ.get("CPUCOMPAT_SHARED"))
     parser.add_argument("--examples", type=int, default=300)
-    parser.add_argument("--laws", default=",".join([*LAWS, *EXHAUSTIVE]))
+    # hvcompare is asked for by name: each virConnectCompareHypervisorCPU
+    # costs seconds in a chroot (QEMU's capabilities are revalidated)
+    parser.add_argument("--laws", default=",".join(n for n in [*LAWS, *EXHAUSTIVE] if n != "hvcompare"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minimise", type=int, default=300, help="tries per key to minimise (0: none)")
     parser.add_argument("--json", type=Path)
