@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,9 +71,9 @@ class Mounts:
             if os.path.ismount(target):
                 continue  # someone else's mount: leave it to them
             _run(argv + [str(target)])
+            self.mounted.append(target)
             if name != "proc":
                 _run(["mount", "--make-rslave", str(target)])
-            self.mounted.append(target)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,10 +120,16 @@ class Oracle:
         target = self.root / ORACLE_IN_CHROOT.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ORACLE, target)
-        self.mounts = Mounts(self.root).__enter__()
-        self.process = subprocess.Popen(["chroot", str(self.root), "python3", ORACLE_IN_CHROOT],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.version = self.ask({"op": "version"})["version"]
+        self.mounts = Mounts(self.root)
+        self.process: subprocess.Popen | None = None
+        try:
+            self.mounts.__enter__()
+            self.process = subprocess.Popen(["chroot", str(self.root), "python3", ORACLE_IN_CHROOT],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            self.version = self.ask({"op": "version"})["version"]
+        except BaseException:
+            self.close()  # nothing stays mounted behind a failed start
+            raise
 
     @property
     def version_name(self) -> str:
@@ -130,7 +137,7 @@ class Oracle:
         return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
 
     def ask(self, case: dict) -> dict:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process is not None and self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps(case) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
@@ -139,14 +146,21 @@ class Oracle:
         return json.loads(line)
 
     def close(self) -> None:
-        if self.process.stdin:
-            self.process.stdin.close()
+        """Stop the oracle and unmount, whatever state the oracle is in."""
         try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.mounts.__exit__(None, None, None)
+            if self.process is not None:
+                try:
+                    if self.process.stdin:
+                        self.process.stdin.close()
+                except OSError:
+                    pass  # it died first (a signal to the process group): nothing to flush
+                try:
+                    self.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        finally:
+            self.mounts.__exit__(None, None, None)
 
     def __enter__(self) -> Self:
         return self
@@ -167,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ask = sub.add_parser("ask", help="JSON cases on stdin, libvirt's answers on stdout")
     p_ask.add_argument("root", type=Path)
     args = parser.parse_args(argv)
+    # a kill (timeout, CI) must still unmount what was mounted: make it an exit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.command == "build":
         build(args.root, args.suite, args.mirror)
         with Oracle(args.root) as oracle:

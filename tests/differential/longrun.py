@@ -18,9 +18,11 @@ Needs root (chroot, mount).  Exit status 0 when every case agreed, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -41,22 +43,15 @@ import cpucompat
 QUIET = list(HealthCheck)
 
 
-class LocalOracle:
+class LocalOracle(Oracle):
     """oracle.py run by this Python, with this machine's libvirt-python."""
 
-    def __init__(self) -> None:
-        self.root = "local"
+    def __init__(self) -> None:  # no chroot: nothing mounted
+        self.root = Path("local")
+        self.mounts = contextlib.nullcontext()  # type: ignore[assignment]
         self.process = subprocess.Popen([sys.executable, str(ORACLE)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
         self.version = self.ask({"op": "version"})["version"]
-
-    version_name = Oracle.version_name
-    ask = Oracle.ask
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
 
 
 def run_law(law, examples: int, run_seed: int) -> list:
@@ -110,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
+    # a kill (timeout, CI) must still unmount what was mounted: make it an exit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     chroots = args.chroot or [Path(p) for p in os.environ.get("CPUCOMPAT_CHROOTS", "").split(":") if p]
     if args.shared is None:
         parser.error("the shared directory (cpu_maps/<version>) is needed: --shared or $CPUCOMPAT_SHARED")
@@ -118,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown law(s) {', '.join(unknown)}; known: {', '.join([*LAWS, *EXHAUSTIVE])}")
     RealDumps.dumps = tuple(real_dumps(args.shared))
-    oracles = ([LocalOracle()] if args.local else []) + [Oracle(root) for root in chroots]
-    if not oracles:
+    if not chroots and not args.local:
         parser.error("nothing to run against: give --chroot DIR (or $CPUCOMPAT_CHROOTS) or --local")
     report: dict = {"examples": args.examples, "seed": args.seed, "releases": {}}
+    oracles: list = []
     try:
+        if args.local:
+            oracles.append(LocalOracle())
+        for root in chroots:
+            oracles.append(Oracle(root))
         for oracle in oracles:
             version = oracle.version_name
             map_dir = args.shared / "cpu_maps" / version
@@ -163,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                         print("         minimal: " + json.dumps(small)[:600], flush=True)
     finally:
         for oracle in oracles:
-            oracle.close()
+            try:
+                oracle.close()
+            except (OSError, subprocess.SubprocessError) as exc:  # the next one must still close
+                print(f"closing the oracle of {oracle.root}: {exc}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str) + "\n")
     if args.markdown:
