@@ -66,6 +66,11 @@ class InvalidInventory(CpuCompatError):
     """A fleet inventory that cannot be read."""
 
 
+class UnsafeUri(InvalidInventory):
+    """A libvirt URI that could run a program, open a local file or socket,
+    or weaken host checks: refused before libvirt sees it."""
+
+
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for the nearest names, or ''.
 

@@ -49,9 +49,11 @@ from typing import Any, BinaryIO, Iterable, Mapping
 
 from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
-from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat
+from .display import shown
+from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat, UnsafeUri
 from .jsonstream import JsonStream, RepeatedKeys, mapping_of
 from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
+from .uris import check_uri
 
 SAMPLE = "sample"
 URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
@@ -80,11 +82,16 @@ def sample_path() -> Path:
 
 
 def load_inventory(sources: str | Path | Iterable[str | Path], cpumap: CpuMap | None = None,
-                   *, timeout: float = 30.0, progress: bool = False) -> Inventory:
+                   *, timeout: float = 30.0, progress: bool = False,
+                   trust_given_uris: bool = False) -> Inventory:
     """Load one or several inventory sources into one Inventory.
 
     `timeout` bounds each live host's attempt; `progress` prints a
-    "read N/M hosts" line on stderr while live hosts are read.
+    "read N/M hosts" line on stderr while live hosts are read.  Every
+    libvirt URI is checked by `cpucompat.uris.check_uri` before libvirt
+    opens it (a refused one is an unreadable host), except, with
+    `trust_given_uris`, the URIs given as `sources` themselves; URIs read
+    from files are always checked.
     """
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
     if isinstance(sources, (str, Path)):
@@ -92,14 +99,23 @@ def load_inventory(sources: str | Path | Iterable[str | Path], cpumap: CpuMap | 
     found = _Found()
     uris: dict[str, str] = {}  # URI → where it was given
     repeated_uris: list[tuple[str, str]] = []
+    refused: dict[str, str] = {}  # URI → why it is not opened
     names = []
     for source in sources:
         names.append(str(source))
         for uri in _load_source(str(source), found, cpumap):
             if uri in uris:
-                repeated_uris.append((uri, f"given twice ({uris[uri]}, {source}); read once"))
-            else:
-                uris[uri] = str(source)
+                repeated_uris.append((uri, f"given twice ({shown(uris[uri])}, {shown(source)}); read once"))
+                continue
+            uris[uri] = str(source)
+            if not (trust_given_uris and uri == str(source)):
+                try:
+                    check_uri(uri)
+                except UnsafeUri as exc:
+                    refused[uri] = str(exc)
+    for uri, reason in refused.items():
+        del uris[uri]
+        found.failure(uri, reason, "")
     if uris:
         found.merge(_from_uris(list(uris), cpumap, timeout, progress), "")
     for uri, reason in repeated_uris:
