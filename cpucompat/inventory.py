@@ -49,10 +49,11 @@ from typing import Any, BinaryIO, Iterable, Mapping
 
 from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
-from .display import shown
+from .display import escape, shown
 from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat, UnsafeUri
 from .jsonstream import JsonStream, RepeatedKeys, mapping_of
 from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
+from .safefile import open_regular
 from .uris import check_uri
 
 SAMPLE = "sample"
@@ -208,6 +209,16 @@ def _is_uri(line: str) -> bool:
 
 # -- directories ---------------------------------------------------------------
 
+def _is_not_text(name: str) -> bool:
+    """A name holding a lone surrogate: a byte that is not UTF-8 in a file
+    name (Python's surrogateescape), or an escaped one in JSON (``"\\ud800"``),
+    which no output can encode."""
+    return _SURROGATE.search(name) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _host_name(file_name: str) -> str:
     """`node1.dc1.example.com.xml` → `node1.dc1.example.com`: only a known extension goes."""
     for suffix in HOST_FILE_SUFFIXES:
@@ -221,22 +232,22 @@ def _from_directory(path: Path, cpumap: CpuMap) -> _Found:
     for entry in sorted(path.iterdir()):
         if entry.name.startswith("."):
             continue
-        name = _host_name(entry.name) if entry.is_file() else entry.name
+        name = entry.name if entry.is_dir() else _host_name(entry.name)
         try:
+            if _is_not_text(name):  # a file name in another encoding than UTF-8
+                raise InvalidInventory("its file name is not UTF-8 text", source=shown(str(entry)))
             cpu = _read_host_entry(entry, cpumap)
         except CpuCompatError as exc:
-            found.failure(name, str(exc), entry.name)
+            found.failure(escape(name) if _is_not_text(name) else name, str(exc), escape(entry.name))
             continue
-        found.host(name, cpu, entry.name)
+        found.host(name, cpu, escape(entry.name))
     return found
 
 
 def _read_host_entry(entry: Path, cpumap: CpuMap) -> Cpu:
     if entry.is_dir():
         entry = _host_directory_file(entry)
-    elif not entry.is_file():
-        raise InvalidInventory("neither a file nor a directory (a broken link?)", source=str(entry))
-    try:
+    try:  # only a regular file is read: a FIFO, device or broken link is refused, naming what it is
         return read_cpus(entry, cpumap)[0]
     except RecursionError:  # thousands of nested brackets: json gives up
         raise InvalidInventory(TOO_DEEP, source=str(entry)) from None
@@ -271,7 +282,7 @@ def _load_file(path: Path, found: _Found, where: str, cpumap: CpuMap) -> list[st
     read whole.
     """
     try:
-        with path.open("rb") as handle:
+        with open_regular(path, error=InvalidInventory) as handle:
             head = handle.read(_HEAD_BYTES)
             handle.seek(0)
             first = head[_BYTES_BLANK.match(head).end():][:1]
@@ -447,18 +458,23 @@ class _HostReader:
         """Add host `name` described by `described` (`repeats`: some object
         in it may give a key twice), or its failure; a name already taken is
         a duplicate, its description never read."""
+        if _is_not_text(name):
+            found.failure(escape(name), str(InvalidInventory(
+                "its name is not Unicode text (it holds a lone surrogate)",
+                source=f"{self.where}: host {shown(name)}")), self.where)
+            return
         if found.taken(name):
             found.duplicate(name, self.where)
             return
         try:
             twice = _repeated_keys(described) if repeats else ()
             if twice:
-                raise InvalidInventory(f"its description gives {', '.join(map(repr, twice))} twice",
-                                       source=f"{self.where}: host {name}")
+                raise InvalidInventory(f"its description gives {_listed(twice)} twice",
+                                       source=f"{self.where}: host {shown(name)}")
             key = _cache_key(described)
             cpu = self.seen.get(key) if key is not None else None
             if cpu is None:
-                cpu = _cpu_of(described, f"{self.where}: host {name}", self.base, self.cpumap)
+                cpu = _cpu_of(described, f"{self.where}: host {shown(name)}", self.base, self.cpumap)
                 if key is not None:
                     self.seen[key] = cpu
         except CpuCompatError as exc:
@@ -490,8 +506,8 @@ class _HostReader:
                 break
         twice = _repeated_keys(row) if repeats and getattr(row, "repeated", ()) else ()
         if twice:  # which of two columns describes the host is unknown
-            found.failure(name, str(InvalidInventory(f"its row gives {', '.join(map(repr, twice))} twice",
-                                                     source=f"{self.where}: host {name}")), self.where)
+            found.failure(name, str(InvalidInventory(f"its row gives {_listed(twice)} twice",
+                                                     source=f"{self.where}: host {shown(name)}")), self.where)
             return
         self.host(found, name, described, repeats)
 
@@ -501,7 +517,7 @@ class _HostReader:
         if wrapper == "hypervisors" and name == "hypervisors_links":
             return  # the API's link to its next page
         found.failure(name, str(InvalidInventory(f"beside {wrapper!r}, which holds this file's hosts: not read",
-                                                 source=f"{self.where}: key {name}")), self.where)
+                                                 source=f"{self.where}: key {shown(name)}")), self.where)
 
     def check_described(self) -> None:
         """Refuse rows none of which has a CPU (a file can say why, and what has one)."""
@@ -520,7 +536,7 @@ class _HostReader:
         """The host → CPU members of the JSON object at the stream's position."""
         for _ in stream.members("}"):
             name = stream.key()
-            stream.element = f"host {name}"
+            stream.element = f"host {shown(name)}"
             repeats = stream.repeats
             described = stream.value()
             self.host(found, name, described, stream.repeats != repeats)
@@ -536,7 +552,7 @@ class _HostReader:
         wrapper = None
         for _ in stream.members("}"):
             name = stream.key()
-            stream.element = f"key {name}" if pending is not None or wrapper else f"host {name}"
+            stream.element = f"key {shown(name)}" if pending is not None or wrapper else f"host {shown(name)}"
             holds_hosts = name in _WRAPPERS and stream.skip() in ("{", "[")
             if wrapper is not None:
                 if name == wrapper:
@@ -614,6 +630,12 @@ def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Foun
     return found
 
 
+def _listed(keys: Iterable[str], most: int = 5) -> str:
+    """Keys for a message: quoted, each cut to a sane length, at most `most` of them."""
+    keys = list(keys)
+    return ", ".join(repr(shown(key)) for key in keys[:most]) + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
 def _repeated_keys(described: Any) -> list[str]:
     """Keys given twice anywhere in a host's description (each object visited once)."""
     found: list[str] = []
@@ -659,7 +681,7 @@ def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
                 return parse_cpus(described, where, cpumap)[0]  # its error names the problem
             twice = _repeated_keys(value)
             if twice:
-                raise InvalidInventory(f"its cpu_info gives {', '.join(map(repr, twice))} twice", source=where)
+                raise InvalidInventory(f"its cpu_info gives {_listed(twice)} twice", source=where)
             return parse_cpu_info(value, where, cpumap)
         try:
             detect_format(described, where)

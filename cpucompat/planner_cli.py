@@ -21,7 +21,9 @@ from .errors import CpuCompatError, InvalidInventory
 from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
 from .inventory import load_inventory
 from .jsonstream import mapping_of
-from .parse import parse_cpus, read_cpus
+from .parse import parse_cpus, read_cpus, read_text
+
+MAX_GUESTS_BYTES = 1 << 28  # a guests file is read whole: 256 MiB is ~1M guests with their CPU XML
 
 
 def _live(args: argparse.Namespace) -> dict:
@@ -174,10 +176,12 @@ def _stranded(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]]:
         members[:] = [key for key, _ in pairs]
         return mapping_of(pairs)
 
+    text = read_text(path, max_bytes=MAX_GUESTS_BYTES)  # a regular file only: never a FIFO or device
     try:
-        value = json.loads(Path(path).read_text(), object_pairs_hook=pairs_hook)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInventory(f"cannot read guests: {exc}", source=path) from None
+        value = json.loads(text, object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInventory(f"cannot read guests: {exc if isinstance(exc, ValueError) else 'nested too deeply'}",
+                               source=path) from None
     if isinstance(value, list):
         entries = [(row.get("name") if isinstance(row, dict) else None, row) for row in value]
     elif isinstance(value, dict):
