@@ -35,6 +35,7 @@ number of hosts (their names), not with the size of their descriptions.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import queue
@@ -51,7 +52,7 @@ from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
 from .display import escape, shown
 from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat, UnsafeUri
-from .jsonstream import JsonStream, RepeatedKeys, mapping_of
+from .jsonstream import MAX_VALUE_CHARS, JsonStream, RepeatedKeys, SkippedValue, Unreadable, mapping_of
 from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
 from .safefile import open_regular
 from .uris import check_uri
@@ -359,19 +360,41 @@ def _from_mysql_batch(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
     reader = _HostReader(path, cpumap)
     found = _Found()
     header: list[str] | None = None
-    for number, line in enumerate(handle, 1):
+    for number, (line, whole) in enumerate(_bounded_lines(handle, MAX_VALUE_CHARS), 1):
         try:
             text = line.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            raise UnknownInputFormat(f"line {number} is not UTF-8 text (byte {exc.start})", source=str(path)) from None
+            if whole or exc.start < len(line) - 3:  # not a character cut at the limit
+                raise UnknownInputFormat(f"line {number} is not UTF-8 text (byte {exc.start})",
+                                         source=str(path)) from None
+            text = line[:exc.start].decode("utf-8")
         if header is None:
+            if not whole:
+                raise InvalidInventory(f"line {number} is longer than {MAX_VALUE_CHARS >> 20} MiB: "
+                                       "not a mysql -B header", source=str(path))
             text = text[_BLANK.match(text).end():]  # blank lines and a byte order mark before the header
             if text:
                 header = text.split("\t")
+        elif not whole:  # the cells read whole may name the host
+            reader.unread_row(found, dict(zip(header, map(value, text.split("\t")[:-1]))),
+                              f"line {number} is longer than {MAX_VALUE_CHARS >> 20} MiB, not read")
         elif text:
             reader.row(found, dict(zip(header, map(value, text.split("\t")))), False)
     reader.check_described()
     return found
+
+
+def _bounded_lines(handle: BinaryIO, limit: int) -> Iterable[tuple[bytes, bool]]:
+    """The lines of `handle`, each with whether it is whole: a line longer
+    than `limit` bytes gives its first `limit` bytes, and the rest is read
+    past, never kept."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, True
+            continue
+        yield line[:limit], False
+        while (rest := handle.readline(limit)) and not rest.endswith(b"\n"):
+            pass
 
 
 @functools.lru_cache(maxsize=1)
@@ -437,6 +460,24 @@ NO_CPU_INFO_HINT = ("rows have no cpu_info: `openstack hypervisor list` never pr
                     "or export nova's compute_nodes table (hypervisor_hostname, cpu_info, deleted)")
 
 
+def _row_name(row: Mapping[str, Any], number: int) -> str:
+    """The host a row of hypervisors or compute nodes describes."""
+    for key in _NAME_KEYS:  # a loop, not next(...): this runs once a host
+        name = row.get(key)
+        if name:
+            return str(name)
+    return f"<row {number}>"
+
+
+def _is_row_id(deleted: Any) -> bool:
+    """Whether `deleted` marks a soft-deleted row: Nova sets it to the row's id."""
+    if isinstance(deleted, bool):
+        return deleted
+    if isinstance(deleted, int):
+        return deleted != 0
+    return isinstance(deleted, str) and deleted != "0" and re.fullmatch("[0-9]+", deleted) is not None
+
+
 class _HostReader:
     """Turns the rows and (host, CPU) members of one file into hosts and
     failures as they are read.
@@ -454,10 +495,12 @@ class _HostReader:
         self.live_rows = 0
         self.described = False  # some live row has a CPU column
 
-    def host(self, found: _Found, name: str, described: Any, repeats: bool) -> None:
+    def host(self, found: _Found, name: str, described: Any, repeats: bool, paths: bool = True) -> None:
         """Add host `name` described by `described` (`repeats`: some object
-        in it may give a key twice), or its failure; a name already taken is
-        a duplicate, its description never read."""
+        in it may give a key twice or be unreadable), or its failure; a name
+        already taken is a duplicate, its description never read.  A text
+        naming no CPU is the path of a file only with `paths` (in mappings
+        the user wrote, never in Nova's rows)."""
         if _is_not_text(name):
             found.failure(escape(name), str(InvalidInventory(
                 "its name is not Unicode text (it holds a lone surrogate)",
@@ -474,7 +517,8 @@ class _HostReader:
             key = _cache_key(described)
             cpu = self.seen.get(key) if key is not None else None
             if cpu is None:
-                cpu = _cpu_of(described, f"{self.where}: host {shown(name)}", self.base, self.cpumap)
+                cpu = _cpu_of(described, f"{self.where}: host {shown(name)}", self.base if paths else None,
+                              self.cpumap)
                 if key is not None:
                     self.seen[key] = cpu
         except CpuCompatError as exc:
@@ -488,16 +532,17 @@ class _HostReader:
         self.row_count += 1
         if not isinstance(row, dict):
             raise InvalidInventory(f"row {number} is not an object", source=self.where)
-        if row.get("deleted") not in (None, 0, "0", False):
-            return  # a soft-deleted compute_nodes row: `deleted` holds its id
+        deleted = row.get("deleted")
+        if deleted not in (None, 0, "0", False):
+            if _is_row_id(deleted):
+                return  # a soft-deleted compute_nodes row: `deleted` holds its id
+            name = _row_name(row, number)
+            found.failure(name, str(InvalidInventory(
+                f"its 'deleted' is {shown(deleted)!r}: neither 0 (a live row) nor the id of a deleted row",
+                source=f"{self.where}: host {shown(name)}")), self.where)
+            return
         self.live_rows += 1
-        for key in _NAME_KEYS:  # loops, not next(...): this runs once a host
-            name = row.get(key)
-            if name:
-                name = str(name)
-                break
-        else:
-            name = f"<row {number}>"
+        name = _row_name(row, number)
         described = None
         for key in _CPU_KEYS:
             if key in row:
@@ -509,7 +554,16 @@ class _HostReader:
             found.failure(name, str(InvalidInventory(f"its row gives {_listed(twice)} twice",
                                                      source=f"{self.where}: host {shown(name)}")), self.where)
             return
-        self.host(found, name, described, repeats)
+        self.host(found, name, described, repeats, paths=False)
+
+    def unread_row(self, found: _Found, partial: dict, reason: str) -> None:
+        """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
+        number = self.row_count
+        self.row_count += 1
+        if _is_row_id(partial.get("deleted")):
+            return  # a soft-deleted row, however large
+        name = _row_name(partial, number)
+        found.failure(name, str(InvalidInventory(reason, source=f"{self.where}: host {shown(name)}")), self.where)
 
     def beside(self, found: _Found, name: str, wrapper: str) -> None:
         """Report member `name` of an object whose hosts are under `wrapper`:
@@ -529,17 +583,36 @@ class _HostReader:
         for _ in stream.members("]"):
             stream.element = f"row {self.row_count}"
             repeats = stream.repeats
-            row = stream.value()
+            try:
+                row = stream.value()
+            except SkippedValue as exc:  # its host's name is inside it, unread
+                found.failure(f"<row {self.row_count}>", str(exc), self.where)
+                self.row_count += 1
+                continue
             self.row(found, row, stream.repeats != repeats)
 
-    def mapping(self, stream: JsonStream, found: _Found) -> None:
-        """The host → CPU members of the JSON object at the stream's position."""
+    def mapping(self, stream: JsonStream, found: _Found, paths: bool = True) -> None:
+        """The host → CPU members of the JSON object at the stream's position
+        (`paths`: see `host`)."""
         for _ in stream.members("}"):
             name = stream.key()
             stream.element = f"host {shown(name)}"
             repeats = stream.repeats
-            described = stream.value()
-            self.host(found, name, described, stream.repeats != repeats)
+            try:
+                described = stream.value()
+            except SkippedValue as exc:
+                self.skipped(found, name, exc)
+                continue
+            self.host(found, name, described, stream.repeats != repeats, paths)
+
+    def skipped(self, found: _Found, name: str, exc: SkippedValue) -> None:
+        """Report the member `name` whose value the stream passed over."""
+        if _is_not_text(name):
+            name = escape(name)
+        if found.taken(name):
+            found.duplicate(name, self.where)
+        else:
+            found.failure(name, str(exc), self.where)
 
     def top_object(self, stream: JsonStream) -> _Found:
         """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``
@@ -550,6 +623,7 @@ class _HostReader:
         pending: list[tuple[str, Any, bool]] | None = []  # members kept while the shape is unknown
         before: list[str] = []  # the names read before a wrapper, each reported beside it
         wrapper = None
+        skipped: list[tuple[str, SkippedValue]] = []  # members too large to read: reported at the end
         for _ in stream.members("}"):
             name = stream.key()
             stream.element = f"key {shown(name)}" if pending is not None or wrapper else f"host {shown(name)}"
@@ -558,8 +632,9 @@ class _HostReader:
                 if name == wrapper:
                     raise InvalidInventory(f"key {wrapper!r} appears twice", source=self.where)
                 if holds_hosts:
-                    raise InvalidInventory(f"both {wrapper!r} and {name!r} list hosts", source=self.where)
-                stream.value()
+                    raise InvalidInventory(f"both {wrapper!r} and {shown(name)!r} list hosts", source=self.where)
+                with contextlib.suppress(SkippedValue):  # beside the hosts: reported, never read
+                    stream.value()
                 self.beside(found, name, wrapper)
                 continue
             given = found.taken(name) if pending is None else any(name == key for key, _, _ in pending)
@@ -569,13 +644,17 @@ class _HostReader:
                 if stream.skip() == "[":
                     self.rows(stream, found)
                 else:
-                    self.mapping(stream, found)
+                    self.mapping(stream, found, paths=wrapper != "hypervisors")
                 for sibling in before:
                     self.beside(found, sibling, wrapper)
                 continue
             before.append(name)
             repeats = stream.repeats
-            described = stream.value()
+            try:
+                described = stream.value()
+            except SkippedValue as exc:
+                skipped.append((name, exc))
+                continue
             if pending is None:
                 self.host(found, name, described, stream.repeats != repeats)
                 continue
@@ -591,6 +670,9 @@ class _HostReader:
             else:
                 for member in pending:
                     self.host(found, *member)
+        if wrapper is None:  # else each was reported beside the wrapper, as `before`
+            for name, exc in skipped:
+                self.skipped(found, name, exc)
         return found
 
 
@@ -616,7 +698,7 @@ def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Foun
             value = [value]  # one hypervisor
     if isinstance(value, dict):
         for name, described in value.items():
-            reader.host(found, name, described, repeated)
+            reader.host(found, name, described, repeated, paths=wrapper != "hypervisors")
         for name in getattr(value, "repeated", ()):
             found.duplicate(name, where)
     elif isinstance(value, list):
@@ -664,8 +746,9 @@ def _cache_key(described: Any) -> object:
     return None
 
 
-def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
-    """The CPU `described` by an object, CPU text, or the path of a file."""
+def _cpu_of(described: Any, where: str, base: Path | None, cpumap: CpuMap) -> Cpu:
+    """The CPU `described` by an object, CPU text, or the path of a file
+    (relative to `base`; with no `base`, a text is never a path)."""
     if described is None or described == "" or described == {}:
         raise InvalidInventory("no CPU information", source=where)
     if not isinstance(described, (dict, str)):
@@ -686,6 +769,9 @@ def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
         try:
             detect_format(described, where)
         except UnknownInputFormat:  # no CPU description: the path of a file holding one
+            if base is None:  # Nova's data (cpu_info) is never a file name
+                raise InvalidInventory("its CPU is neither cpu_info JSON, CPU XML nor /proc/cpuinfo text "
+                                       "(a value from Nova is never read as a file name)", source=where) from None
             path = Path(described) if Path(described).is_absolute() else base / described
             return read_cpus(path, cpumap)[0]
         return parse_cpus(described, where, cpumap)[0]

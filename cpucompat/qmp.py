@@ -72,4 +72,8 @@ def _json_values(text: str, source: str) -> list[Any]:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise UnknownInputFormat(f"not QMP JSON: {exc.msg} (line {exc.lineno})", source=source) from None
+        except ValueError:  # an integer of thousands of digits
+            raise UnknownInputFormat("not QMP JSON: holds an integer too long to read", source=source) from None
+        except RecursionError:  # thousands of nested brackets
+            raise UnknownInputFormat("not QMP JSON: nested too deeply to be read", source=source) from None
         values.append(value)
