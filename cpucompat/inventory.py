@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import json
 import queue
 import re
@@ -56,6 +55,7 @@ from .jsonstream import MAX_VALUE_CHARS, JsonStream, RepeatedKeys, SkippedValue,
 from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
 from .safefile import open_regular
 from .uris import check_uri
+from .yamlread import TOO_DEEP, read_yaml
 
 SAMPLE = "sample"
 URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
@@ -64,9 +64,9 @@ URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
 HOST_FILE_SUFFIXES = (".xml", ".json", ".txt", ".cpuinfo")
 HOST_DIRECTORY_FILE = "capabilities.xml"  # `virsh capabilities > HOST/capabilities.xml`
 MAX_CONCURRENT_HOSTS = 16
-MAX_INVENTORY_BYTES = 1 << 30  # for inventories read whole (YAML, XML, URI lists); JSON is read a row at a time
+MAX_INVENTORY_BYTES = 64 << 20  # for inventories read whole (URI lists; YAML and XML have lower limits);
+# JSON and mysql -B are read a row at a time, each row at most jsonstream.MAX_VALUE_CHARS
 DUPLICATE = "host name appears twice in the inventory; only its first description is used"
-TOO_DEEP = "nested too deeply to be read"
 
 
 @dataclass(frozen=True)
@@ -310,8 +310,8 @@ def _from_text(text: str, path: Path, cpumap: CpuMap) -> _Found:
         found = _Found()
         found.host(_host_name(path.name), parse_cpus(text, str(path), cpumap)[0])
         return found
-    value, repeated = _yaml(text, path)
-    return _from_value(value, path, cpumap, repeated)
+    value, repeated, unreadable = read_yaml(text, str(path))
+    return _from_value(value, path, cpumap, repeated or unreadable)
 
 
 def _from_json(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
@@ -397,59 +397,6 @@ def _bounded_lines(handle: BinaryIO, limit: int) -> Iterable[tuple[bytes, bool]]
             pass
 
 
-@functools.lru_cache(maxsize=1)
-def _yaml_loader() -> type:
-    """PyYAML's safe loader, reading mapping keys as written and keeping
-    repeated keys visible (PyYAML's own loader turns ``no:`` into False,
-    ``0123`` into 83 and silently keeps the last of two equal keys)."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        def __init__(self, stream: str) -> None:
-            super().__init__(stream)
-            self.noted: list[bool] = []  # True once a mapping gave a key twice
-
-        def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
-            if not isinstance(node, yaml.MappingNode):
-                raise yaml.constructor.ConstructorError(None, None, f"expected a mapping, found {node.id}",
-                                                        node.start_mark)
-            own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
-            self.flatten_mapping(node)  # merged (<<) pairs first, then the mapping's own
-            cut = len(node.value) - own
-            pairs = []
-            for key_node, value_node in node.value[cut:]:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
-                                                            "found a key that is not a plain value",
-                                                            key_node.start_mark)
-                pairs.append((key_node.value, self.construct_object(value_node, deep=True)))
-            mapping = mapping_of(pairs, self.noted)
-            for key_node, value_node in reversed(node.value[:cut]):  # the first merged mapping wins
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value not in mapping:
-                    mapping[key_node.value] = self.construct_object(value_node, deep=True)
-            return mapping
-
-    Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node))
-    return Loader
-
-
-def _yaml(text: str, path: Path) -> tuple[Any, bool]:
-    """The YAML document and whether some mapping gave a key twice."""
-    try:
-        import yaml
-    except ImportError:
-        raise InvalidInventory("YAML inventories need PyYAML (pip install pyyaml)", source=str(path)) from None
-    loader = _yaml_loader()(text)
-    try:
-        return loader.get_single_data(), bool(loader.noted)
-    except yaml.YAMLError as exc:
-        raise InvalidInventory(f"invalid YAML: {exc}", source=str(path)) from None
-    except RecursionError:  # PyYAML builds nested collections recursively
-        raise InvalidInventory(f"invalid YAML: {TOO_DEEP}", source=str(path)) from None
-    finally:
-        loader.dispose()
-
-
 # -- values: mappings of hosts and rows of hypervisors ----------------------
 
 _NAME_KEYS = ("hypervisor_hostname", "Hypervisor Hostname", "host", "name", "hostname")
@@ -510,7 +457,10 @@ class _HostReader:
             found.duplicate(name, self.where)
             return
         try:
-            twice = _repeated_keys(described) if repeats else ()
+            twice, unreadable = _problems(described) if repeats else ((), None)
+            if unreadable is not None:
+                raise InvalidInventory(f"its description holds {unreadable.reason}",
+                                       source=f"{self.where}: host {shown(name)}")
             if twice:
                 raise InvalidInventory(f"its description gives {_listed(twice)} twice",
                                        source=f"{self.where}: host {shown(name)}")
@@ -678,7 +628,7 @@ class _HostReader:
 
 def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Found:
     """Hosts of a parsed YAML value (`repeated`: some mapping in it gave a
-    key twice), shaped as a JSON file's are (see _HostReader.top_object)."""
+    key twice, or some value is Unreadable), shaped as a JSON file's are (see _HostReader.top_object)."""
     where = str(path)
     reader = _HostReader(path, cpumap)
     found = _Found()
@@ -718,18 +668,26 @@ def _listed(keys: Iterable[str], most: int = 5) -> str:
     return ", ".join(repr(shown(key)) for key in keys[:most]) + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
-def _repeated_keys(described: Any) -> list[str]:
-    """Keys given twice anywhere in a host's description (each object visited once)."""
+def _problems(described: Any) -> tuple[list[str], Unreadable | None]:
+    """Keys given twice anywhere in a host's description, and a value in it
+    that could not be read, if any (each object visited once)."""
     found: list[str] = []
     stack, visited = [described], set()
     while stack:
         item = stack.pop()
+        if isinstance(item, Unreadable):
+            return found, item
         if id(item) in visited or not isinstance(item, (dict, list)):
             continue
         visited.add(id(item))
         found.extend(getattr(item, "repeated", ()))
         stack.extend(item.values() if isinstance(item, dict) else item)
-    return found
+    return found, None
+
+
+def _repeated_keys(described: Any) -> list[str]:
+    """Keys given twice anywhere in a host's description."""
+    return _problems(described)[0]
 
 
 def _cache_key(described: Any) -> object:

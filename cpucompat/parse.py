@@ -297,8 +297,10 @@ def _signature(el: etree._Element | None, where: str) -> tuple[int, int, int] | 
 def _json(text: str, source: str, problem: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise UnknownInputFormat(f"{problem}: {exc}", source=source) from None
+    except ValueError:  # Python reads integers of at most 4300 digits (sys.get_int_max_str_digits)
+        raise UnknownInputFormat(f"{problem}: holds an integer too long to read", source=source) from None
     except RecursionError:
         raise UnknownInputFormat(f"{problem}: nested too deeply", source=source) from None
 
