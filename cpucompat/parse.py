@@ -28,12 +28,17 @@ from .compat import decode, decode_features
 from .cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
 from .cpuid import CpuidDump
 from .cpumap import CpuMap, embedded_cpu_map
+from .display import shown
 from .errors import CpuCompatError, InvalidCpuXml, UnknownInputFormat
 from .names import LINUX_VENDOR_FLAGS
 from .safefile import read_regular
 from .xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
 
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
+# libvirt's model, vendor and feature names are a few dozen characters, a
+# cpu_info lists ~100 features: anything far beyond is refused, not echoed
+MAX_NAME_CHARS = 200
+MAX_CPU_INFO_FEATURES = 4096
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
@@ -339,6 +344,13 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
     features = value.get("features") or []
     if not isinstance(features, (list, tuple, set)) or not all(isinstance(f, str) for f in features):
         raise UnknownInputFormat("cpu_info features must be a list of names", source=source)
+    if len(features) > MAX_CPU_INFO_FEATURES:
+        raise UnknownInputFormat(f"cpu_info lists {len(features)} features (at most {MAX_CPU_INFO_FEATURES})",
+                                 source=source)
+    for what, name in (("model", model), ("arch", arch), ("vendor", vendor or ""), *(("feature", f) for f in features)):
+        if len(name) > MAX_NAME_CHARS:
+            raise UnknownInputFormat(f"cpu_info {what} name of {len(name)} characters (at most {MAX_NAME_CHARS}): "
+                                     f"{shown(name, 40)}", source=source)
     archmap = cpumap.arch(arch)
     known, unknown = [], []
     for name in features:

@@ -125,3 +125,234 @@ def _has_libvirt() -> bool:
     from cpucompat import live
 
     return live.libvirt_module() is not None
+
+
+# -- row 2: only regular files are opened ------------------------------------
+
+INPUTS = Path(__file__).resolve().parent / "data" / "inputs"
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+def test_an_inventory_value_naming_a_fifo_is_that_hosts_reason(tmp_path, fifo):
+    for name, text in (("fleet.json", json.dumps({"h": str(fifo), "n": NEHALEM})),
+                       ("fleet.yaml", f"h: {fifo}\nn: {{arch: x86_64, model: Nehalem}}\n")):
+        (tmp_path / name).write_text(text)
+        failures = unreadable(cpucompat("classes", tmp_path / name, "--json", timeout=60))
+        assert failures == {"h": f"{fifo}: cannot read: a FIFO, not a regular file"}, name
+
+
+def test_a_directory_entry_that_is_a_fifo_is_that_hosts_reason(tmp_path, fifo):
+    hosts = tmp_path / "hosts"
+    hosts.mkdir()
+    (hosts / "n.json").write_text(json.dumps(NEHALEM))
+    (hosts / "f.xml").symlink_to(fifo)
+    (hosts / "null.xml").symlink_to("/dev/null")
+    failures = unreadable(cpucompat("classes", hosts, "--json", timeout=60))
+    assert failures == {"f": f"{hosts / 'f.xml'}: cannot read: a FIFO, not a regular file",
+                        "null": f"{hosts / 'null.xml'}: cannot read: a character device, not a regular file"}
+
+
+@pytest.mark.parametrize("command", [("classes", "{fifo}"), ("domain", "sample", "{fifo}"),
+                                     ("stranded", "sample", "{fifo}"), ("report", "sample", "-o", "{out}",
+                                                                        "--guests", "{fifo}")])
+def test_a_fifo_given_as_a_file_is_one_line_not_a_hang(tmp_path, fifo, command):
+    args = [part.format(fifo=fifo, out=tmp_path / "r.html") for part in command]
+    line = one_line_error(cpucompat(*args, timeout=60), str(fifo))
+    assert "a FIFO, not a regular file" in line
+
+
+# -- row 3: huge integers, names that are not text -----------------------------
+
+HUGE = "1" * 5000
+
+
+def test_an_integer_too_long_to_read_makes_only_its_host_unreadable(tmp_path):
+    shapes = {
+        "map.json": '{"a": {"arch": "x86_64", "model": "Nehalem", "cells": %s}, "n": %s}' % (HUGE, json.dumps(NEHALEM)),
+        "rows.json": '[{"hypervisor_hostname": "a", "id": %s, "cpu_info": {}}, '
+                     '{"hypervisor_hostname": "n", "cpu_info": %s}]' % (HUGE, json.dumps(NEHALEM)),
+        "map.yaml": f"a: {{arch: x86_64, model: Nehalem, cells: {HUGE}}}\nn: {{arch: x86_64, model: Nehalem}}\n",
+    }
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text)
+        failures = unreadable(cpucompat("classes", tmp_path / name, "--json"))
+        assert len(failures) == 1, (name, failures)
+        (host, reason), = failures.items()
+        assert host in ("a", "<row 0>") and "integer" in reason and "too long to read" in reason, (name, reason)
+        assert len(reason) < 300
+
+
+def test_a_host_name_holding_a_lone_surrogate_is_unreadable_and_the_others_answered(tmp_path):
+    path = tmp_path / "fleet.json"
+    path.write_text('{"h\\ud800": %s, "n": %s}' % (json.dumps(NEHALEM), json.dumps(NEHALEM)))
+    for command in (["classes", path, "--json"], ["report", path, "-o", tmp_path / "r.html"],
+                    ["graph", path, "--format", "graphml", "-o", tmp_path / "g.graphml"]):
+        result = cpucompat(*command)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    failures = unreadable(cpucompat("classes", path, "--json"))
+    assert failures == {"h\\ud800": f"{path}: host h\\ud800: its name is not Unicode text (it holds a lone surrogate)"}
+
+
+def test_a_file_name_that_is_not_utf8_is_an_unreadable_host(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.mkdir()
+    (hosts / "n.json").write_text(json.dumps(NEHALEM))
+    with open(os.path.join(os.fsencode(hosts), b"caf\xe9.json"), "w") as handle:
+        handle.write(json.dumps(NEHALEM))
+    failures = unreadable(cpucompat("classes", hosts, "--json"))
+    assert list(failures) == ["caf\\udce9"]
+    assert "its file name is not UTF-8 text" in failures["caf\\udce9"]
+    for command in (["report", hosts, "-o", tmp_path / "r.html"],
+                    ["graph", hosts, "--format", "graphml", "-o", tmp_path / "g.graphml"]):
+        result = cpucompat(*command)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+# -- row 4: JSON nested too deeply for Python ----------------------------------
+
+def test_qemu_models_nested_too_deeply_is_one_line_naming_the_file(tmp_path):
+    models = tmp_path / "models.json"
+    models.write_text('{"return": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    line = one_line_error(cpucompat("decode", "--guest", "--qemu-models", models, INPUTS / "amd-vm-capabilities.xml"),
+                          str(models))
+    assert "nested too deeply" in line
+    models.write_text('{"return": [{"name": "Nehalem", "x": %s}]}' % HUGE)
+    assert "integer too long" in one_line_error(
+        cpucompat("decode", "--guest", "--qemu-models", models, INPUTS / "amd-vm-capabilities.xml"), str(models))
+
+
+# -- row 5: YAML errors, libyaml, size --------------------------------------------
+
+@pytest.mark.parametrize("text, place, problem", [
+    ("hosts:\n  a: {arch: x86_64, model: [}\n", "line 2 column 29", "expected node content"),
+    ("hosts:\n  a: &cpu {arch: x86_64, model: Nehalem}\n  b: *cpu\n", "line 3 column 6", "found an alias (*cpu)"),
+    ("hosts:\n  a: {arch: x86_64\n  b: 1\n", "line 3", "expected ',' or '}'"),
+    ("a: b\x01\n", "character 4", "characters are not allowed"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "", "nested too deeply"),
+])
+def test_a_yaml_error_is_one_line_naming_the_file_and_the_place(tmp_path, text, place, problem):
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    line = one_line_error(cpucompat("classes", path), str(path), place, problem)
+    assert "<unicode string>" not in line
+
+
+def test_yaml_is_parsed_by_libyaml_when_pyyaml_has_it():
+    yaml = pytest.importorskip("yaml")
+    from cpucompat import yamlread
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML is built without libyaml")
+    from yaml._yaml import CParser
+
+    assert CParser in yamlread._loader().__mro__
+
+
+def _yaml_fleet(path: Path, size: int) -> int:
+    """A YAML inventory of about `size` bytes; the number of its hosts."""
+    host = "  host-{:07d}.example.com: {{arch: x86_64, model: Haswell-noTSX, vendor: Intel, features: [vmx, invtsc]}}\n"
+    count = size // len(host.format(0))
+    with path.open("w") as out:
+        out.write("hosts:\n")
+        out.writelines(host.format(i) for i in range(count))
+    return count
+
+
+def test_a_large_yaml_inventory_is_read_in_bounded_memory(tmp_path):
+    path = tmp_path / "fleet.yaml"
+    count = _yaml_fleet(path, 1 << 20)
+    result = cpucompat("classes", path, "--json", memory=1 << 30)
+    assert result.returncode == 0, result.stderr
+    assert sum(len(c["hosts"]) for c in json.loads(result.stdout)["classes"]) == count
+
+
+def test_a_yaml_inventory_past_the_limit_is_refused_before_parsing(tmp_path):
+    from cpucompat.yamlread import MAX_YAML_BYTES
+
+    path = tmp_path / "fleet.yaml"
+    _yaml_fleet(path, MAX_YAML_BYTES + (1 << 20))
+    line = one_line_error(cpucompat("classes", path, memory=1 << 30), str(path))
+    assert f"at most {MAX_YAML_BYTES >> 20} MiB" in line and "JSON" in line
+
+
+# -- row 6: a row past the per-host limit -------------------------------------------
+
+def test_a_200_mb_row_is_skipped_unread_in_bounded_memory(tmp_path):
+    path = tmp_path / "nodes.json"
+    with path.open("w") as out:
+        out.write('[{"hypervisor_hostname": "big", "cpu_info": "')
+        chunk = "x" * (1 << 20)
+        for _ in range(200):
+            out.write(chunk)
+        out.write('"}, {"hypervisor_hostname": "n", "cpu_info": %s}]' % json.dumps(json.dumps(NEHALEM)))
+    result = cpucompat("classes", path, "--json", memory=1 << 30)
+    failures = unreadable(result)
+    assert list(failures) == ["<row 0>"] and "larger than 1 MiB of text, not read" in failures["<row 0>"]
+    assert [c["hosts"] for c in json.loads(result.stdout)["classes"]] == [["n"]]
+
+
+def test_a_mysql_row_past_the_limit_is_named_from_its_first_cells(tmp_path):
+    path = tmp_path / "compute_nodes.tsv"
+    path.write_text("hypervisor_hostname\tdeleted\tcpu_info\n"
+                    f"big\t0\t{'x' * (30 << 20)}\n"
+                    f"n\t0\t{json.dumps(NEHALEM)}\n")
+    failures = unreadable(cpucompat("classes", path, "--json", memory=1 << 30))
+    assert list(failures) == ["big"] and "longer than 1 MiB, not read" in failures["big"]
+    assert len(failures["big"]) < 300
+
+
+# -- row 7: nothing dropped silently ---------------------------------------------------
+
+def test_a_mysql_row_whose_deleted_is_not_a_row_id_is_unreadable(tmp_path):
+    path = tmp_path / "compute_nodes.tsv"
+    path.write_text("hypervisor_hostname\tdeleted\tcpu_info\n"
+                    f"odd\tnotanint\t{json.dumps(NEHALEM)}\n"
+                    f"gone\t7\t{json.dumps(NEHALEM)}\n"
+                    f"n\t0\t{json.dumps(NEHALEM)}\n")
+    failures = unreadable(cpucompat("classes", path, "--json"))
+    assert failures == {"odd": f"{path}: host odd: its 'deleted' is 'notanint': neither 0 (a live row) "
+                               "nor the id of a deleted row"}
+
+
+# -- row 8: Nova's values are data, never file names ---------------------------------------
+
+def test_a_cpu_info_naming_a_file_is_never_opened(tmp_path):
+    cpu_file = tmp_path / "caps.xml"  # readable: were it opened, the host would load
+    cpu_file.write_text((INPUTS / "amd-vm-capabilities.xml").read_text())
+    good = json.dumps(NEHALEM)
+    shapes = {
+        "rows.json": json.dumps([{"hypervisor_hostname": "x", "cpu_info": str(cpu_file)},
+                                 {"hypervisor_hostname": "n", "cpu_info": good}]),
+        "show.json": json.dumps({"hypervisor_hostname": "x", "cpu_info": str(cpu_file)})
+                     + json.dumps({"hypervisor_hostname": "n", "cpu_info": good}),
+        "api.json": json.dumps({"hypervisors": [{"hypervisor_hostname": "x", "cpu_info": "caps.xml"},
+                                                {"hypervisor_hostname": "n", "cpu_info": good}]}),
+        "nodes.tsv": f"hypervisor_hostname\tcpu_info\tdeleted\nx\t{cpu_file}\t0\nn\t{good}\t0\n",
+    }
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text)
+        failures = unreadable(cpucompat("classes", tmp_path / name, "--json"))
+        assert list(failures) == ["x"] and "never read as a file name" in failures["x"], (name, failures)
+    (tmp_path / "mine.yaml").write_text(f"x: {cpu_file}\n")  # an inventory the user wrote may name files
+    assert unreadable(cpucompat("classes", tmp_path / "mine.yaml", "--json")) == {}
+
+
+# -- row 9: names in reasons are cut ------------------------------------------------------
+
+def test_long_names_are_cut_in_reasons(tmp_path):
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({"long": {"arch": "x86_64", "model": "M" * 500_000},
+                                "feature": {"arch": "x86_64", "model": "Nehalem", "features": ["f" * 300_000]},
+                                "huge": {"arch": "x86_64", "model": "M" * 10_000_000}, "n": NEHALEM}))
+    result = cpucompat("classes", path)
+    assert result.returncode == 0 and max(map(len, result.stderr.splitlines())) < 400, result.stderr[:2000]
+    failures = unreadable(cpucompat("classes", path, "--json"))
+    assert "model name of 500000 characters (at most 200)" in failures["long"]
+    assert "feature name of 300000 characters" in failures["feature"]
+    assert "larger than 1 MiB" in failures["huge"]
