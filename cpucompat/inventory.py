@@ -9,7 +9,8 @@ One loader, format detected from content:
   host ``node1.dc1``), or one subdirectory per host (the host name is the
   directory's; it holds ``capabilities.xml`` or a single host file);
 * a JSON or YAML file mapping host names to a CPU (Nova ``cpu_info``
-  object, CPU XML text, or a path to a file), optionally under ``hosts``
+  object, CPU XML text, or the path of a regular file: these inventories
+  are the user's own), optionally under ``hosts``
   (members beside it are reported, never read as hosts);
   keys are read as written (YAML ``no:`` is host ``no``, ``1.10`` is
   ``1.10``) and a key given twice is reported, never overwritten;
@@ -17,12 +18,15 @@ One loader, format detected from content:
   HOST -f json`` output (one object, or several concatenated or in a list),
   the API's ``{"hypervisors": [...]}`` (pages of it concatenated too), or
   rows of the ``compute_nodes`` table (JSON rows or ``mysql -B`` output;
-  soft-deleted rows are skipped);
+  soft-deleted rows are skipped, a ``deleted`` that is no row id is a
+  failure); their values are Nova's data, never read as file names;
 * a text file listing libvirt URIs, one a line, or the URIs themselves
   (``qemu:///system``, ``qemu+ssh://host/system``): read concurrently, at
   most MAX_CONCURRENT_HOSTS attempts within their deadline at a time, each
   host given `timeout` seconds from when its own attempt starts (see
-  _from_uris for attempts past it).
+  _from_uris for attempts past it).  Every URI is checked first
+  (`cpucompat.uris`: nothing that runs a program or opens a local file or
+  socket); only URIs given directly, with `trust_given_uris`, skip it.
 
 A host that cannot be read is kept in ``failures`` with its reason; the
 others load.  Host names are never merged: a duplicate is a failure, and
@@ -31,6 +35,11 @@ no failure ever replaces another.
 JSON and ``mysql -B`` files are read a row (a host) at a time, and the
 hosts of one CPU description share one parsed Cpu: memory grows with the
 number of hosts (their names), not with the size of their descriptions.
+A row past jsonstream.MAX_VALUE_CHARS (1 MiB; a cpu_info is a few KiB) is
+passed over unread and its host listed, as is a host whose description
+holds an integer too long to read or whose name is not text.  Files are
+opened only when regular (never a FIFO or device); YAML is read whole,
+within yamlread.MAX_YAML_BYTES.
 """
 from __future__ import annotations
 
@@ -621,8 +630,8 @@ class _HostReader:
                 for member in pending:
                     self.host(found, *member)
         if wrapper is None:  # else each was reported beside the wrapper, as `before`
-            for name, exc in skipped:
-                self.skipped(found, name, exc)
+            for name, passed_over in skipped:
+                self.skipped(found, name, passed_over)
         return found
 
 

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from .errors import CpuCompatError
 
-__all__ = ["read_regular", "open_regular", "file_kind"]
+__all__ = ["file_kind", "open_regular", "read_regular"]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from .display import shown
 from .errors import UnsafeUri
 
-__all__ = ["check_uri", "SAFE_PARAMETERS", "TRANSPORTS"]
+__all__ = ["SAFE_PARAMETERS", "TRANSPORTS", "check_uri"]
 
 TRANSPORTS = ("", "ssh", "libssh", "libssh2", "tls", "tcp", "unix")
 # driver → the paths naming its instances

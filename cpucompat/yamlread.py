@@ -26,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .display import shown
 from .errors import InvalidInventory
 from .jsonstream import MAX_VALUE_CHARS, Unreadable, mapping_of
 
-__all__ = ["read_yaml", "MAX_YAML_BYTES"]
+__all__ = ["MAX_YAML_BYTES", "read_yaml"]
 
 MAX_YAML_BYTES = 8 << 20  # ~30,000 hosts; a larger fleet fits a JSON inventory
 TOO_DEEP = "nested too deeply to be read"
