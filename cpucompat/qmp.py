@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .display import shown
 from .errors import UnknownInputFormat
 from .parse import read_text
 
@@ -54,7 +55,7 @@ def parse_qemu_models(text: str, source: str = "<input>") -> HypervisorModels:
 def _blockers(definition: dict[str, Any], source: str) -> tuple[str, ...]:
     blockers = definition.get("unavailable-features", [])
     if not isinstance(blockers, list) or not all(isinstance(b, str) for b in blockers):
-        raise UnknownInputFormat(f"CPU model {definition['name']}: unavailable-features is not a list of names",
+        raise UnknownInputFormat(f"CPU model {shown(definition['name'])}: unavailable-features is not a list of names",
                                  source=source)
     return tuple(blockers)
 

@@ -356,3 +356,44 @@ def test_long_names_are_cut_in_reasons(tmp_path):
     assert "model name of 500000 characters (at most 200)" in failures["long"]
     assert "feature name of 300000 characters" in failures["feature"]
     assert "larger than 1 MiB" in failures["huge"]
+
+
+# -- properties -------------------------------------------------------------------------
+
+def test_every_host_of_a_hostile_inventory_is_answered_or_listed(tmp_path_factory):
+    """Whatever names and values a JSON or YAML inventory holds (lone
+    surrogates, control and bidi characters, integers too long to read,
+    paths), loading it raises nothing but CpuCompatError, and each distinct
+    host is either read or listed unreadable: none is lost."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import cpucompat
+    from cpucompat.inventory import load_inventory
+
+    names = st.text(st.characters(codec=None, exclude_characters="\x00"), min_size=1, max_size=12)
+    values = st.one_of(st.just(NEHALEM), st.just(HASWELL), st.just("/dev/zero"), st.just("{}"),
+                       st.text(max_size=20), st.integers(), st.just("HUGE"),
+                       st.fixed_dictionaries({"arch": st.just("x86_64"), "model": names}))
+    directory = tmp_path_factory.mktemp("hostile")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(names, values, min_size=1, max_size=6), st.sampled_from(["json", "yaml"]))
+    def check(hosts, kind):
+        path = directory / f"fleet.{kind}"
+        if kind == "json":
+            text = json.dumps(hosts).replace('"HUGE"', HUGE)
+        else:
+            text = "".join(f"{json.dumps(name)}: {json.dumps(value) if value != 'HUGE' else HUGE}\n"
+                           for name, value in hosts.items())
+        path.write_text(text, errors="surrogatepass")
+        try:
+            inventory = load_inventory(path)
+        except cpucompat.CpuCompatError:
+            return  # the whole file refused, in one message
+        listed = set(inventory.hosts) | set(inventory.failures)
+        assert len(listed) >= len(hosts)
+        for name in inventory.failures:
+            name.encode("utf-8")  # every listed name can be printed
+
+    check()
