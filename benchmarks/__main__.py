@@ -94,14 +94,14 @@ def main() -> int:
         print(table(rows))
         print("\n".join(verdicts(rows)))
     if args.record:
-        from cpucompat.atomic import write_atomic
+        from cpucompat.atomic import write_output
 
         libvirt_version = libvirt.getVersion() if libvirt else None
         facts = [f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '-'}",
                  f"- Python {platform.python_version()}, libvirt "
                  f"{libvirt_version // 1000000}.{libvirt_version // 1000 % 1000}.{libvirt_version % 1000}"
                  if libvirt_version else "- libvirt: not installed"]
-        write_atomic(args.record, "# Benchmark results\n\nRecorded by `python -m benchmarks --record "
+        write_output(args.record, "# Benchmark results\n\nRecorded by `python -m benchmarks --record "
                      f"{args.record}`{' --quick' if args.quick else ''}.\n\n" + "\n".join(facts) + "\n\n"
                      + table(rows) + "\n\n## Targets\n\n" + "\n".join(verdicts(rows)) + "\n")
     return 0

@@ -2,6 +2,11 @@
 
 Every command takes ``--json`` and ``--cpu-map PATH``.  Errors are one
 line on stderr and exit status 2 (``--debug`` shows the traceback).
+
+Names in the output come from hosts and maps nobody here wrote: text output
+shows them through `cpucompat.display` (control and bidi characters as
+escapes, names cut at 200 characters), JSON keeps them exact (escaped by
+json, so a lone surrogate cannot break the encoding).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any, Callable, NoReturn, Sequence
 
 from . import compat
 from .cpumap import CpuMap, load_cpu_map
+from .display import MAX_MESSAGE, escape, shown
 from .errors import CpuCompatError
 from .parse import read_cpuid_dumps, read_cpus
 from .qmp import read_qemu_models
@@ -27,10 +33,24 @@ def register(adder: Callable[[argparse._SubParsersAction, argparse.ArgumentParse
     _EXTRA_COMMANDS.append(adder)
 
 
+def path_argument(text: str) -> str:
+    """An argparse type for every path argument: an empty one is a usage
+    error, not "this machine" or the current directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file")
+    return text
+
+
+def one_line(message: object) -> str:
+    """A message as one line on stderr: newlines and other controls escaped,
+    cut to MAX_MESSAGE characters (its start names the input)."""
+    return shown(message, MAX_MESSAGE)
+
+
 def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parent.add_argument("--cpu-map", metavar="PATH",
+    parent.add_argument("--cpu-map", metavar="PATH", type=path_argument,
                         help="libvirt cpu_map directory, index.xml or legacy cpu_map.xml "
                              "(default: the embedded libvirt 9.0.0 map)")
     parent.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -38,11 +58,13 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    """Print `value` as JSON (exact; ASCII, so any str encodes) or `text`,
+    each line with its control, bidi and surrogate characters escaped."""
     if args.json:
-        json.dump(value, sys.stdout, indent=2)
+        json.dump(value, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write("".join(escape(line) + "\n" for line in text.rstrip("\n").split("\n")))
 
 
 def cpu_map_of(args: argparse.Namespace) -> CpuMap:
@@ -61,8 +83,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                          "features": m.features.bit_count(), "alias_of": m.alias_of,
                          "canonical": m.canonical, "decode_host": m.decode_host,
                          "decode_guest": m.decode_guest})
-    lines = [f"{r['name']:<32} {r['arch']:<6} {r['vendor'] or '-':<8} {r['features']:>4} features"
-             + (f"  (= {r['alias_of']})" if r["alias_of"] else "") for r in rows]
+    lines = [f"{shown(r['name']):<32} {r['arch']:<6} {shown(r['vendor'] or '-'):<8} {r['features']:>4} features"
+             + (f"  (= {shown(r['alias_of'])})" if r["alias_of"] else "") for r in rows]
     emit(args, rows, "\n".join(lines))
     return EXIT_OK
 
@@ -87,35 +109,29 @@ def cmd_show(args: argparse.Namespace) -> int:
                              "steppings": sorted(s.steppings) if s.steppings is not None else None}
                             for s in model.signatures],
              "below": below, "above": above}
-    text = [f"Model:    {model.name} ({archmap.name}, vendor {model.vendor or 'any'})"]
+    text = [f"Model:    {shown(model.name)} ({archmap.name}, vendor {shown(model.vendor or 'any')})"]
     if chain:
-        text.append(f"Parents:  {' <- '.join(chain)}")
+        text.append(f"Parents:  {' <- '.join(map(shown, chain))}")
     if model.alias_of:
-        text.append(f"Alias of: {model.alias_of}")
-    text.append(f"Features ({model.features.bit_count()}): {' '.join(value['features'])}")
+        text.append(f"Alias of: {shown(model.alias_of)}")
+    text.append(f"Features ({model.features.bit_count()}): {' '.join(map(shown, value['features']))}")
     if value["removed"]:
-        text.append(f"Removed:  {' '.join(value['removed'])}")
-    text.append(f"Just below (subsets):   {', '.join(below) or '-'}")
-    text.append(f"Just above (supersets): {', '.join(above) or '-'}")
+        text.append(f"Removed:  {' '.join(map(shown, value['removed']))}")
+    text.append(f"Just below (subsets):   {', '.join(map(shown, below)) or '-'}")
+    text.append(f"Just above (supersets): {', '.join(map(shown, above)) or '-'}")
     emit(args, value, "\n".join(text))
     return EXIT_OK
 
 
 def _cpu_xml(result: compat.Expansion, *, expanded: bool = False) -> str:
     lines = ["<cpu mode='custom' match='exact'>",
-             f"  <model fallback='{result.fallback}'>{result.model}</model>"]
+             f"  <model fallback='{result.fallback}'>{shown(result.model)}</model>"]
     if result.vendor:
-        lines.append(f"  <vendor>{result.vendor}</vendor>")
-    if expanded:
-        for name in result.expanded:
-            lines.append(f"  <feature policy='require' name='{name}'/>")
-        for name in result.disabled:
-            lines.append(f"  <feature policy='disable' name='{name}'/>")
-    else:
-        for name in result.features:
-            lines.append(f"  <feature policy='require' name='{name}'/>")
-        for name in result.disabled:
-            lines.append(f"  <feature policy='disable' name='{name}'/>")
+        lines.append(f"  <vendor>{shown(result.vendor)}</vendor>")
+    for name in result.expanded if expanded else result.features:
+        lines.append(f"  <feature policy='require' name='{shown(name)}'/>")
+    for name in result.disabled:
+        lines.append(f"  <feature policy='disable' name='{shown(name)}'/>")
     lines.append("</cpu>")
     return "\n".join(lines)
 
@@ -140,7 +156,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .live import local_host_cpu
 
     cpumap = cpu_map_of(args)
-    if args.host:
+    if args.host is not None:
         host = read_cpus(args.host, cpumap)[0]
     else:
         host = local_host_cpu(cpumap)
@@ -150,9 +166,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for guest, r in zip(guests, results):
         label = {"identical": "identical to", "superset": "a superset of",
                  "incompatible": "incompatible with"}[r.result]
-        text.append(f"Host CPU is {label} the guest CPU {guest.describe()}.")
+        text.append(f"Host CPU is {label} the guest CPU {shown(guest.describe())}.")
         if not r.compatible:
-            text.append(f"  Why: {r.reason}")
+            text.append(f"  Why: {one_line(r.reason)}")
     emit(args, [r.to_dict() for r in results], "\n".join(text))
     return EXIT_OK if all(r.compatible for r in results) else EXIT_INCOMPATIBLE
 
@@ -177,13 +193,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if args.guest:
             text.append(_cpu_xml(r))
         else:
-            lines = ["<cpu>", f"  <arch>{r.arch}</arch>", f"  <model>{r.model}</model>"]
+            lines = ["<cpu>", f"  <arch>{r.arch}</arch>", f"  <model>{shown(r.model)}</model>"]
             if r.vendor:
-                lines.append(f"  <vendor>{r.vendor}</vendor>")
+                lines.append(f"  <vendor>{shown(r.vendor)}</vendor>")
             if sig:
                 lines.append(f"  <signature family='{sig['family']}' model='{sig['model']}' "
                              f"stepping='{sig['stepping']}'/>")
-            lines += [f"  <feature name='{n}'/>" for n in r.features] + ["</cpu>"]
+            lines += [f"  <feature name='{shown(n)}'/>" for n in r.features] + ["</cpu>"]
             text.append("\n".join(lines))
     emit(args, value, "\n".join(text))
     return EXIT_OK
@@ -193,7 +209,7 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors too are one line on stderr, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"cpucompat: error: {message}\n")
+        self.exit(EXIT_ERROR, f"cpucompat: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,27 +229,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expand", parents=[common], help="full feature list of every CPU in FILE")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
-    p.add_argument("file")
+    p.add_argument("file", type=path_argument)
     p.set_defaults(func=cmd_expand)
 
     p = sub.add_parser("baseline", parents=[common], help="the best CPU all CPUs in FILE can run")
     p.add_argument("--features", action="store_true", help="list every feature (EXPAND_FEATURES)")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
-    p.add_argument("file")
+    p.add_argument("file", type=path_argument)
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("compare", parents=[common], help="can the guest CPUs in GUESTFILE run on the host?")
-    p.add_argument("--host", metavar="HOSTFILE", help="host CPU (default: this machine)")
-    p.add_argument("guest", metavar="GUESTFILE")
+    p.add_argument("--host", metavar="HOSTFILE", type=path_argument, help="host CPU (default: this machine)")
+    p.add_argument("guest", metavar="GUESTFILE", type=path_argument)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("decode", parents=[common], help="host (or --guest host-model) CPU of raw CPUID dumps")
     p.add_argument("--guest", action="store_true", help="decode as the host-model guest CPU")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
-    p.add_argument("--qemu-models", metavar="QMP_JSON",
+    p.add_argument("--qemu-models", metavar="QMP_JSON", type=path_argument,
                    help="with --guest: decode as libvirt's QEMU driver does, against the models and "
                         "blockers of QEMU's query-cpu-definitions reply in this file")
-    p.add_argument("file")
+    p.add_argument("file", type=path_argument)
     p.set_defaults(func=cmd_decode)
 
     for adder in _EXTRA_COMMANDS:
@@ -250,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CpuCompatError as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()
-        print(f"cpucompat {args.command}: error: {exc}", file=sys.stderr)
+        print(f"cpucompat {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
@@ -259,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, never a traceback by default
         if getattr(args, "debug", False):
             traceback.print_exc()
-        print(f"cpucompat {args.command}: internal error: {type(exc).__name__}: {exc} "
+        print(f"cpucompat {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
               "(run with --debug for details)", file=sys.stderr)
         return EXIT_ERROR
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clip", "escape", "shown", "MAX_SHOWN"]
+__all__ = ["clip", "escape", "shown", "MAX_SHOWN", "MAX_MESSAGE"]
 
-MAX_SHOWN = 200
+MAX_SHOWN = 200  # a name
+MAX_MESSAGE = 1000  # a whole message or reason: a path, a problem and a few names
 ELLIPSIS = "…"
 
 # C0 and C1 controls, DEL, the bidi embeddings, overrides, isolates and

@@ -5,7 +5,9 @@ file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
 or URIs; see cpucompat.inventory), merged into one fleet, and ``--json``
 with the keys documented in README.rst.  Unreadable hosts are listed on
 stderr (with ``--json``: under ``unreadable``); when no host can be read,
-the command fails.
+the command fails.  ``graph`` and ``report`` write ``-o PATH`` through
+`cpucompat.atomic.write_output` (``-`` is standard output, and then holds
+the output alone).
 """
 from __future__ import annotations
 
@@ -13,17 +15,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import cli
-from .atomic import write_atomic
+from .atomic import write_output
+from .display import escape, shown
 from .errors import CpuCompatError, InvalidInventory
 from .fleet import DEFAULT_MAX_LOSS, Fleet, Guest, StrandedGuests, domain_shape, plural
-from .inventory import load_inventory
+from .inventory import MAX_INVENTORY_BYTES, load_inventory
 from .jsonstream import mapping_of
 from .parse import parse_cpus, read_cpus, read_text
-
-MAX_GUESTS_BYTES = 1 << 28  # a guests file is read whole: 256 MiB is ~1M guests with their CPU XML
 
 
 def _live(args: argparse.Namespace) -> dict:
@@ -38,21 +39,27 @@ def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
     fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), **_live(args))
     if fleet.failures and (not args.json or not reasons_in_json or not fleet.hosts):
         _warn(f"{plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
-              [f"{name}: {reason}" for name, reason in sorted(fleet.failures.items())])
+              [f"{shown(name)}: {cli.one_line(reason)}" for name, reason in sorted(fleet.failures.items())])
     if not fleet.hosts:
         raise InvalidInventory(f"none of its {len(fleet.failures)} hosts could be read", source=fleet.source)
     if fleet.unknown_features:
         _warn(f"hosts report {plural(len(fleet.unknown_features), 'feature')} cpu_map {fleet.cpumap.source} "
               "does not know, so hosts differing in them share a class (a newer map, such as "
               "--cpu-map /usr/share/libvirt/cpu_map, tells them apart):",
-              [", ".join(f"{name} ({plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
+              [", ".join(f"{shown(name)} ({plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
     return fleet
 
 
 def _warn(title: str, lines: list[str]) -> None:
-    print(title, file=sys.stderr)
+    """A warning on stderr; each line escaped (its names and reasons are cut by the caller)."""
+    print(escape(title), file=sys.stderr)
     for line in lines:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {escape(line)}", file=sys.stderr)
+
+
+def _names(names: Iterable[str], separator: str = " ") -> str:
+    """Host (or feature) names for a line of text output, each shown safely."""
+    return separator.join(map(shown, names))
 
 
 def _emit(args: argparse.Namespace, fleet: Fleet, value: dict, lines: list[str]) -> int:
@@ -66,19 +73,19 @@ def cmd_classes(args: argparse.Namespace) -> int:
     rows = [c.to_dict(fleet.archmap) for c in fleet.classes]
     lines = [f"{'class':<6} {'vendor':<7} {'host CPU':<22} {'host-model':<22} {'level':<10} hosts"]
     for c in rows:
-        lines.append(f"C{c['class']:<5} {c['vendor'] or '-':<7} {c['model']:<22} {c['host_model']:<22} "
-                     f"{c['level'] or '-':<10} {len(c['hosts'])}: {' '.join(c['hosts'])}")
+        lines.append(f"C{c['class']:<5} {c['vendor'] or '-':<7} {shown(c['model']):<22} {shown(c['host_model']):<22} "
+                     f"{c['level'] or '-':<10} {len(c['hosts'])}: {_names(c['hosts'])}")
     return _emit(args, fleet, {"classes": rows}, lines)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     result = fleet.targets(args.host)
-    lines = [f"A host-model guest started on {args.host} runs as {result.guest.model} "
+    lines = [f"A host-model guest started on {shown(args.host)} runs as {shown(result.guest.model)} "
              f"+{len(result.guest.features)} -{len(result.guest.disabled)} features.",
-             f"It can live-migrate to {len(result.targets)} hosts: {' '.join(result.targets) or '-'}"]
+             f"It can live-migrate to {len(result.targets)} hosts: {_names(result.targets) or '-'}"]
     for r in result.refused:
-        lines.append(f"  not {r.host}: missing {' '.join(r.missing) or r.reason}")
+        lines.append(f"  not {shown(r.host)}: missing {_names(r.missing) or cli.one_line(r.reason)}")
     return _emit(args, fleet, result.to_dict(), lines)
 
 
@@ -88,24 +95,24 @@ def cmd_domain(args: argparse.Namespace) -> int:
         guest = fleet.class_of[args.guest].host_model.as_cpu()
         label = f"host-model CPU of {args.guest}"
     elif args.guest in fleet.failures:
-        raise InvalidInventory(f"host {args.guest} is unreadable: {fleet.failures[args.guest]}")
+        raise InvalidInventory(f"host {shown(args.guest)} is unreadable: {fleet.failures[args.guest]}")
     else:
         guest = read_cpus(args.guest, fleet.cpumap)[0]
         label = guest.describe()
     hosts, refused = fleet.domain(guest)
     value = {"guest": label, "hosts": list(hosts), "refused": [r.to_dict() for r in refused]}
-    lines = [f"{len(hosts)} hosts can run {label}: {' '.join(hosts) or '-'}"]
-    lines += [f"  not {r.host}: {r.reason}" for r in refused]
+    lines = [f"{len(hosts)} hosts can run {shown(label)}: {_names(hosts) or '-'}"]
+    lines += [f"  not {shown(r.host)}: {cli.one_line(r.reason)}" for r in refused]
     return _emit(args, fleet, value, lines)
 
 
 def _domain_lines(domains) -> list[str]:
     lines = []
     for d in domains:
-        lines.append(f"{d.name}: {len(d.hosts)} hosts, common CPU {d.common.model} "
+        lines.append(f"{d.name}: {len(d.hosts)} hosts, common CPU {shown(d.common.model)} "
                      f"+{len(d.common.features)} -{len(d.common.disabled)}, {d.level or 'below x86-64-v1'}, "
                      f"hosts give up at most {d.max_loss} features")
-        lines.append(f"    hosts: {' '.join(d.hosts)}")
+        lines.append(f"    hosts: {_names(d.hosts)}")
     return lines
 
 
@@ -119,11 +126,12 @@ def cmd_domains(args: argparse.Namespace) -> int:
 def cmd_common(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     result = fleet.common(args.hosts)
-    lines = [f"Best common CPU of {len(result.hosts)} hosts: {result.common.model} "
-             f"+{' +'.join(result.common.features) or ''} {' '.join('-' + f for f in result.common.disabled)}".rstrip(),
+    lines = [f"Best common CPU of {len(result.hosts)} hosts: {shown(result.common.model)} "
+             f"+{_names(result.common.features, ' +')} {' '.join('-' + shown(f) for f in result.common.disabled)}"
+             .rstrip(),
              f"Guaranteed level: {result.level or 'below x86-64-v1'}"]
     for host, lost in result.loss.items():
-        lines.append(f"  {host} gives up {len(lost)}: {' '.join(lost) or '-'}")
+        lines.append(f"  {shown(host)} gives up {len(lost)}: {_names(lost) or '-'}")
     return _emit(args, fleet, result.to_dict(), lines)
 
 
@@ -133,22 +141,23 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     if args.add:
         extra = load_inventory(args.add, fleet.cpumap, **_live(args))
         if extra.failures:
-            raise InvalidInventory("; ".join(f"{h}: {r}" for h, r in extra.failures.items()), source=", ".join(args.add))
+            raise InvalidInventory("; ".join(f"{shown(h)}: {r}" for h, r in extra.failures.items()),
+                                   source=", ".join(args.add))
         added = dict(extra.hosts)
     result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
     lines = [f"Adding {len(result.added)} and retiring {len(result.retired)} hosts "
              + ("changes:" if result.changed else "changes nothing.")]
     if result.not_added:
         lines.append(f"  {plural(len(result.not_added), 'host')} not added:")
-        lines += [f"    {host}: {reason}" for host, reason in result.not_added.items()]
+        lines += [f"    {shown(host)}: {cli.one_line(reason)}" for host, reason in result.not_added.items()]
     for vendor in sorted(set(result.common_before) | set(result.common_after)):
         before, after = result.common_before.get(vendor, "-"), result.common_after.get(vendor, "-")
         if before != after:
-            lines.append(f"  {vendor} fleet-wide common CPU: {before} -> {after}")
+            lines.append(f"  {shown(vendor)} fleet-wide common CPU: {shown(before)} -> {shown(after)}")
     for host, gained in result.targets_gained.items():
-        lines.append(f"  {host} gains targets: {' '.join(gained)}")
+        lines.append(f"  {shown(host)} gains targets: {_names(gained)}")
     for host, lost in result.targets_lost.items():
-        lines.append(f"  {host} loses targets: {' '.join(lost)}")
+        lines.append(f"  {shown(host)} loses targets: {_names(lost)}")
     # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
     before = {domain_shape(d)[1:]: d for d in result.domains_before}
     after = {domain_shape(d)[1:]: d for d in result.domains_after}
@@ -176,7 +185,7 @@ def _stranded(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]]:
         members[:] = [key for key, _ in pairs]
         return mapping_of(pairs)
 
-    text = read_text(path, max_bytes=MAX_GUESTS_BYTES)  # a regular file only: never a FIFO or device
+    text = read_text(path, max_bytes=MAX_INVENTORY_BYTES)  # a regular file only, bounded
     try:
         value = json.loads(text, object_pairs_hook=pairs_hook)
     except (ValueError, RecursionError) as exc:
@@ -237,7 +246,7 @@ def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Gues
 
 def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: int) -> None:
     if unchecked and (not args.json or not checked):
-        _warn(f"{plural(len(unchecked), 'guest')} not checked:", [entry["reason"] for entry in unchecked])
+        _warn(f"{plural(len(unchecked), 'guest')} not checked:", [cli.one_line(entry["reason"]) for entry in unchecked])
     if unchecked and not checked:
         raise InvalidInventory(f"none of its {len(unchecked)} guests could be checked", source=args.guests)
 
@@ -246,7 +255,8 @@ def cmd_stranded(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     result, unchecked = _stranded(args.guests, fleet)
     _report_unchecked(args, unchecked, result.checked)
-    lines = [f"{len(result)} stranded guests"] + [f"  {s.guest} on {s.host}: {s.reason}" for s in result]
+    lines = [f"{len(result)} stranded guests"] + [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}"
+                                                  for s in result]
     return _emit(args, fleet, {"stranded": [s.to_dict() for s in result], "unchecked": unchecked}, lines)
 
 
@@ -254,7 +264,7 @@ def cmd_levels(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     levels = fleet.levels()
     domains = fleet.domains(args.max_domains, args.max_loss)
-    lines = [f"{host:<30} {level or '-'}" for host, level in levels.items()]
+    lines = [f"{shown(host):<30} {level or '-'}" for host, level in levels.items()]
     lines += [f"domain {d.name} ({len(d.hosts)} hosts): {d.level or '-'}" for d in domains]
     value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
     return _emit(args, fleet, value, lines)
@@ -265,9 +275,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     fleet = _fleet(args, reasons_in_json=False)
     writers = {"dot": graph_dot, "graphml": graph_graphml, "svg": graph_svg, "png": graph_png}
-    write_atomic(args.output, writers[args.format](fleet))
-    cli.emit(args, {"output": args.output, "format": args.format, "classes": len(fleet.classes)},
-             f"wrote {args.format} lattice of {len(fleet.classes)} CPU classes to {args.output}")
+    if not write_output(args.output, writers[args.format](fleet)):  # standard output holds the graph alone
+        cli.emit(args, {"output": args.output, "format": args.format, "classes": len(fleet.classes)},
+                 f"wrote {args.format} lattice of {len(fleet.classes)} CPU classes to {shown(args.output)}")
     return cli.EXIT_OK
 
 
@@ -279,10 +289,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if stranded is not None:
         _report_unchecked(args, unchecked, stranded.checked)
     domains = fleet.domains(args.max_domains, args.max_loss)
-    write_atomic(args.output, html_report(fleet, domains, stranded, unchecked))
-    cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
-                    "unchecked": unchecked},
-             f"wrote report on {len(fleet.hosts)} hosts to {args.output}")
+    if not write_output(args.output, html_report(fleet, domains, stranded, unchecked)):
+        cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
+                        "unchecked": unchecked},
+                 f"wrote report on {len(fleet.hosts)} hosts to {shown(args.output)}")
     return cli.EXIT_OK
 
 
@@ -300,6 +310,8 @@ def _number(kind: Callable[[str], float], what: str, bound: str, fits: Callable[
     return parse
 
 
+OUTPUT_HELP = ("a file (replaced atomically), a device or FIFO (written to, never replaced), "
+               "or - for standard output")
 INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `openstack hypervisor show "
                   "-f json` output, a compute_nodes export, a file listing libvirt URIs, or a libvirt URI")
 
@@ -314,11 +326,11 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
                            "(qemu+ext, command=) or names a local socket, key or file (see SECURITY.rst); "
                            "URIs read from files are always checked")
     inventories = argparse.ArgumentParser(add_help=False)
-    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+",
+    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
                              help=INVENTORY_HELP + "; several are merged, a host name given twice is reported")
     # `common` ends with a list of hosts, so it takes one INVENTORY (a URI list names several hosts)
     one_inventory = argparse.ArgumentParser(add_help=False)
-    one_inventory.add_argument("inventory", metavar="INVENTORY", help=INVENTORY_HELP)
+    one_inventory.add_argument("inventory", metavar="INVENTORY", type=cli.path_argument, help=INVENTORY_HELP)
     partition = argparse.ArgumentParser(add_help=False)
     partition.add_argument("--max-domains", metavar="K", help="at most K domains",
                            type=_number(int, "a whole number", "at least 1", lambda v: v >= 1))
@@ -334,22 +346,23 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     add("classes", cmd_classes, "hosts grouped by identical CPU")
     add("targets", cmd_targets, "where a host-model guest of HOST can live-migrate").add_argument("host")
     add("domain", cmd_domain, "hosts that can run a guest CPU (a file, or a host's host-model)").add_argument(
-        "guest", metavar="GUEST", help="a guest CPU file, or a host name for its host-model CPU")
+        "guest", metavar="GUEST", type=cli.path_argument,
+        help="a guest CPU file, or a host name for its host-model CPU")
     add("domains", cmd_domains, "partition the fleet into migration domains", [partition])
     add("common", cmd_common, "best common CPU of some hosts", inventory=one_inventory).add_argument(
         "hosts", nargs="+")
     p = add("whatif", cmd_whatif, "what changes when hosts are added or retired", [partition])
-    p.add_argument("--add", nargs="+", metavar="INVENTORY", help="inventories of hosts to add")
+    p.add_argument("--add", nargs="+", metavar="INVENTORY", type=cli.path_argument, help="inventories of hosts to add")
     p.add_argument("--retire", nargs="+", metavar="HOST", help="hosts to retire")
     add("stranded", cmd_stranded, "running guests with nowhere to go").add_argument(
-        "guests", help="JSON: [{name, host[, cpu]}]")
+        "guests", type=cli.path_argument, help="JSON: [{name, host[, cpu]}]")
     add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition])
     p = add("graph", cmd_graph, "export the migration lattice")
     p.add_argument("--format", default="dot", choices=["graphml", "dot", "svg", "png"])
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, type=cli.path_argument, metavar="PATH", help=OUTPUT_HELP)
     p = add("report", cmd_report, "one self-contained HTML report", [partition])
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--guests", help="JSON of running guests, for the stranded section")
+    p.add_argument("-o", "--output", required=True, type=cli.path_argument, metavar="PATH", help=OUTPUT_HELP)
+    p.add_argument("--guests", type=cli.path_argument, help="JSON of running guests, for the stranded section")
 
 
 cli.register(add_commands)

@@ -2,6 +2,15 @@
 
 The HTML report is self-contained (inline CSS and SVG, no scripts, no
 network), so it opens offline and can be mailed around.
+
+Host, model and guest names and reasons come from inventories nobody here
+wrote.  Every output shows them through `cpucompat.display`: control and
+bidi characters and lone surrogates (a file name that is not UTF-8) become
+visible escapes, so any name encodes and none rewrites the page.  The
+report and the pictures also cut names at 200 characters (reasons at 1000)
+and the report isolates each in ``<bdi>``, so right-to-left text stays
+inside its cell; DOT escapes quotes, so a name never ends its label.
+GraphML keeps names whole, escaped only.
 """
 from __future__ import annotations
 
@@ -9,10 +18,11 @@ import html
 import io
 import shutil
 import subprocess
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import networkx as nx
 
+from .display import MAX_MESSAGE, MAX_SHOWN, escape, shown
 from .errors import CpuCompatError
 from .fleet import Domain, Fleet, StrandedGuests, plural
 
@@ -32,12 +42,28 @@ def _lattice(fleet: Fleet) -> nx.DiGraph:
     return reduced
 
 
+def _html(text: object, limit: int = MAX_SHOWN) -> str:
+    """An untrusted name (or, with MAX_MESSAGE, a reason) for the HTML
+    report: shown safely, HTML-escaped, isolated in <bdi>."""
+    return f"<bdi>{html.escape(shown(text, limit))}</bdi>"
+
+
+def _html_names(names: Iterable[str]) -> str:
+    """Names (features given up) for the HTML report, each cut and escaped, isolated together."""
+    return f"<bdi>{html.escape(' '.join(map(shown, names)))}</bdi>"
+
+
+def _dot(text: object) -> str:
+    """An untrusted name inside a DOT string: shown safely, quotes and backslashes escaped."""
+    return shown(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
 def graph_dot(fleet: Fleet) -> str:
     """Graphviz DOT of the migration lattice: A -> B when A's guests move to B."""
     graph = _lattice(fleet)
     lines = ["digraph migration {", "  rankdir=BT;", "  node [shape=box];"]
     for node, data in graph.nodes(data=True):
-        label = f"{data['label']}\\n{plural(data['hosts'], 'host')}"
+        label = f"{_dot(data['label'])}\\n{plural(data['hosts'], 'host')}"
         lines.append(f'  n{node} [label="{label}"];')
     for a, b in graph.edges:
         lines.append(f"  n{a} -> n{b};")
@@ -48,6 +74,8 @@ def graph_dot(fleet: Fleet) -> str:
 def graph_graphml(fleet: Fleet) -> str:
     """GraphML of the class graph (every can-move edge, not only the Hasse ones)."""
     graph = fleet.graph()
+    for _, data in graph.nodes(data=True):  # XML holds no controls and UTF-8 no lone surrogates
+        data.update({key: escape(value) for key, value in data.items() if isinstance(value, str)})
     buffer = io.BytesIO()
     nx.write_graphml(graph, buffer)
     return buffer.getvalue().decode("utf-8")
@@ -148,8 +176,8 @@ def graph_svg(fleet: Fleet) -> str:
                 y = top[point]
                 path.append(f"L{x:.1f},{y:.1f}")
         out.append(f'<path class="edge" d="{" ".join(path)}" fill="none" stroke="#555" '
-                   f'marker-end="url(#arrow)"><title>{html.escape(graph.nodes[a]["label"])} → '
-                   f'{html.escape(graph.nodes[b]["label"])}</title></path>')
+                   f'marker-end="url(#arrow)"><title>{html.escape(shown(graph.nodes[a]["label"]))} → '
+                   f'{html.escape(shown(graph.nodes[b]["label"]))}</title></path>')
     colours = {"Intel": "#dbe9f6", "AMD": "#f6e0db", "Hygon": "#e6f6db"}
     for node, data in graph.nodes(data=True):
         x, y = centre[node] - BOX_W / 2, top[node]
@@ -157,9 +185,9 @@ def graph_svg(fleet: Fleet) -> str:
         out.append(f'<g class="cpu-class"><rect x="{x:.1f}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
                    f'fill="{fill}" stroke="#333"/>'
                    f'<text x="{x + 8:.1f}" y="{y + 22}" font-size="13" font-family="sans-serif">'
-                   f'{html.escape(data["label"][:28])}</text>'
+                   f'{html.escape(shown(data["label"], 28))}</text>'
                    f'<text x="{x + 8:.1f}" y="{y + 42}" font-size="12" font-family="sans-serif">'
-                   f'{plural(data["hosts"], "host")} · {html.escape(data["vendor"] or "any vendor")}</text></g>')
+                   f'{plural(data["hosts"], "host")} · {html.escape(shown(data["vendor"] or "any vendor"))}</text></g>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -170,7 +198,7 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], stranded: StrandedGuest
     guests (`fleet.stranded`'s answer), and the guests that could not be
     checked (`unchecked`: guest, entry and reason of each, as `cpucompat
     stranded --json` lists them; by default those of `stranded`)."""
-    e = html.escape
+    e = _html
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>cpucompat migration domains</title>",
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
@@ -179,7 +207,7 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], stranded: StrandedGuest
              "<h1>Migration domains</h1>",
              f"<p id='summary'>{len(fleet.hosts)} hosts in {len(fleet.classes)} CPU classes, "
              f"{len(domains)} migration domains, {len(fleet.failures)} unreadable hosts "
-             f"(source: {e(fleet.source or '-')}, cpu_map: {e(fleet.cpumap.source)}).</p>",
+             f"(source: {e(fleet.source or '-', MAX_MESSAGE)}, cpu_map: {e(fleet.cpumap.source, MAX_MESSAGE)}).</p>",
              "<h2>Who can move where</h2>",
              "<p>Each box is a class of identical CPUs; an arrow points to where its host-model "
              "guests can live-migrate.</p>",
@@ -197,7 +225,7 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], stranded: StrandedGuest
         d = domain_of[host]
         lost = d.loss.get(host, ())
         parts.append(f"<tr class='host'><td>{e(host)}</td><td>{e(fleet.class_of[host].cpu.model or '-')}</td>"
-                     f"<td>{e(d.name)}</td><td>{len(lost)}: {e(' '.join(lost))}</td></tr>")
+                     f"<td>{e(d.name)}</td><td>{len(lost)}: {_html_names(lost)}</td></tr>")
     parts.append("</table>")
     if unchecked is None:
         unchecked = [{"guest": u.guest.name, "entry": u.index, "reason": u.reason}
@@ -205,18 +233,19 @@ def html_report(fleet: Fleet, domains: Sequence[Domain], stranded: StrandedGuest
     if stranded is not None and stranded.checked:
         parts.append(f"<h2>Stranded guests</h2><p>{len(stranded)} of {stranded.checked} guests cannot move.</p>"
                      "<table id='stranded'><tr><th>guest</th><th>host</th><th>why</th></tr>")
-        parts += [f"<tr><td>{e(s.guest)}</td><td>{e(s.host)}</td><td>{e(s.reason)}</td></tr>" for s in stranded]
+        parts += [f"<tr><td>{e(s.guest)}</td><td>{e(s.host)}</td><td>{e(s.reason, MAX_MESSAGE)}</td></tr>"
+                  for s in stranded]
         parts.append("</table>")
     if unchecked:
         parts.append(f"<h2 class='bad'>Guests not checked</h2><p>{len(unchecked)} entries of the guests file "
                      "name no guest that can be checked.</p>"
                      "<table id='unchecked'><tr><th>guest</th><th>entry</th><th>reason</th></tr>")
-        parts += [f"<tr><td>{e(str(u['guest']))}</td><td>{e(str(u['entry']))}</td><td>{e(str(u['reason']))}</td></tr>"
+        parts += [f"<tr><td>{e(u['guest'])}</td><td>{html.escape(str(u['entry']))}</td><td>{e(u['reason'], MAX_MESSAGE)}</td></tr>"
                   for u in unchecked]
         parts.append("</table>")
     if fleet.failures:
         parts.append("<h2 class='bad'>Unreadable hosts</h2><table id='unreadable'><tr><th>host</th><th>reason</th></tr>")
-        parts += [f"<tr><td>{e(h)}</td><td>{e(r)}</td></tr>" for h, r in sorted(fleet.failures.items())]
+        parts += [f"<tr><td>{e(h)}</td><td>{e(r, MAX_MESSAGE)}</td></tr>" for h, r in sorted(fleet.failures.items())]
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cpucompat.atomic import write_atomic
+from cpucompat.atomic import write_output
 
 HERE = Path(__file__).resolve().parent
 
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"`python fuzz/run.py --examples {args.examples}` on {platform.machine()}, "
               f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}: "
               f"{total:,} inputs over {len(properties)} properties, {failures} failing.", ""] + lines
-    write_atomic(args.output, "\n".join(report) + "\n")
+    write_output(args.output, "\n".join(report) + "\n")
     return 1 if failures else 0
 
 

@@ -1,12 +1,15 @@
-"""Files written atomically keep what an editor would keep: mode, symlinks, durability."""
+"""Files written atomically keep what an editor would keep: mode, symlinks,
+durability; only regular files are replaced (the CLI's -o targets of every
+other type are in test_hostile_output.py)."""
 from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from cpucompat.atomic import write_atomic
+from cpucompat.atomic import write_atomic, write_output
 from cpucompat.errors import CpuCompatError
 
 
@@ -69,3 +72,29 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     with pytest.raises(CpuCompatError, match="report.html: cannot write: No space left on device"):
         write_atomic(path, "new")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_only_a_regular_file_is_ever_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(CpuCompatError, match="pipe: cannot replace a FIFO: only a regular file is replaced"):
+        write_atomic(fifo, "new")
+    with pytest.raises(CpuCompatError, match="cannot replace a directory"):
+        write_atomic(tmp_path, "new")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_write_output_replaces_a_file_and_writes_a_new_one_atomically(tmp_path, monkeypatch):
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append(Path(b).name), real_replace(a, b)))
+    old = tmp_path / "old.html"
+    old.write_text("old")
+    assert write_output(old, "new") is False and write_output(tmp_path / "new.dot", b"graph") is False
+    assert replaced == ["old.html", "new.dot"]
+    assert old.read_text() == "new" and (tmp_path / "new.dot").read_bytes() == b"graph"
+
+
+def test_write_output_to_dash_is_standard_output(capsysbinary):
+    assert write_output("-", "digraph {}\n") is True
+    assert capsysbinary.readouterr().out == b"digraph {}\n"

@@ -169,7 +169,7 @@ def test_stranded_answers_every_good_guest_and_names_each_bad_one(tmp_path):
     page = report.read_text()
     assert "db" in page
     listed = page.split("<table id='unchecked'>")[1].split("</table>")[0]
-    assert [int(n) for n in re.findall(r"<tr><td>[^<]*</td><td>(\d+)</td>", listed)] == sorted(unchecked)
+    assert [int(n) for n in re.findall(r"<tr><td><bdi>[^<]*</bdi></td><td>(\d+)</td>", listed)] == sorted(unchecked)
     assert "Skylaek" in listed and "no-such-host" in listed
 
 
@@ -281,4 +281,4 @@ def test_a_guest_whose_cpu_cannot_be_compared_is_listed_by_its_entry(tmp_path, m
     assert len(calls) == 2  # once a command
     assert [(u["guest"], u["entry"]) for u in unchecked] == [("guest-1", 1), ("odd", 2)]
     assert "nosuchfeat" in unchecked[1]["reason"]
-    assert "<td>odd</td><td>2</td>" in (tmp_path / "r.html").read_text()
+    assert "<td><bdi>odd</bdi></td><td>2</td>" in (tmp_path / "r.html").read_text()

@@ -44,7 +44,8 @@ def test_report_lists_the_guests_that_could_not_be_checked_escaped(fleet):
     text = html_report(fleet, fleet.domains(), fleet.stranded([Guest("db-1", "icelake-01")]), unchecked)
     section = text.split("<table id='unchecked'>")[1].split("</table>")[0]
     assert section.count("<tr>") == 3  # the header and each entry
-    assert "<td>&lt;b&gt;web&lt;/b&gt;</td><td>3</td><td>its host a&amp;b is not in the inventory</td>" in section
+    assert ("<td><bdi>&lt;b&gt;web&lt;/b&gt;</bdi></td><td>3</td>"
+            "<td><bdi>its host a&amp;b is not in the inventory</bdi></td>") in section
     assert "<b>web" not in text
     checked = fleet.stranded([Guest("db-1", "icelake-01")])
     assert "<table id='unchecked'>" not in html_report(fleet, fleet.domains(), checked)
@@ -55,7 +56,7 @@ def test_report_lists_the_guests_stranded_could_not_answer_for_by_default(fleet)
     text = html_report(fleet, fleet.domains(), stranded)
     assert "<p>0 of 1 guests cannot move.</p>" in text
     section = text.split("<table id='unchecked'>")[1].split("</table>")[0]
-    assert "<tr><td>lost</td><td>1</td><td>sample: host no-such-host is not in the fleet</td></tr>" in section
+    assert "<tr><td><bdi>lost</bdi></td><td>1</td><td><bdi>sample: host no-such-host is not in the fleet</bdi></td></tr>" in section
 
 
 def test_graphml_round_trips_through_networkx(fleet, tmp_path):
