@@ -37,7 +37,9 @@ hosts of one CPU description share one parsed Cpu: memory grows with the
 number of hosts (their names), not with the size of their descriptions.
 A row past jsonstream.MAX_VALUE_CHARS (1 MiB; a cpu_info is a few KiB) is
 passed over unread and its host listed, as is a host whose description
-holds an integer too long to read or whose name is not text.  Files are
+holds an integer too long to read.  Names are kept exact, even those
+that are not text (a lone surrogate, a file name that is not UTF-8):
+the outputs escape them.  Files are
 opened only when regular (never a FIFO or device); YAML is read whole,
 within yamlread.MAX_YAML_BYTES.
 """
@@ -58,7 +60,7 @@ from typing import Any, BinaryIO, Iterable, Mapping
 
 from .cpu import Cpu
 from .cpumap import CpuMap, embedded_cpu_map
-from .display import escape, shown
+from .display import shown
 from .errors import CpuCompatError, InvalidInventory, UnknownInputFormat, UnsafeUri
 from .jsonstream import MAX_VALUE_CHARS, JsonStream, RepeatedKeys, SkippedValue, Unreadable, mapping_of
 from .parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
@@ -219,16 +221,6 @@ def _is_uri(line: str) -> bool:
 
 # -- directories ---------------------------------------------------------------
 
-def _is_not_text(name: str) -> bool:
-    """A name holding a lone surrogate: a byte that is not UTF-8 in a file
-    name (Python's surrogateescape), or an escaped one in JSON (``"\\ud800"``),
-    which no output can encode."""
-    return _SURROGATE.search(name) is not None
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _host_name(file_name: str) -> str:
     """`node1.dc1.example.com.xml` → `node1.dc1.example.com`: only a known extension goes."""
     for suffix in HOST_FILE_SUFFIXES:
@@ -244,13 +236,11 @@ def _from_directory(path: Path, cpumap: CpuMap) -> _Found:
             continue
         name = entry.name if entry.is_dir() else _host_name(entry.name)
         try:
-            if _is_not_text(name):  # a file name in another encoding than UTF-8
-                raise InvalidInventory("its file name is not UTF-8 text", source=shown(str(entry)))
             cpu = _read_host_entry(entry, cpumap)
         except CpuCompatError as exc:
-            found.failure(escape(name) if _is_not_text(name) else name, str(exc), escape(entry.name))
+            found.failure(name, str(exc), entry.name)
             continue
-        found.host(name, cpu, escape(entry.name))
+        found.host(name, cpu, entry.name)
     return found
 
 
@@ -457,11 +447,6 @@ class _HostReader:
         already taken is a duplicate, its description never read.  A text
         naming no CPU is the path of a file only with `paths` (in mappings
         the user wrote, never in Nova's rows)."""
-        if _is_not_text(name):
-            found.failure(escape(name), str(InvalidInventory(
-                "its name is not Unicode text (it holds a lone surrogate)",
-                source=f"{self.where}: host {shown(name)}")), self.where)
-            return
         if found.taken(name):
             found.duplicate(name, self.where)
             return
@@ -566,8 +551,6 @@ class _HostReader:
 
     def skipped(self, found: _Found, name: str, exc: SkippedValue) -> None:
         """Report the member `name` whose value the stream passed over."""
-        if _is_not_text(name):
-            name = escape(name)
         if found.taken(name):
             found.duplicate(name, self.where)
         else:

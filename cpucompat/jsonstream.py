@@ -28,11 +28,17 @@ _SCALAR_END = re.compile(r"[,\]}\s]")
 # XML): one past this many characters is not read, so no row of a file
 # makes memory grow with its size.
 MAX_VALUE_CHARS = 1 << 20
+# A host's name (an object's key) is kept exact however odd, up to this
+# many characters; past it the file is refused.
+MAX_KEY_CHARS = 16 << 20
 
 
 class SkippedValue(InvalidInventory):
     """A value the stream moved past without reading (too large, or holding
-    an integer too long to read): only what it describes is unreadable."""
+    an integer too long to read): only what it describes is unreadable.
+    `detail` says why and where, without the file's name."""
+
+    detail = ""
 
 
 class Unreadable:
@@ -141,12 +147,12 @@ class JsonStream:
             if self.pos < len(self.text) or not self._more():
                 return self.text[self.pos:self.pos + 1]
 
-    def value(self) -> Any:
+    def value(self, limit: int = MAX_VALUE_CHARS) -> Any:
         """The JSON value at the current position.
 
-        A value larger than MAX_VALUE_CHARS, or holding an integer too long
-        to read, is passed over without being kept whole: SkippedValue says
-        why, and the stream goes on after it.
+        A value larger than `limit` characters, or holding an integer too
+        long to read, is passed over without being kept whole: SkippedValue
+        says why, and the stream goes on after it.
         """
         while True:
             try:
@@ -156,8 +162,8 @@ class JsonStream:
                 # as a string never closed: read on and decode it again
                 near_end = exc.pos >= len(self.text) - _CUT or exc.msg.startswith("Unterminated string")
                 if near_end and not self.eof:
-                    if len(self.text) - self.pos > MAX_VALUE_CHARS:
-                        raise self._skipped(f"larger than {MAX_VALUE_CHARS >> 20} MiB of text, not read")
+                    if len(self.text) - self.pos > limit:
+                        raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
                     self._more(len(self.text) - self.pos)
                     continue
                 raise self.error(exc.msg, exc.pos) from None
@@ -168,8 +174,8 @@ class JsonStream:
             if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
                 self._more(len(self.text) - self.pos)
                 continue
-            if end - self.pos > MAX_VALUE_CHARS:
-                raise self._skipped(f"larger than {MAX_VALUE_CHARS >> 20} MiB of text, not read")
+            if end - self.pos > limit:
+                raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
             self.pos = end
             return value
 
@@ -179,7 +185,9 @@ class JsonStream:
         line, column, char = self._place(self.pos)
         element = f"{self.element}: " if self.element else ""
         self._skip()
-        return SkippedValue(f"{element}{reason} (line {line} column {column}, char {char})", source=str(self.path))
+        skipped = SkippedValue(f"{element}{reason} (line {line} column {column}, char {char})", source=str(self.path))
+        skipped.detail = f"{reason} (line {line} column {column}, char {char})"
+        return skipped
 
     def _skip(self) -> None:
         """Move past the value at the current position without decoding it:
@@ -257,7 +265,10 @@ class JsonStream:
         if simple and simple.end() < len(self.text):  # the usual case, in one step
             self.pos = simple.end()
             return simple.group(1)
-        key = self.value()
+        try:
+            key = self.value(MAX_KEY_CHARS)
+        except SkippedValue as exc:  # what follows it cannot be told apart: the file is refused
+            raise InvalidInventory(f"a key {exc.detail}", source=str(self.path)) from None
         if self.skip() != ":":
             raise self.error("Expecting ':' delimiter", self.pos)
         self.pos += 1
