@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 
-from cpucompat import live
+from cpucompat.inputs import live
 
 from . import engine, nova, planner, startup
 

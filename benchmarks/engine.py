@@ -5,9 +5,11 @@ import random
 from pathlib import Path
 
 import cpucompat
-from cpucompat import compat, cpumap as cpumap_module, graph
-from cpucompat.cpu import cpu_bits
-from cpucompat.cpuid import decode_data, encode_dump
+from cpucompat.engine import baseline as baseline_module, compare as compare_module, decode as decode_module
+from cpucompat.engine import cpumap as cpumap_module
+from cpucompat.engine import graph
+from cpucompat.engine.cpu import cpu_bits
+from cpucompat.engine.cpuid import decode_data, encode_dump
 
 from . import Row, per_batch, per_call
 
@@ -15,7 +17,7 @@ LEGACY_MAP = Path(__file__).resolve().parent.parent / "tests" / "data" / "legacy
 
 
 def _clear_caches() -> None:
-    for cached in (compat._compare_cached, compat._baseline_cached, compat._host_model_cached,
+    for cached in (compare_module._compare_cached, baseline_module._baseline_cached, decode_module._host_model_cached,
                    cpu_bits, decode_data):
         cached.cache_clear()
 
@@ -62,7 +64,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
     distinct = 300 if quick else 2000
     guest_xml = random_guests(distinct, 1)
     guests = [cpucompat.parse_cpus(g, "guest", cmap)[0] for g in guest_xml]
-    ours_cold = per_batch(lambda: [compat.compare(g, local, cmap) for g in guests], distinct, repeat, _clear_caches)
+    ours_cold = per_batch(lambda: [cpucompat.compare(g, local, cmap) for g in guests], distinct, repeat, _clear_caches)
     theirs = None
     if conn:
         theirs = per_batch(lambda: [conn.compareCPU(x, 0) for x in guest_xml], distinct, repeat)
@@ -70,14 +72,14 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
                     "every guest seen for the first time"))
     batch = [guests[i % 100] for i in range(distinct * 5)]
     batch_xml = [guest_xml[i % 100] for i in range(distinct * 5)]
-    ours_batch = per_batch(lambda: [compat.compare(g, local, cmap) for g in batch], len(batch), repeat)
+    ours_batch = per_batch(lambda: [cpucompat.compare(g, local, cmap) for g in batch], len(batch), repeat)
     theirs_batch = per_batch(lambda: [conn.compareCPU(x, 0) for x in batch_xml], len(batch), repeat) if conn else None
     rows.append(Row("compare, batch (100 distinct CPUs)", f"{len(batch)} decisions", ours_batch, theirs_batch,
                     "as a scheduler sees them: CPUs repeat"))
 
     def single_cold() -> None:
         _clear_caches()
-        compat.compare(guests[0], local, cmap)
+        cpucompat.compare(guests[0], local, cmap)
 
     ours_single = per_call(single_cold, 1, 50)
     theirs_single = per_call(lambda: conn.compareCPU(guest_xml[0], 0), 1, 50) if conn else None
@@ -100,7 +102,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
     singles = [cpucompat.parse_cpus(x, "h", cmap)[0] for x in singles_xml]
     for migratable in (False, True):
         flags = expand_flags | (migratable_flag if migratable else 0)
-        ours = per_batch(lambda: [compat.expand(c, cmap, migratable=migratable) for c in singles], len(singles),
+        ours = per_batch(lambda: [cpucompat.expand(c, cmap, migratable=migratable) for c in singles], len(singles),
                          repeat, _clear_caches)
         theirs = per_batch(lambda: [conn.baselineCPU([x], flags) for x in singles_xml], len(singles),
                            repeat) if conn else None
@@ -111,7 +113,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
     dumps = [encode_dump(x86, x86.model(m.name).features | x86.bits(["vmx", "invtsc"]), "Intel", (6, 85, 4))
              for m in x86.models if m.vendor == "Intel"]
     for guest in (False, True):
-        ours = per_batch(lambda: [compat.decode(d, cmap, guest=guest) for d in dumps], len(dumps), repeat,
+        ours = per_batch(lambda: [cpucompat.decode(d, cmap, guest=guest) for d in dumps], len(dumps), repeat,
                          _clear_caches)
         rows.append(Row("decode " + ("host-model (guest)" if guest else "host"), "1 raw CPUID dump", ours, None,
                         "libvirt decodes only its own host's CPUID"))
@@ -142,7 +144,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
 
 def _baseline_or_none(cpus, cmap, migratable):
     try:
-        return compat.baseline(cpus, cmap, migratable=migratable)
+        return cpucompat.baseline(cpus, cmap, migratable=migratable)
     except cpucompat.CpuCompatError:
         return None
 

@@ -24,7 +24,7 @@ from . import Row
 CHILD = """
 import json, sys, time
 start = time.perf_counter()
-from cpucompat.fleet import Fleet
+from cpucompat.planner.fleet import Fleet
 fleet = Fleet.load(sys.argv[1])
 loaded = time.perf_counter()
 domains = fleet.domains()
@@ -121,7 +121,7 @@ def _timed(func) -> float:
 
 
 def _question_rows(quick: bool) -> list[Row]:
-    from cpucompat.fleet import Fleet, Guest
+    from cpucompat.planner.fleet import Fleet, Guest
 
     cpumap = cpucompat.embedded_cpu_map()
     hosts, guests, classes = (2_000, 500, 100) if quick else (8_000, 2_000, 400)

@@ -1,42 +1,72 @@
 """cpucompat: libvirt-exact CPU compatibility for scheduling and migration.
 
-The public API: load a map, read CPUs, and ask libvirt's questions.
+The public API, in the order one uses it:
+
+* the map: `load_cpu_map` (a libvirt ``cpu_map`` directory or file),
+  `embedded_cpu_map` (libvirt 9.0.0's, shipped inside the package), `CpuMap`;
+* reading CPUs, once, at the edge: `read_cpus` / `parse_cpus` (CPU XML,
+  capabilities, domain capabilities, Nova's ``cpu_info``, ``/proc/cpuinfo``),
+  `read_cpuid_dumps` / `parse_cpuid_dumps`, `parse_cpu_info`,
+  `read_qemu_models`; the values they give: `Cpu`, `CpuidDump`,
+  `HypervisorModels`;
+* libvirt's questions on those values: `compare` (a `Comparison`: one of
+  `IDENTICAL`, `SUPERSET`, `INCOMPATIBLE`, with what is missing and why),
+  `baseline`, `expand`, `decode`, `host_model` (each an `Expansion`);
+* the capacity planner: `Fleet`, and the `Guest` and `Domain` values it takes
+  and answers with (loaded on first use: it needs networkx);
+* errors: `CpuCompatError` and its subclasses, each also the built-in error it
+  refines where one fits.
 
     >>> from cpucompat import load_cpu_map, parse_cpus, compare
     >>> host = parse_cpus("<cpu><arch>x86_64</arch><model>Haswell</model></cpu>")[0]
     >>> guest = parse_cpus("<cpu><model>Nehalem</model></cpu>")[0]
     >>> compare(guest, host).result
     'superset'
+
+Everything else lives in the layers (``cpucompat.engine``, ``.inputs``,
+``.nova``, ``.planner``, ``.cli``) and may change between releases.
 """
-from .compat import (IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, Expansion, baseline, compare,
-                     decode, decode_features, expand, features_of, host_model)
-from .cpu import Cpu, cpu_bits
-from .cpuid import CpuidDump
-from .cpumap import ArchMap, CpuMap, Feature, Model, default_cpu_map_path, embedded_cpu_map, load_cpu_map
+from __future__ import annotations
+
+from typing import Any
+
+from .engine.baseline import baseline, expand
+from .engine.compare import IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, compare
+from .engine.cpu import Cpu, Expansion, HypervisorModels
+from .engine.cpuid import CpuidDump
+from .engine.cpumap import CpuMap, embedded_cpu_map, load_cpu_map
+from .engine.decode import decode, host_model
 from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
-                     InvalidCpuXml, InvalidInventory, NoSuitableModel, UnknownArch, UnknownFeature,
-                     UnknownInputFormat, UnknownModel, UnsafeXml)
-from .parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
-from .qmp import HypervisorModels, read_qemu_models
+                     InvalidCpuXml, InvalidInventory, NoSuitableModel, PackageDataMissing, TooFewDomains,
+                     UnknownArch, UnknownFeature, UnknownInputFormat, UnknownModel, UnsafeXml)
+from .inputs.parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
+from .inputs.qmp import read_qemu_models
+
+# the planner's public types, loaded on first use (the planner pulls in networkx)
+_PLANNER = {"Fleet": "fleet", "Guest": "results", "Domain": "results"}
 
 
+def __getattr__(name: str) -> Any:
+    if name in _PLANNER:
+        import importlib
 
-def __getattr__(name: str):
-    # the planner pulls in networkx: load it only when asked for
-    if name == "Fleet":
-        from .fleet import Fleet
-
-        return Fleet
+        return getattr(importlib.import_module(f"{__name__}.planner.{_PLANNER[name]}"), name)
     raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")
 
 
 __all__ = [
-    "Fleet", "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare",
-    "decode", "decode_features", "expand", "features_of", "host_model", "Cpu", "cpu_bits",
-    "CpuidDump", "ArchMap", "CpuMap", "Feature", "Model", "default_cpu_map_path",
-    "embedded_cpu_map", "load_cpu_map", "CpuCompatError", "IncompatibleCpus",
-    "IncompatibleVendors", "InvalidConfig", "InvalidCpuMap", "InvalidCpuXml", "InvalidInventory",
-    "NoSuitableModel", "UnknownArch", "UnknownFeature", "UnknownInputFormat", "UnknownModel",
-    "UnsafeXml", "parse_cpu_info", "parse_cpuid_dumps", "parse_cpus", "read_cpuid_dumps",
-    "read_cpus", "HypervisorModels", "read_qemu_models",
+    # the map
+    "CpuMap", "embedded_cpu_map", "load_cpu_map",
+    # reading CPUs
+    "Cpu", "CpuidDump", "HypervisorModels", "parse_cpu_info", "parse_cpuid_dumps", "parse_cpus",
+    "read_cpuid_dumps", "read_cpus", "read_qemu_models",
+    # libvirt's questions
+    "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare", "decode",
+    "expand", "host_model",
+    # the planner
+    "Domain", "Fleet", "Guest",
+    # errors
+    "CpuCompatError", "IncompatibleCpus", "IncompatibleVendors", "InvalidConfig", "InvalidCpuMap",
+    "InvalidCpuXml", "InvalidInventory", "NoSuitableModel", "PackageDataMissing", "TooFewDomains",
+    "UnknownArch", "UnknownFeature", "UnknownInputFormat", "UnknownModel", "UnsafeXml",
 ]

@@ -1,6 +1,6 @@
 """`python -m cpucompat`: the same CLI as the `cpucompat` command."""
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

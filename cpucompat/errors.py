@@ -71,6 +71,20 @@ class UnsafeUri(InvalidInventory):
     or weaken host checks: refused before libvirt sees it."""
 
 
+class TooFewDomains(InvalidInventory):
+    """The fleet cannot be partitioned into `max_domains` domains in which no
+    host gives up more than `max_loss` features: it takes `needed`."""
+
+    def __init__(self, message: str, *, max_domains: int, max_loss: int | None, needed: int) -> None:
+        super().__init__(message)
+        self.max_domains, self.max_loss, self.needed = max_domains, max_loss, needed
+
+
+class PackageDataMissing(CpuCompatError, LookupError):
+    """The data shipped inside the package (``cpucompat.data``) is not there:
+    cpucompat is imported from its source checkout without being installed."""
+
+
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for the nearest names, or ''.
 

@@ -17,7 +17,8 @@ import re
 
 from lxml import etree
 
-from .errors import UnsafeXml, InvalidCpuXml
+from .display import shown
+from .errors import InvalidCpuXml, UnsafeXml
 
 MAX_BYTES = 16 * 1024 * 1024
 # Real inputs have at most a few thousand tags (libvirt's legacy cpu_map.xml:
@@ -65,9 +66,13 @@ def parse_xml(text: str | bytes, source: str, *, max_bytes: int = MAX_BYTES) -> 
     if data.startswith(_WIDE_BOMS) or b"\x00" in data[:4]:
         raise UnsafeXml("document is in a UTF-16 or UTF-32 encoding (a byte order mark or NUL bytes at its "
                         "start); cpucompat reads UTF-8, ASCII or ISO-8859-1", source=source)
+    nul = data.find(b"\x00")
+    if nul >= 0:  # XML allows no NUL anywhere; said here, in one line with its place
+        raise InvalidCpuXml(f"not well-formed XML at {_place(data, nul)}: a NUL byte, which XML text never "
+                            "holds", source=source)
     declared = _DECLARED_ENCODING.match(data[:1024])
     if declared and declared.group(1).decode("ascii", "replace").lower() not in ENCODINGS:
-        raise UnsafeXml(f"document declares encoding {declared.group(1).decode('ascii', 'replace')!r}; "
+        raise UnsafeXml(f"document declares encoding {shown(repr(declared.group(1).decode('ascii', 'replace')))}; "
                         "cpucompat reads UTF-8, ASCII or ISO-8859-1", source=source)
     if b"<!doctype" in data.lower() or b"<!entity" in data[:4096].lower():
         raise _dtd_refused(source)
@@ -79,15 +84,39 @@ def parse_xml(text: str | bytes, source: str, *, max_bytes: int = MAX_BYTES) -> 
     except etree.XMLSyntaxError as exc:
         if "Excessive depth" in str(exc.msg):  # libxml2's own limit (256) was hit first
             raise _too_deep(source) from None
-        line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
-        raise InvalidCpuXml(f"not well-formed XML{line}: {exc.msg}", source=source) from None
+        raise _not_well_formed(exc, source) from None
     except ValueError as exc:  # e.g. str with an encoding declaration
-        raise InvalidCpuXml(f"not parseable XML: {exc}", source=source) from None
+        raise InvalidCpuXml(f"not parseable XML: {shown(exc)}", source=source) from None
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.doctype or docinfo.system_url:
         raise _dtd_refused(source)  # declared in a form the text check cannot see
     _check_depth(root, source)
     return root
+
+
+def _place(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - data.rfind(b"\n", 0, offset)
+    return f"line {line}, column {column} (byte {offset})"
+
+
+# lxml appends ", line L, column C" to libxml2's message, which may itself
+# end in a newline; the place is given once, from the exception
+_LXML_PLACE = re.compile(r"[\s,]*line \d+, column \d+\s*$")
+# libxml2's advice for its 10,000,000-byte limit on a name, text or
+# attribute value names a parser option cpucompat never sets
+_HUGE_ADVICE = re.compile(r",?\s*try XML_PARSE_HUGE")
+
+
+def _not_well_formed(exc: etree.XMLSyntaxError, source: str) -> InvalidCpuXml:
+    """libxml2's complaint in one line: where, then what (clipped and
+    escaped: it may quote names from the document)."""
+    message = " ".join(_HUGE_ADVICE.sub("", _LXML_PLACE.sub("", str(exc.msg or exc))).split())
+    if "limit exceeded" in message:
+        message += " (a name, text or attribute value longer than 10,000,000 bytes)"
+    line, column = exc.position if getattr(exc, "position", None) else (exc.lineno, None)
+    place = f" at line {line}" + (f", column {column}" if column else "") if line else ""
+    return InvalidCpuXml(f"not well-formed XML{place}: {shown(message)}", source=source)
 
 
 def _dtd_refused(source: str) -> UnsafeXml:

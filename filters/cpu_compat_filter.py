@@ -7,11 +7,14 @@ Enable it in nova.conf by appending it to the filters already enabled::
     available_filters = cpucompat.filters.CpuCompatFilter
     enabled_filters = ...,CpuCompatFilter
 
-All logic lives in cpucompat.scheduling; this class only adapts Nova's
-RequestSpec and HostState to it, and never raises.
+All logic lives in cpucompat.nova.scheduling; this class only adapts Nova's
+RequestSpec and HostState to it, and never raises.  Host names, cpu_info,
+extra specs and aggregate metadata are untrusted: every log line shows them
+through cpucompat.display (escaped, cut to a bounded length).
 """
 from __future__ import annotations
 
+import logging as std_logging
 from functools import partial
 from typing import Any
 
@@ -23,11 +26,14 @@ from nova import exception, objects
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 
-from cpucompat import config
-from cpucompat.scheduling import AGGREGATE_MODEL, HINT_SOURCE, CpuPlacement, Decision, Lru, RequestDecisions
+from cpucompat.display import shown
+from cpucompat.nova import config
+from cpucompat.nova.scheduling import (AGGREGATE_MODEL, HINT_SOURCE, MAX_HOST_NAME, MAX_REASON, CpuPlacement,
+                                       Decision, Lru, RequestDecisions)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
+MAX_NAMED_TRAITS = 10  # unknown traits a request names in warnings; more are counted
 
 
 def nova_cpu_info(context, host: str) -> Any:
@@ -42,7 +48,7 @@ def nova_cpu_info(context, host: str) -> Any:
             nodes = objects.ComputeNodeList.get_all_by_host(cell_context, host)
         return next((node.cpu_info for node in nodes if node.cpu_info), None)
     except Exception as exc:  # no database, no context, no such host: the caller falls back
-        LOG.debug("cpucompat: cannot look up the cpu_info of %s in Nova: %s", host, exc)
+        LOG.debug("cpucompat: cannot look up the cpu_info of %s in Nova: %s", shown(host), _said(exc))
         return None
 
 
@@ -72,7 +78,8 @@ class CpuCompatFilter(filters.BaseHostFilter):
         self.source_cpu_info = source_cpu_info
         # (context, instance uuid, cell) → the instance's current host, for moves naming no source
         self.instance_host = instance_host
-        self._logged = Lru(256)  # messages already logged at WARNING/ERROR: each is logged once
+        # messages already logged at WARNING/ERROR: each is logged once (they are bounded: see _said)
+        self._logged = Lru(256, 1 << 20)
         # a bad configuration is refused here, at start-up, not at a request
         self._load()
 
@@ -96,7 +103,7 @@ class CpuCompatFilter(filters.BaseHostFilter):
             self._load()
             LOG.info("cpucompat: CPU policy reloaded: %s", self.placement.policy.mode)
         except Exception as exc:
-            message = f"cpucompat: new configuration refused, keeping the previous one: {exc}"
+            message = f"cpucompat: new configuration refused, keeping the previous one: {_said(exc)}"
             if key is None:  # unreadable options: every request finds them again
                 self._log_once(LOG.error, message)
             else:
@@ -104,7 +111,7 @@ class CpuCompatFilter(filters.BaseHostFilter):
                 LOG.error(message)
 
     def _log_once(self, log, message: str) -> None:
-        if self._logged.add(message):
+        if self._logged.add(message, len(message)):
             log(message)
 
     def filter_all(self, filter_obj_list, spec_obj):
@@ -130,12 +137,25 @@ class CpuCompatFilter(filters.BaseHostFilter):
             request = placement.request(extra_specs, image_traits=image_traits, source_host=source_host,
                                         lookup_source=lookup)
         except Exception as exc:
-            self._log_once(LOG.warning, f"cpucompat: cannot use the request, refusing all hosts: {exc}")
+            self._log_once(LOG.warning, f"cpucompat: cannot use the request, refusing all hosts: {_said(exc)}")
             return RequestDecisions(placement, extra_specs, image_traits, None, str(exc))
+        self._warn_unknown("required", request.unknown_required, "every host refused")
+        self._warn_unknown("forbidden", request.unknown_forbidden, "none excluded")
         if request.source_unknown:
             LOG.debug("cpucompat: CPU of the source host %s unknown (not seen by this scheduler, not found "
-                      "through Nova): %s move checked by the boot rule", source_host, request.mode)
+                      "through Nova): %s move checked by the boot rule", shown(source_host), request.mode)
         return RequestDecisions(placement, extra_specs, image_traits, request)
+
+    def _warn_unknown(self, policy: str, traits: tuple[str, ...], outcome: str) -> None:
+        """One warning per distinct trait, whatever requests carry it; a
+        request naming more than MAX_NAMED_TRAITS gets one more line counting
+        the rest."""
+        for trait in traits[:MAX_NAMED_TRAITS]:
+            self._log_once(LOG.warning, f"cpucompat: {policy} trait {shown(trait)} is unknown to os-traits and "
+                                        f"cpucompat: no host has it, {outcome}")
+        if len(traits) > MAX_NAMED_TRAITS:
+            self._log_once(LOG.warning, f"cpucompat: {len(traits) - MAX_NAMED_TRAITS} more {policy} traits are "
+                                        f"unknown to os-traits and cpucompat, {outcome}")
 
     def _source_host(self, spec_obj, context) -> str | None:
         """The host a guest moves away from.  Live migration and evacuate,
@@ -153,10 +173,11 @@ class CpuCompatFilter(filters.BaseHostFilter):
         try:
             return self.instance_host(context, spec_obj.instance_uuid, spec_obj.requested_destination.cell)
         except Exception as exc:  # no database, no context: the creation-time hint is all there is
-            LOG.debug("cpucompat: cannot ask Nova where instance %s is: %s", spec_obj.instance_uuid, exc)
+            LOG.debug("cpucompat: cannot ask Nova where instance %s is: %s", shown(spec_obj.instance_uuid),
+                      _said(exc))
         if "scheduler_hints" in spec_obj and spec_obj.scheduler_hints:
             hinted = spec_obj.get_scheduler_hint(HINT_SOURCE)
-            if hinted:
+            if hinted and len(str(hinted)) <= MAX_HOST_NAME:  # a longer one names no Nova host
                 return str(hinted)
         return None
 
@@ -164,12 +185,19 @@ class CpuCompatFilter(filters.BaseHostFilter):
         try:
             decision = decisions.decide(getattr(host_state, "cpu_info", None), _aggregate_model(host_state))
         except Exception as exc:  # documented rule: an internal error refuses the host
-            decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}", error=True)
+            decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {_said(exc)}",
+                                error=True)
         if decision.error and decisions.request is not None:
-            self._log_once(LOG.warning, f"cpucompat: hosts refused: {decision.reason}")
-        if not decision.passes:
-            LOG.debug("%s fails CpuCompatFilter: %s", getattr(host_state, "host", "?"), decision.reason)
+            self._log_once(LOG.warning, f"cpucompat: hosts refused: {_said(decision.reason)}")
+        if not decision.passes and LOG.isEnabledFor(std_logging.DEBUG):
+            LOG.debug("%s fails CpuCompatFilter: %s", shown(getattr(host_state, "host", "?")),
+                      _said(decision.reason))
         return decision.passes
+
+
+def _said(text: object) -> str:
+    """An error or a reason as a log line carries it: escaped, cut to MAX_REASON characters."""
+    return shown(text, MAX_REASON)
 
 
 def _extra_specs(spec_obj) -> dict:

@@ -18,6 +18,17 @@ DATA = TESTS / "data"
 SHARED = Path(os.environ.get("CPUCOMPAT_SHARED", TESTS.parent.parent / "shared"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """From a checkout that is not installed, stop with one line saying what to run."""
+    from cpucompat.errors import PackageDataMissing
+    from cpucompat.packagedata import data_path
+
+    try:
+        data_path()
+    except PackageDataMissing as exc:
+        pytest.exit(str(exc), returncode=2)
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, skipping the test (loudly) when absent."""
     path = SHARED.joinpath(*parts)
@@ -61,7 +72,7 @@ def libvirt_conn():
     roots the embedded driver once per process, so every embedded
     connection of a run must agree on that root.
     """
-    from cpucompat import live
+    from cpucompat.inputs import live
 
     if live.libvirt_module() is None:
         pytest.skip("libvirt-python is not installed: differential tests against libvirt skipped "

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import cpucompat
-from cpucompat.cpumap import ArchMap, Model
+from cpucompat.engine.cpumap import ArchMap, Model
 
 
 def _parent(archmap: ArchMap, model: Model) -> Model | None:

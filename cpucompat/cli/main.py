@@ -1,0 +1,237 @@
+"""The `cpucompat` command: argument parsing and formatting over the library.
+
+Every command takes ``--json`` and ``--cpu-map PATH``.  Errors are one
+line on stderr and exit status 2 (``--debug`` shows the traceback).
+
+Names in the output come from hosts and maps nobody here wrote: text output
+shows them through `cpucompat.display` (control and bidi characters as
+escapes, names cut at 200 characters), JSON keeps them exact (escaped by
+json, so a lone surrogate cannot break the encoding).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import NoReturn, Sequence
+
+from ..display import shown
+from ..engine.baseline import baseline, expand
+from ..engine.compare import compare
+from ..engine.cpu import Expansion
+from ..engine.decode import decode
+from ..errors import CpuCompatError
+from ..inputs.parse import read_cpuid_dumps, read_cpus
+from ..inputs.qmp import read_qemu_models
+from . import planner
+from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
+                     path_argument)
+
+__all__ = ["build_parser", "main"]
+
+# -- core commands -----------------------------------------------------------
+
+def cmd_models(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    archmaps = [cpumap.arch(args.arch)] if args.arch else list(cpumap.arches.values())
+    rows = []
+    for archmap in archmaps:
+        for m in archmap.models:
+            rows.append({"name": m.name, "arch": archmap.name, "vendor": m.vendor,
+                         "features": m.features.bit_count(), "alias_of": m.alias_of,
+                         "canonical": m.canonical, "decode_host": m.decode_host,
+                         "decode_guest": m.decode_guest})
+    lines = [f"{shown(r['name']):<32} {r['arch']:<6} {shown(r['vendor'] or '-'):<8} {r['features']:>4} features"
+             + (f"  (= {shown(r['alias_of'])})" if r["alias_of"] else "") for r in rows]
+    emit(args, rows, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..engine.graph import model_neighbours
+
+    cpumap = cpu_map_of(args)
+    archmap = cpumap.arch(args.arch)
+    model = archmap.model(args.model)
+    below, above = model_neighbours(archmap, model.name)
+    chain = []
+    parent = model.parent
+    while parent:
+        chain.append(parent)
+        parent = archmap.model_by_name[parent].parent
+    value = {"name": model.name, "arch": archmap.name, "vendor": model.vendor,
+             "parents": chain, "alias_of": model.alias_of, "canonical": model.canonical,
+             "features": archmap.names(model.features), "removed": archmap.names(model.removed),
+             "added": archmap.names(model.added),
+             "signatures": [{"family": s.family, "model": s.model,
+                             "steppings": sorted(s.steppings) if s.steppings is not None else None}
+                            for s in model.signatures],
+             "below": below, "above": above}
+    text = [f"Model:    {shown(model.name)} ({archmap.name}, vendor {shown(model.vendor or 'any')})"]
+    if chain:
+        text.append(f"Parents:  {' <- '.join(map(shown, chain))}")
+    if model.alias_of:
+        text.append(f"Alias of: {shown(model.alias_of)}")
+    text.append(f"Features ({model.features.bit_count()}): {' '.join(map(shown, value['features']))}")
+    if value["removed"]:
+        text.append(f"Removed:  {' '.join(map(shown, value['removed']))}")
+    text.append(f"Just below (subsets):   {', '.join(map(shown, below)) or '-'}")
+    text.append(f"Just above (supersets): {', '.join(map(shown, above)) or '-'}")
+    emit(args, value, "\n".join(text))
+    return EXIT_OK
+
+
+def _cpu_xml(result: Expansion, *, expanded: bool = False) -> str:
+    lines = ["<cpu mode='custom' match='exact'>",
+             f"  <model fallback='{result.fallback}'>{shown(result.model)}</model>"]
+    if result.vendor:
+        lines.append(f"  <vendor>{shown(result.vendor)}</vendor>")
+    for name in result.expanded if expanded else result.features:
+        lines.append(f"  <feature policy='require' name='{shown(name)}'/>")
+    for name in result.disabled:
+        lines.append(f"  <feature policy='disable' name='{shown(name)}'/>")
+    lines.append("</cpu>")
+    return "\n".join(lines)
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    results = [expand(cpu, cpumap, migratable=args.migratable) for cpu in read_cpus(args.file, cpumap)]
+    value = [{"arch": r.arch, "vendor": r.vendor, "model": r.model, "features": list(r.expanded),
+              "disabled": list(r.disabled)} for r in results]
+    emit(args, value, "\n".join(_cpu_xml(r, expanded=True) for r in results))
+    return EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    result = baseline(read_cpus(args.file, cpumap), cpumap, migratable=args.migratable)
+    emit(args, result.to_dict(), _cpu_xml(result, expanded=args.features))
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..inputs.live import local_host_cpu
+
+    cpumap = cpu_map_of(args)
+    if args.host is not None:
+        host = read_cpus(args.host, cpumap)[0]
+    else:
+        host = local_host_cpu(cpumap)
+    guests = read_cpus(args.guest, cpumap)
+    results = [compare(g, host, cpumap) for g in guests]
+    text = []
+    for guest, r in zip(guests, results):
+        label = {"identical": "identical to", "superset": "a superset of",
+                 "incompatible": "incompatible with"}[r.result]
+        text.append(f"Host CPU is {label} the guest CPU {shown(guest.describe())}.")
+        if not r.compatible:
+            text.append(f"  Why: {one_line(r.reason)}")
+    emit(args, [r.to_dict() for r in results], "\n".join(text))
+    return EXIT_OK if all(r.compatible for r in results) else EXIT_INCOMPATIBLE
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    cpumap = cpu_map_of(args)
+    models = None
+    if args.qemu_models:
+        if not args.guest:
+            raise CpuCompatError("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
+                                 "decoded against every model of the map", source=args.qemu_models)
+        models = read_qemu_models(args.qemu_models)
+    results = [decode(d, cpumap, guest=args.guest, migratable=args.migratable, models=models)
+               for d in read_cpuid_dumps(args.file)]
+    value = []
+    text = []
+    for r in results:
+        sig = ({"family": r.signature[0], "model": r.signature[1], "stepping": r.signature[2]}
+               if r.signature else None)
+        value.append({"arch": r.arch, "vendor": r.vendor, "model": r.model, "signature": sig,
+                      "features": list(r.features), "disabled": list(r.disabled)})
+        if args.guest:
+            text.append(_cpu_xml(r))
+        else:
+            lines = ["<cpu>", f"  <arch>{r.arch}</arch>", f"  <model>{shown(r.model)}</model>"]
+            if r.vendor:
+                lines.append(f"  <vendor>{shown(r.vendor)}</vendor>")
+            if sig:
+                lines.append(f"  <signature family='{sig['family']}' model='{sig['model']}' "
+                             f"stepping='{sig['stepping']}'/>")
+            lines += [f"  <feature name='{shown(n)}'/>" for n in r.features] + ["</cpu>"]
+            text.append("\n".join(lines))
+    emit(args, value, "\n".join(text))
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors too are one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"cpucompat: error: {one_line(message)}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = _Parser(
+        prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", parents=[common], help="list the CPU models of the map")
+    p.add_argument("--arch", help="only this arch (x86_64, ppc64, aarch64, ...)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("show", parents=[common], help="a model's parents, features and neighbours")
+    p.add_argument("model")
+    p.add_argument("--arch", default="x86")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("expand", parents=[common], help="full feature list of every CPU in FILE")
+    p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("file", type=path_argument)
+    p.set_defaults(func=cmd_expand)
+
+    p = sub.add_parser("baseline", parents=[common], help="the best CPU all CPUs in FILE can run")
+    p.add_argument("--features", action="store_true", help="list every feature (EXPAND_FEATURES)")
+    p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("file", type=path_argument)
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("compare", parents=[common], help="can the guest CPUs in GUESTFILE run on the host?")
+    p.add_argument("--host", metavar="HOSTFILE", type=path_argument, help="host CPU (default: this machine)")
+    p.add_argument("guest", metavar="GUESTFILE", type=path_argument)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("decode", parents=[common], help="host (or --guest host-model) CPU of raw CPUID dumps")
+    p.add_argument("--guest", action="store_true", help="decode as the host-model guest CPU")
+    p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
+    p.add_argument("--qemu-models", metavar="QMP_JSON", type=path_argument,
+                   help="with --guest: decode as libvirt's QEMU driver does, against the models and "
+                        "blockers of QEMU's query-cpu-definitions reply in this file")
+    p.add_argument("file", type=path_argument)
+    p.set_defaults(func=cmd_decode)
+
+    planner.add_commands(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CpuCompatError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"cpucompat {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: still one line, never a traceback by default
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"cpucompat {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
+              "(run with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+

@@ -1,0 +1,369 @@
+"""The planner's subcommands of `cpucompat` (`main.build_parser` adds them).
+
+Every command takes INVENTORY sources (``sample``, a directory, a JSON/YAML
+file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
+or URIs; see cpucompat.planner.inventory), merged into one fleet, and ``--json``
+with the keys documented in README.rst.  Unreadable hosts are listed on
+stderr (with ``--json``: under ``unreadable``); when no host can be read,
+the command fails.  ``graph`` and ``report`` write ``-o PATH`` through
+`cpucompat.atomic.write_output` (``-`` is standard output, and then holds
+the output alone).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import common as cli
+from ..atomic import write_output
+from ..display import escape, shown
+from ..errors import CpuCompatError, InvalidInventory
+from ..inputs.jsonstream import mapping_of
+from ..inputs.parse import parse_cpus, read_cpus, read_text
+from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet
+from ..planner.inventory import MAX_INVENTORY_BYTES, load_inventory
+from ..planner.results import Guest, StrandedGuests, domain_shape, plural
+
+__all__ = ["add_commands"]
+
+
+def _live(args: argparse.Namespace) -> dict:
+    """How live hosts are read: each within --timeout, with progress on a terminal."""
+    return {"timeout": args.timeout, "progress": sys.stderr.isatty(),
+            "trust_given_uris": args.trust_command_line_uris}
+
+
+def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
+    """The fleet of the inventories; unreadable hosts are listed on stderr,
+    unless the JSON answer gives their reasons (`reasons_in_json`)."""
+    fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), **_live(args))
+    if fleet.failures and (not args.json or not reasons_in_json or not fleet.hosts):
+        _warn(f"{plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
+              [f"{shown(name)}: {cli.one_line(reason)}" for name, reason in sorted(fleet.failures.items())])
+    if not fleet.hosts:
+        raise InvalidInventory(f"none of its {len(fleet.failures)} hosts could be read", source=fleet.source)
+    if fleet.unknown_features:
+        _warn(f"hosts report {plural(len(fleet.unknown_features), 'feature')} cpu_map {fleet.cpumap.source} "
+              "does not know, so hosts differing in them share a class (a newer map, such as "
+              "--cpu-map /usr/share/libvirt/cpu_map, tells them apart):",
+              [", ".join(f"{shown(name)} ({plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
+    return fleet
+
+
+def _warn(title: str, lines: list[str]) -> None:
+    """A warning on stderr; each line escaped (its names and reasons are cut by the caller)."""
+    print(escape(title), file=sys.stderr)
+    for line in lines:
+        print(f"  {escape(line)}", file=sys.stderr)
+
+
+def _names(names: Iterable[str], separator: str = " ") -> str:
+    """Host (or feature) names for a line of text output, each shown safely."""
+    return separator.join(map(shown, names))
+
+
+def _emit(args: argparse.Namespace, fleet: Fleet, value: dict, lines: list[str]) -> int:
+    value["unreadable"] = dict(sorted(fleet.failures.items()))
+    cli.emit(args, value, "\n".join(lines))
+    return cli.EXIT_OK
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    rows = [c.to_dict(fleet.archmap) for c in fleet.classes]
+    lines = [f"{'class':<6} {'vendor':<7} {'host CPU':<22} {'host-model':<22} {'level':<10} hosts"]
+    for c in rows:
+        lines.append(f"C{c['class']:<5} {c['vendor'] or '-':<7} {shown(c['model']):<22} {shown(c['host_model']):<22} "
+                     f"{c['level'] or '-':<10} {len(c['hosts'])}: {_names(c['hosts'])}")
+    return _emit(args, fleet, {"classes": rows}, lines)
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    result = fleet.targets(args.host)
+    lines = [f"A host-model guest started on {shown(args.host)} runs as {shown(result.guest.model)} "
+             f"+{len(result.guest.features)} -{len(result.guest.disabled)} features.",
+             f"It can live-migrate to {len(result.targets)} hosts: {_names(result.targets) or '-'}"]
+    for r in result.refused:
+        lines.append(f"  not {shown(r.host)}: missing {_names(r.missing) or cli.one_line(r.reason)}")
+    return _emit(args, fleet, result.to_dict(), lines)
+
+
+def cmd_domain(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    if args.guest in fleet.class_of:
+        guest = fleet.class_of[args.guest].host_model.as_cpu()
+        label = f"host-model CPU of {args.guest}"
+    elif args.guest in fleet.failures:
+        raise InvalidInventory(f"host {shown(args.guest)} is unreadable: {fleet.failures[args.guest]}")
+    else:
+        guest = read_cpus(args.guest, fleet.cpumap)[0]
+        label = guest.describe()
+    hosts, refused = fleet.domain(guest)
+    value = {"guest": label, "hosts": list(hosts), "refused": [r.to_dict() for r in refused]}
+    lines = [f"{len(hosts)} hosts can run {shown(label)}: {_names(hosts) or '-'}"]
+    lines += [f"  not {shown(r.host)}: {cli.one_line(r.reason)}" for r in refused]
+    return _emit(args, fleet, value, lines)
+
+
+def _domain_lines(domains) -> list[str]:
+    lines = []
+    for d in domains:
+        lines.append(f"{d.name}: {len(d.hosts)} hosts, common CPU {shown(d.common.model)} "
+                     f"+{len(d.common.features)} -{len(d.common.disabled)}, {d.level or 'below x86-64-v1'}, "
+                     f"hosts give up at most {d.max_loss} features")
+        lines.append(f"    hosts: {_names(d.hosts)}")
+    return lines
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    domains = fleet.domains(args.max_domains, args.max_loss)
+    lines = [f"{len(fleet.hosts)} hosts in {len(fleet.classes)} CPU classes form {len(domains)} migration domains:"]
+    return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines + _domain_lines(domains))
+
+
+def cmd_common(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    result = fleet.common(args.hosts)
+    lines = [f"Best common CPU of {len(result.hosts)} hosts: {shown(result.common.model)} "
+             f"+{_names(result.common.features, ' +')} {' '.join('-' + shown(f) for f in result.common.disabled)}"
+             .rstrip(),
+             f"Guaranteed level: {result.level or 'below x86-64-v1'}"]
+    for host, lost in result.loss.items():
+        lines.append(f"  {shown(host)} gives up {len(lost)}: {_names(lost) or '-'}")
+    return _emit(args, fleet, result.to_dict(), lines)
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    added = {}
+    if args.add:
+        extra = load_inventory(args.add, fleet.cpumap, **_live(args))
+        if extra.failures:
+            raise InvalidInventory("; ".join(f"{shown(h)}: {r}" for h, r in extra.failures.items()),
+                                   source=", ".join(args.add))
+        added = dict(extra.hosts)
+    result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
+    lines = [f"Adding {len(result.added)} and retiring {len(result.retired)} hosts "
+             + ("changes:" if result.changed else "changes nothing.")]
+    if result.not_added:
+        lines.append(f"  {plural(len(result.not_added), 'host')} not added:")
+        lines += [f"    {shown(host)}: {cli.one_line(reason)}" for host, reason in result.not_added.items()]
+    for vendor in sorted(set(result.common_before) | set(result.common_after)):
+        before, after = result.common_before.get(vendor, "-"), result.common_after.get(vendor, "-")
+        if before != after:
+            lines.append(f"  {shown(vendor)} fleet-wide common CPU: {shown(before)} -> {shown(after)}")
+    for host, gained in result.targets_gained.items():
+        lines.append(f"  {shown(host)} gains targets: {_names(gained)}")
+    for host, lost in result.targets_lost.items():
+        lines.append(f"  {shown(host)} loses targets: {_names(lost)}")
+    # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
+    before = {domain_shape(d)[1:]: d for d in result.domains_before}
+    after = {domain_shape(d)[1:]: d for d in result.domains_after}
+    gone = [d for shape, d in before.items() if shape not in after]
+    formed = [d for shape, d in after.items() if shape not in before]
+    if gone:
+        lines.append("  domains no longer formed:")
+        lines += ["    " + line for line in _domain_lines(gone)]
+    if formed:
+        lines.append("  domains formed instead:")
+        lines += ["    " + line for line in _domain_lines(formed)]
+    return _emit(args, fleet, result.to_dict(), lines)
+
+
+def _stranded(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]]:
+    """The stranded guests of a guests file, and every entry that could not
+    be checked, with why (none is dropped), in the order of the file.
+
+    The file is JSON: a list of {name, host[, cpu]}, or an object of
+    name → {host[, cpu]}; cpu is CPU XML or a file name.
+    """
+    members: list[str] = []  # the keys of the object decoded last: the file's own, when it is one
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict:
+        members[:] = [key for key, _ in pairs]
+        return mapping_of(pairs)
+
+    text = read_text(path, max_bytes=MAX_INVENTORY_BYTES)  # a regular file only, bounded
+    try:
+        value = json.loads(text, object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInventory(f"cannot read guests: {exc if isinstance(exc, ValueError) else 'nested too deeply'}",
+                               source=path) from None
+    if isinstance(value, list):
+        entries = [(row.get("name") if isinstance(row, dict) else None, row) for row in value]
+    elif isinstance(value, dict):
+        entries = [(name, value[name]) for name in members]
+    else:
+        raise InvalidInventory(f"expected a list or an object of guests, not {type(value).__name__}", source=path)
+    guests: list[Guest] = []
+    entry_of: list[int] = []  # the entry of each guest
+    unchecked: list[dict] = []
+    first: dict[str, int] = {}  # name → its entry, in an object of guests
+    for i, (name, row) in enumerate(entries):
+        name = name if isinstance(name, str) and name else f"guest-{i}"
+        where = f"{path}: entry {i} ({name})"
+        try:
+            if isinstance(value, dict) and first.setdefault(name, i) != i:
+                raise InvalidInventory(f"guest {name} is given again; only its first entry ({first[name]}) "
+                                       "is checked", source=where)
+            guest = _guest(row, name, where, Path(path).parent, fleet)
+        except CpuCompatError as exc:
+            unchecked.append({"guest": name, "entry": i, "reason": str(exc)})
+            continue
+        guests.append(guest)
+        entry_of.append(i)
+    result = fleet.stranded(guests)
+    # what cannot be answered for a guest is its own problem (its reason names its CPU's source)
+    unchecked += [{"guest": u.guest.name, "entry": entry_of[u.index], "reason": u.reason} for u in result.unchecked]
+    unchecked.sort(key=lambda u: u["entry"])
+    return result, unchecked
+
+
+def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Guest:
+    if not isinstance(row, dict):
+        raise InvalidInventory(f"expected an object {{name, host[, cpu]}}, not {json.dumps(row)[:40]}",
+                               source=where)
+    if getattr(row, "repeated", ()):
+        raise InvalidInventory(f"gives {', '.join(map(repr, row.repeated))} twice", source=where)
+    host = row.get("host")
+    if not isinstance(host, str) or not host:
+        raise InvalidInventory("has no host name (\"host\")", source=where)
+    if host in fleet.failures:
+        raise InvalidInventory(f"its host {host} is unreadable: {fleet.failures[host]}", source=where)
+    if host not in fleet.class_of:
+        raise InvalidInventory(f"its host {host} is not in the inventory", source=where)
+    text = row.get("cpu")
+    if text is None or text == "":
+        return Guest(name, host, None)
+    if not isinstance(text, str):
+        raise InvalidInventory(f"cpu must be CPU XML or a file name, not {type(text).__name__}", source=where)
+    if text.lstrip().startswith("<"):
+        return Guest(name, host, parse_cpus(text, where, fleet.cpumap)[0])
+    return Guest(name, host, read_cpus(base / text, fleet.cpumap)[0])
+
+
+def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: int) -> None:
+    if unchecked and (not args.json or not checked):
+        _warn(f"{plural(len(unchecked), 'guest')} not checked:", [cli.one_line(entry["reason"]) for entry in unchecked])
+    if unchecked and not checked:
+        raise InvalidInventory(f"none of its {len(unchecked)} guests could be checked", source=args.guests)
+
+
+def cmd_stranded(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    result, unchecked = _stranded(args.guests, fleet)
+    _report_unchecked(args, unchecked, result.checked)
+    lines = [f"{len(result)} stranded guests"] + [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}"
+                                                  for s in result]
+    return _emit(args, fleet, {"stranded": [s.to_dict() for s in result], "unchecked": unchecked}, lines)
+
+
+def cmd_levels(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    levels = fleet.levels()
+    domains = fleet.domains(args.max_domains, args.max_loss)
+    lines = [f"{shown(host):<30} {level or '-'}" for host, level in levels.items()]
+    lines += [f"domain {d.name} ({len(d.hosts)} hosts): {d.level or '-'}" for d in domains]
+    value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
+    return _emit(args, fleet, value, lines)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from ..planner.report import graph_dot, graph_graphml, graph_png, graph_svg
+
+    fleet = _fleet(args, reasons_in_json=False)
+    writers = {"dot": graph_dot, "graphml": graph_graphml, "svg": graph_svg, "png": graph_png}
+    if not write_output(args.output, writers[args.format](fleet)):  # standard output holds the graph alone
+        cli.emit(args, {"output": args.output, "format": args.format, "classes": len(fleet.classes)},
+                 f"wrote {args.format} lattice of {len(fleet.classes)} CPU classes to {shown(args.output)}")
+    return cli.EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..planner.report import html_report
+
+    fleet = _fleet(args, reasons_in_json=False)
+    stranded, unchecked = _stranded(args.guests, fleet) if args.guests else (None, [])
+    if stranded is not None:
+        _report_unchecked(args, unchecked, stranded.checked)
+    domains = fleet.domains(args.max_domains, args.max_loss)
+    if not write_output(args.output, html_report(fleet, domains, stranded, unchecked)):
+        cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
+                        "unchecked": unchecked},
+                 f"wrote report on {len(fleet.hosts)} hosts to {shown(args.output)}")
+    return cli.EXIT_OK
+
+
+def _number(kind: Callable[[str], float], what: str, bound: str, fits: Callable[[float], bool]
+            ) -> Callable[[str], float]:
+    """An argparse type: `what`, read by `kind`, that `fits` ("must be `bound`")."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+        if not fits(value):
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        return value
+    return parse
+
+
+OUTPUT_HELP = ("a file (replaced atomically), a device or FIFO (written to, never replaced), "
+               "or - for standard output")
+INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `openstack hypervisor show "
+                  "-f json` output, a compute_nodes export, a file listing libvirt URIs, or a libvirt URI")
+
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    live = argparse.ArgumentParser(add_help=False)
+    live.add_argument("--timeout", default=30.0,
+                      type=_number(float, "seconds", "a positive number of seconds", lambda v: 0 < v < float("inf")),
+                      help="seconds each live host has to answer, counted from when it is tried (default 30)")
+    live.add_argument("--trust-command-line-uris", action="store_true",
+                      help="open libvirt URIs typed here as written, even one that runs a local program "
+                           "(qemu+ext, command=) or names a local socket, key or file (see SECURITY.rst); "
+                           "URIs read from files are always checked")
+    inventories = argparse.ArgumentParser(add_help=False)
+    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
+                             help=INVENTORY_HELP + "; several are merged, a host name given twice is reported")
+    # `common` ends with a list of hosts, so it takes one INVENTORY (a URI list names several hosts)
+    one_inventory = argparse.ArgumentParser(add_help=False)
+    one_inventory.add_argument("inventory", metavar="INVENTORY", type=cli.path_argument, help=INVENTORY_HELP)
+    partition = argparse.ArgumentParser(add_help=False)
+    partition.add_argument("--max-domains", metavar="K", help="at most K domains",
+                           type=_number(int, "a whole number", "at least 1", lambda v: v >= 1))
+    partition.add_argument("--max-loss", metavar="N",
+                           type=_number(int, "a whole number", "at least 0", lambda v: v >= 0),
+                           help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
+
+    def add(name: str, func, help_text: str, extra=(), inventory=inventories) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common, live, inventory, *extra], help=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    add("classes", cmd_classes, "hosts grouped by identical CPU")
+    add("targets", cmd_targets, "where a host-model guest of HOST can live-migrate").add_argument("host")
+    add("domain", cmd_domain, "hosts that can run a guest CPU (a file, or a host's host-model)").add_argument(
+        "guest", metavar="GUEST", type=cli.path_argument,
+        help="a guest CPU file, or a host name for its host-model CPU")
+    add("domains", cmd_domains, "partition the fleet into migration domains", [partition])
+    add("common", cmd_common, "best common CPU of some hosts", inventory=one_inventory).add_argument(
+        "hosts", nargs="+")
+    p = add("whatif", cmd_whatif, "what changes when hosts are added or retired", [partition])
+    p.add_argument("--add", nargs="+", metavar="INVENTORY", type=cli.path_argument, help="inventories of hosts to add")
+    p.add_argument("--retire", nargs="+", metavar="HOST", help="hosts to retire")
+    add("stranded", cmd_stranded, "running guests with nowhere to go").add_argument(
+        "guests", type=cli.path_argument, help="JSON: [{name, host[, cpu]}]")
+    add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition])
+    p = add("graph", cmd_graph, "export the migration lattice")
+    p.add_argument("--format", default="dot", choices=["graphml", "dot", "svg", "png"])
+    p.add_argument("-o", "--output", required=True, type=cli.path_argument, metavar="PATH", help=OUTPUT_HELP)
+    p = add("report", cmd_report, "one self-contained HTML report", [partition])
+    p.add_argument("-o", "--output", required=True, type=cli.path_argument, metavar="PATH", help=OUTPUT_HELP)
+    p.add_argument("--guests", type=cli.path_argument, help="JSON of running guests, for the stranded section")
+

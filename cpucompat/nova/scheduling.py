@@ -1,0 +1,458 @@
+"""Scheduling decisions: can a request's guest CPU run on (or move to) a host?
+
+All of the Nova filter's logic lives here, on plain values, so it is
+testable without Nova and fast enough for every host of every request:
+
+* a host's ``cpu_info`` (JSON text, dict, '' or None) is parsed once per
+  distinct text (bounded cache) into a `HostCpu`; a model newer than the map
+  is replaced by the one the map decodes from the listed features, and
+  feature names the map does not know are kept by name;
+* a decision is computed once per distinct (request, host CPU) pair;
+* nothing raises: a malformed input is a failing decision with a reason,
+  an internal error one flagged as an error;
+* untrusted sizes are bounded: a ``cpucompat:*`` value or aggregate model
+  longer than Nova stores (255 characters) is refused before it is looked
+  up, a cpu_info over MAX_CPU_INFO characters before it is parsed; the
+  caches are bounded in the characters of cpu_info they keep, not only in
+  entries, and reasons are cut to MAX_REASON characters.
+
+Rules, per guest CPU mode:
+
+* custom: some model of the request's list (in order), with the extra
+  flags, runs on the host (libvirt's compare) and has the required traits;
+* host-model: boot anywhere the flags and required traits are met; a move
+  needs the destination to run the guest's actual CPU, its source host's
+  host-model CPU, and to list the source's features unknown to the map
+  (``strict_host_model``);
+* host-passthrough / maximum: boot anywhere; a move needs an identical host
+  CPU, unknown feature names included (``passthrough_match=exact``), or a
+  superset (``superset``);
+* none: QEMU's default CPU, no constraint but the required traits.
+
+Forbidden traits exclude hosts offering the feature, in every mode.  A
+required ``HW_CPU_X86_*`` trait neither os-traits nor cpucompat knows fails
+every host (no host reports it); a forbidden one excludes none.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Sequence
+
+from ..engine.compare import compare, features_of
+from ..engine.decode import decode_features, host_model
+from .config import CpuPolicy, parse_flags
+from ..display import clip
+from ..engine.cpu import Cpu, is_x86, resolve_arch
+from ..engine.cpumap import CpuMap
+from ..errors import CpuCompatError, UnknownInputFormat, UnknownModel
+from ..inputs.parse import parse_cpu_info
+from .traits import trait_requirements
+
+__all__ = ["SPEC_MODE", "SPEC_MODEL", "SPEC_FLAGS", "HINT_SOURCE", "AGGREGATE_MODEL", "SOURCE_MODES",
+           "HostCpu", "Request", "Decision", "NO_CPU_INFO", "Lru", "CpuPlacement", "RequestDecisions"]
+
+SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"
+HINT_SOURCE = "cpucompat_source_host"
+AGGREGATE_MODEL = "cpucompat_cpu_model"
+SOURCE_MODES = ("host-model", "host-passthrough", "maximum")  # modes whose moves depend on the source CPU
+MAX_SPEC = 255  # Nova stores extra spec values and aggregate metadata in VARCHAR(255) columns
+MAX_HOST_NAME = 255  # so are host names
+MAX_CPU_INFO = 64 * 1024  # characters; Nova's libvirt driver writes about 1,000
+MAX_REASON = 500  # characters of a decision's reason
+CACHE_CHARS = 16 * 1024 * 1024  # characters of cpu_info the hosts cache keeps (decisions: 4 times as many)
+
+
+@dataclass(frozen=True, slots=True)
+class HostCpu:
+    """A compute host's CPU as its ``cpu_info`` gives it.
+
+    ``cpu`` is what the loaded map can describe.  ``reported_model`` is the
+    model cpu_info names, which a newer libvirt may know and the map not;
+    ``unknown`` the feature names the map does not know.  Both count for
+    exactness decisions: nothing the host reports is silently lost.
+    """
+
+    cpu: Cpu
+    reported_model: str
+    unknown: frozenset[str] = frozenset()
+    size: int = field(default=0, compare=False)  # characters of the cpu_info it was read from
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What one scheduling request needs from a host's CPU."""
+
+    mode: str
+    models: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()
+    required: tuple[str, ...] = ()  # features from required traits
+    forbidden: tuple[str, ...] = ()
+    source_host: str | None = None  # set for moves
+    source_cpu: HostCpu | None = None  # the source host's CPU, when known
+    passthrough_match: str = "exact"
+    strict_host_model: bool = True
+    unknown_required: tuple[str, ...] = ()  # required traits nobody knows: every host fails
+    unknown_forbidden: tuple[str, ...] = ()  # forbidden traits nobody knows: no host is excluded
+
+    @property
+    def is_move(self) -> bool:
+        return self.source_host is not None
+
+    @property
+    def size(self) -> int:
+        """Characters of untrusted names it holds (a source host, traits nobody knows)."""
+        return len(self.source_host or "") + sum(map(len, self.unknown_required + self.unknown_forbidden))
+
+    @property
+    def source_unknown(self) -> bool:
+        """A move whose rule needs the source CPU, which is not known: the
+        boot rule applies."""
+        return self.is_move and self.mode in SOURCE_MODES and self.source_cpu is None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    passes: bool
+    reason: str
+    model: str | None = None  # the custom model the guest will get
+    error: bool = False  # the reason is a fault to report (bad input, internal error), not the host's CPU
+
+
+NO_CPU_INFO = Decision(False, "host reports no CPU information (cpu_info is empty)")
+
+
+class Lru:
+    """A small thread-safe LRU mapping (the scheduler calls from many threads),
+    bounded in entries and, with `max_weight`, in the summed weights its
+    callers give their entries (the characters of untrusted text each keeps):
+    a few huge entries cannot pin more than that.  An entry heavier than
+    `max_weight` is not kept at all."""
+
+    def __init__(self, size: int, max_weight: int | None = None) -> None:
+        self.size = size
+        self.max_weight = max_weight
+        self.weight = 0
+        self.items: OrderedDict = OrderedDict()  # key → (value, weight)
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            found = self.items.get(key)
+            if found is None:
+                return None
+            self.items.move_to_end(key)
+            return found[0]
+
+    def put(self, key, value, weight: int = 0) -> None:
+        with self.lock:
+            self._put(key, value, weight)
+
+    def add(self, key, weight: int = 0) -> bool:
+        """Insert `key`; True for the one caller that found it absent."""
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return False
+            self._put(key, True, weight)
+            return True
+
+    def _put(self, key, value, weight: int) -> None:
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.weight -= old[1]
+        if self.max_weight is not None and weight > self.max_weight:
+            return
+        self.items[key] = (value, weight)
+        self.weight += weight
+        while len(self.items) > self.size or (self.max_weight is not None and self.weight > self.max_weight):
+            _, (_, dropped) = self.items.popitem(last=False)
+            self.weight -= dropped
+
+
+class CpuPlacement:
+    """Decisions for one validated CpuPolicy, with bounded caches."""
+
+    def __init__(self, policy: CpuPolicy, cache_size: int = 4096, cache_chars: int = CACHE_CHARS) -> None:
+        self.policy = policy
+        self.cpumap: CpuMap = policy.cpumap
+        self._hosts = Lru(cache_size, cache_chars)  # cpu_info text → HostCpu or Decision
+        self._decisions = Lru(cache_size * 4, cache_chars * 4)  # (Request, cpu_info text) → Decision
+        self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for moves)
+
+    # -- hosts ---------------------------------------------------------------
+    def host_cpu(self, cpu_info: Any) -> HostCpu | Decision:
+        """The host CPU of a cpu_info value, or the failing decision saying
+        why there is none (an error when cpucompat itself failed)."""
+        found, _ = self._host_cpu(cpu_info)
+        return found
+
+    def _host_cpu(self, cpu_info: Any) -> tuple[HostCpu | Decision, str | None]:
+        """host_cpu() and the text it is cached under (None: not cached)."""
+        if cpu_info is None or cpu_info == "" or cpu_info == {}:
+            return NO_CPU_INFO, None
+        key = cpu_info if isinstance(cpu_info, str) else _dict_key(cpu_info)
+        if len(key) > MAX_CPU_INFO:  # refused before it is parsed or kept
+            return Decision(False, f"cpu_info of {len(key)} characters, more than the {MAX_CPU_INFO} "
+                                   "allowed"), None
+        found = self._hosts.get(key)
+        if found is None:
+            try:
+                found = _host_cpu(cpu_info, self.cpumap)
+                found = replace(found, size=len(key))
+            except CpuCompatError as exc:  # a message with a source already starts "cpu_info: "
+                found = _clipped(Decision(False, f"unusable {exc}" if exc.source else f"unusable cpu_info: {exc}"))
+            except Exception as exc:  # never raise into the scheduler
+                found = _clipped(Decision(False, f"internal error reading cpu_info, host refused: "
+                                                 f"{type(exc).__name__}: {exc}", error=True))
+            self._hosts.put(key, found, len(key))
+        return found, key
+
+    def remember(self, hosts) -> None:
+        """Note each host's cpu_info (objects with .host and .cpu_info), so a
+        later move away from a host knows its CPU: Nova strips the source
+        from the hosts a move request is filtered over."""
+        known = self._known_hosts
+        for host in hosts:
+            cpu_info = getattr(host, "cpu_info", None)
+            if cpu_info and _keepable(cpu_info) and known.get(host.host) is not cpu_info:
+                known[host.host] = cpu_info  # one dict store: atomic under the GIL
+
+    def source_cpu(self, host: str, lookup: Callable[[str], Any] | None = None) -> HostCpu | None:
+        """The CPU of a move's source host: its cpu_info as remember() last
+        saw it, else as `lookup(host)` gives it (Nova's database), then
+        remembered; None when neither knows it."""
+        cpu_info = self._known_hosts.get(host)
+        if cpu_info is None and lookup is not None:
+            cpu_info = lookup(host)
+            if cpu_info and _keepable(cpu_info):
+                self._known_hosts[host] = cpu_info
+        found = self.host_cpu(cpu_info)
+        return found if isinstance(found, HostCpu) else None
+
+    # -- requests --------------------------------------------------------------
+    def request(self, extra_specs: Mapping[str, Any] | None = None, *, image_traits: Sequence[str] = (),
+                source_host: str | None = None, aggregate_model: str | None = None,
+                lookup_source: Callable[[str], Any] | None = None) -> Request:
+        """Build the Request of a scheduling request from plain values;
+        `lookup_source(host)` gives a move's source cpu_info when this
+        process has not seen the host, and is called only when the mode
+        needs it.
+
+        Raises CpuCompatError for unusable extra specs (the filter turns that
+        into rejecting every host with the reason)."""
+        specs = {str(k): str(v) for k, v in (extra_specs or {}).items()}
+        for key in (SPEC_MODE, SPEC_MODEL, SPEC_FLAGS):
+            if len(specs.get(key, "")) > MAX_SPEC:  # refused before any lookup of its names
+                raise CpuCompatError(f"value of {len(specs[key])} characters, more than the {MAX_SPEC} "
+                                     "Nova stores", source=key)
+        if aggregate_model and len(aggregate_model) > MAX_SPEC:
+            raise CpuCompatError(f"value of {len(aggregate_model)} characters, more than the {MAX_SPEC} Nova "
+                                 "stores", source=f"aggregate {AGGREGATE_MODEL}")
+        policy = self.policy
+        mode = specs.get(SPEC_MODE, policy.mode)
+        models = policy.models
+        if SPEC_MODEL in specs:
+            models = tuple(self.cpumap.x86.model(m.strip(), source=SPEC_MODEL).name
+                           for m in specs[SPEC_MODEL].split(",") if m.strip())
+        elif aggregate_model:
+            models = (self.cpumap.x86.model(aggregate_model, source=f"aggregate {AGGREGATE_MODEL}").name,)
+            if SPEC_MODE not in specs:
+                mode = "custom"
+        flags = policy.flags
+        if SPEC_FLAGS in specs:
+            flags = tuple(dict(policy.flags + parse_flags(specs[SPEC_FLAGS].split(","), self.cpumap,
+                                                          source=SPEC_FLAGS)).items())
+        if mode not in ("custom", "host-model", "host-passthrough", "maximum", "none"):
+            raise CpuCompatError(f"unknown CPU mode {mode!r}", source=SPEC_MODE)
+        if mode == "custom" and not models:
+            raise CpuCompatError("cpu_mode=custom without a CPU model", source=SPEC_MODEL)
+        traits = trait_requirements(specs, [str(t) for t in image_traits])
+        source_cpu = self.source_cpu(source_host, lookup_source) if source_host and mode in SOURCE_MODES else None
+        return Request(mode, models if mode == "custom" else (), flags, traits.required, traits.forbidden,
+                       source_host, source_cpu, policy.passthrough_match, policy.strict_host_model,
+                       traits.unknown_required, traits.unknown_forbidden)
+
+    # -- decisions ---------------------------------------------------------------
+    def decide(self, request: Request, cpu_info: Any) -> Decision:
+        """Can `request`'s guest run on the host described by `cpu_info`?"""
+        host, text = self._host_cpu(cpu_info)
+        if not isinstance(host, HostCpu):
+            return host
+        key = (request, text)  # the text, not the parsed host: an entry keeps no parsed CPU alive
+        found = self._decisions.get(key)
+        if found is None:
+            try:
+                found = self._decide(request, host)
+            except CpuCompatError as exc:  # a name the map lacks: the request's fault, not the host's
+                found = Decision(False, str(exc), error=True)
+            except Exception as exc:  # a bug must not take the scheduler down
+                found = Decision(False, f"internal error, host refused: {type(exc).__name__}: {exc}", error=True)
+            found = _clipped(found)
+            source = request.source_cpu
+            self._decisions.put(key, found, host.size + (source.size if source else 0) + request.size)
+        return found
+
+    def _decide(self, request: Request, host: HostCpu) -> Decision:
+        if request.unknown_required:
+            names = ", ".join(clip(trait) for trait in request.unknown_required)
+            return Decision(False, f"requires {names}, unknown to os-traits and cpucompat: no host has it")
+        x86 = self.cpumap.x86
+        host_bits = features_of(host.cpu, self.cpumap)
+        forbidden = x86.bits(request.forbidden) & host_bits
+        if forbidden:
+            return Decision(False, f"host provides forbidden features {', '.join(x86.names(forbidden))}")
+        mode = request.mode
+        if mode == "custom":
+            return self._custom(request, host.cpu)
+        missing = (x86.bits(request.required) | x86.bits(n for n, p in request.flags if p == "require")) & ~host_bits
+        if missing:
+            return Decision(False, f"host lacks required features {', '.join(x86.names(missing))}")
+        if not request.is_move or mode == "none":
+            return Decision(True, f"{mode} guest can boot here")
+        source = request.source_cpu
+        if source is None:
+            return Decision(True, f"source host {request.source_host} CPU unknown: boot rule applied")
+        # names the map cannot describe may be in the guest's CPU: the destination needs them too
+        unknown_lacking = sorted(source.unknown - host.unknown)
+        if mode == "host-model":
+            if not request.strict_host_model:
+                return Decision(True, "host-model move, strict_host_model off")
+            if is_x86(source.cpu.arch):
+                guest = host_model(source.cpu, self.cpumap).as_cpu().with_features(request.flags)
+            else:  # other maps describe models by name only: compare() matches the source's model
+                guest = Cpu(model=source.cpu.model, arch=source.cpu.arch, match=None)
+            verdict = compare(guest, host.cpu, self.cpumap)
+            if not verdict.compatible:
+                return Decision(False, f"host-model guest from {request.source_host} ({guest.model}) "
+                                       f"cannot run here: {verdict.reason}")
+            if unknown_lacking:
+                return Decision(False, f"host-model guest from {request.source_host}: host lacks "
+                                       f"{', '.join(unknown_lacking)} (unknown to cpu_map)")
+            return Decision(True, f"host offers every feature of the guest's {guest.model} CPU")
+        # host-passthrough / maximum
+        source_bits = features_of(source.cpu, self.cpumap)
+        if source.cpu.vendor != host.cpu.vendor:
+            return Decision(False, f"host-passthrough guest: vendor {host.cpu.vendor} differs from source "
+                                   f"{source.cpu.vendor}")
+        lacking = x86.names(source_bits & ~host_bits) + unknown_lacking
+        if request.passthrough_match == "exact":
+            extra = x86.names(host_bits & ~source_bits) + sorted(host.unknown - source.unknown)
+            if lacking or extra or source.reported_model != host.reported_model:
+                return Decision(False, "host-passthrough guest needs an identical host CPU: "
+                                       f"{host.reported_model} vs {source.reported_model}"
+                                       + (f", missing {', '.join(lacking)}" if lacking else "")
+                                       + (f", extra {', '.join(extra)}" if extra else ""))
+            return Decision(True, "identical host CPU")
+        if lacking:
+            return Decision(False, f"host-passthrough guest: host lacks {', '.join(lacking)}")
+        return Decision(True, "host CPU is a superset of the source's")
+
+    def _custom(self, request: Request, host: Cpu) -> Decision:
+        x86 = self.cpumap.x86
+        need = x86.bits(request.required)
+        reasons = []
+        for name in request.models:
+            guest = Cpu(model=name, features=request.flags)
+            lacking = need & ~features_of(guest, self.cpumap)
+            if lacking:
+                reasons.append(f"{name} lacks required {', '.join(x86.names(lacking))}")
+                continue
+            verdict = compare(guest, host, self.cpumap)
+            if verdict.compatible:
+                return Decision(True, f"runs {name}", name)
+            reasons.append(f"{name}: {verdict.reason}")
+        return Decision(False, "; ".join(reasons))
+
+
+def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
+    """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
+    list, so a model the map does not know (a newer libvirt's) adds nothing:
+    the host gets the model the map decodes from those features.
+
+    The Cpu it holds carries nothing of unbounded size: it becomes a key of
+    the library's CPU caches (cpu_bits, compare, host_model), which are
+    bounded in entries only; the names the map does not know stay in the
+    HostCpu, whose cache is bounded in characters."""
+    cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)
+    if cpu.vendor is not None and len(cpu.vendor) > MAX_SPEC:
+        raise UnknownInputFormat(f"cpu_info vendor of {len(cpu.vendor)} characters", source="cpu_info")
+    unknown = cpu.unknown_features
+    cpu = replace(cpu, unknown_features=frozenset())
+    archmap = resolve_arch(cpumap, cpu)
+    reported = cpu.model or ""
+    if is_x86(cpu.arch) and reported not in archmap.model_by_name:
+        bits = features_of(replace(cpu, model=None), cpumap)
+        if not bits:
+            raise UnknownModel(f"unknown CPU model '{reported}' in cpu_map {archmap.source} and no known "
+                               "features to decode one from", source="cpu_info")
+        cpu = replace(cpu, model=decode_features(bits, cpu.vendor, None, cpumap, source="cpu_info").model)
+    features_of(cpu, cpumap)  # an unknown model of another arch: fail here, once
+    return HostCpu(cpu, reported, unknown)
+
+
+class RequestDecisions:
+    """One scheduling request's decisions over a list of hosts.
+
+    Worked out once per filter call and kept in its locals (one filter
+    instance serves every nova-scheduler thread): each distinct (aggregate
+    model, cpu_info) is decided once, so 10,000 hosts with 50 distinct
+    CPUs cost 50 decisions and 10,000 dict lookups.  A request that cannot
+    be built (bad extra specs) refuses every host with its reason.
+    """
+
+    def __init__(self, placement: CpuPlacement, extra_specs: Mapping[str, Any] | None,
+                 image_traits: Sequence[str], request: Request | None, error: str | None = None) -> None:
+        self.placement = placement
+        self.extra_specs = extra_specs
+        self.image_traits = image_traits
+        self.request = request
+        self.refused = Decision(False, clip(error or "", MAX_REASON), error=True)
+        self._pinned: dict[str, Request | Decision] = {}  # aggregate model → its request, or why not
+        self._decided: dict = {}
+
+    def decide(self, cpu_info: Any, aggregate_model: str | None = None) -> Decision:
+        key = (aggregate_model, cpu_info if isinstance(cpu_info, str) or cpu_info is None else repr(cpu_info))
+        decision = self._decided.get(key)
+        if decision is None:
+            request = self._request_for(aggregate_model)
+            decision = request if isinstance(request, Decision) else self.placement.decide(request, cpu_info)
+            self._decided[key] = decision
+        return decision
+
+    def _request_for(self, model: str | None) -> Request | Decision:
+        """The request on a host of an aggregate pinning `model` (once per model)."""
+        if self.request is None:
+            return self.refused
+        if not model:
+            return self.request
+        found = self._pinned.get(model)
+        if found is None:
+            try:
+                found = self.placement.request(self.extra_specs, image_traits=self.image_traits,
+                                               source_host=self.request.source_host, aggregate_model=model)
+            except CpuCompatError as exc:
+                found = _clipped(Decision(False, str(exc), error=True))
+            self._pinned[model] = found
+        return found
+
+
+def _keepable(cpu_info: Any) -> bool:
+    """False for a cpu_info too large to be used, hence to be kept."""
+    return not (isinstance(cpu_info, str) and len(cpu_info) > MAX_CPU_INFO)
+
+
+def _clipped(decision: Decision) -> Decision:
+    """`decision` with its reason cut to MAX_REASON characters: reasons
+    carry names from cpu_info and extra specs, of any length."""
+    reason = clip(decision.reason, MAX_REASON)
+    return decision if reason is decision.reason else replace(decision, reason=reason)
+
+
+def _dict_key(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)

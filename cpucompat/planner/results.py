@@ -1,0 +1,190 @@
+"""The planner's answers as frozen values, each with ``to_dict()`` for JSON.
+
+`Fleet` (fleet.py) computes them; the CLI and the report format them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from ..engine.cpu import Cpu, Expansion
+from ..engine.cpumap import ArchMap
+from ..engine.levels import level_of
+from .partition import Part
+
+__all__ = ["CpuClass", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded", "Unchecked",
+           "StrandedGuests", "WhatIf", "domain_shape", "plural"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CpuClass:
+    """Hosts with an identical CPU, and the host-model guest CPU they give."""
+
+    index: int
+    vendor: str | None
+    features: int  # the hosts' full feature bitmask
+    cpu: Cpu  # one host's CPU definition, standing for all
+    hosts: tuple[str, ...]
+    host_model: Expansion  # migratable host-model guest CPU
+    guest_features: int  # full bitmask of that guest CPU
+
+    @property
+    def label(self) -> str:
+        return f"C{self.index} {self.host_model.model}"
+
+    @property
+    def part(self) -> Part:
+        """This class as the partition search sees it."""
+        return Part(self.index, self.features, self.guest_features, len(self.hosts))
+
+    def to_dict(self, archmap: ArchMap) -> dict[str, Any]:
+        return {"class": self.index, "vendor": self.vendor, "model": self.cpu.model,
+                "host_model": self.host_model.model, "hosts": list(self.hosts),
+                "features": archmap.names(self.features), "level": level_of(self.features, archmap)}
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 host", "2 hosts": a count in words."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    host: str
+    reason: str
+    missing: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "reason": self.reason, "missing": list(self.missing)}
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Where a host-model guest started on `host` can live-migrate."""
+
+    host: str
+    guest: Expansion
+    targets: tuple[str, ...]
+    refused: tuple[Refusal, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "guest_model": self.guest.model, "targets": list(self.targets),
+                "refused": [r.to_dict() for r in self.refused]}
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """A set of hosts between which a guest of `common` moves freely."""
+
+    name: str
+    hosts: tuple[str, ...]
+    common: Expansion
+    level: str | None
+    loss: Mapping[str, tuple[str, ...]]  # host → features it gives up vs its own host-model
+
+    @property
+    def max_loss(self) -> int:
+        """The most features any of its hosts gives up."""
+        return max(map(len, self.loss.values()), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "hosts": list(self.hosts), "model": self.common.model,
+                "vendor": self.common.vendor, "features": list(self.common.features),
+                "disabled": list(self.common.disabled), "level": self.level,
+                "loss": {h: list(f) for h, f in self.loss.items()},
+                "max_loss": self.max_loss}
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """The best common CPU of chosen hosts and what it costs each."""
+
+    hosts: tuple[str, ...]
+    common: Expansion
+    level: str | None
+    loss: Mapping[str, tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hosts": list(self.hosts), "model": self.common.model, "vendor": self.common.vendor,
+                "features": list(self.common.features), "disabled": list(self.common.disabled),
+                "level": self.level, "loss": {h: list(f) for h, f in self.loss.items()}}
+
+
+@dataclass(frozen=True, slots=True)
+class Guest:
+    """A running guest: its name, the host it runs on, and optionally its CPU
+    (default: the host-model CPU of its host)."""
+
+    name: str
+    host: str
+    cpu: Cpu | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stranded:
+    guest: str
+    host: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        # "targets" is documented (always empty): a stranded guest has none
+        return {"guest": self.guest, "host": self.host, "targets": [], "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """A guest `Fleet.stranded` cannot answer for, and why."""
+
+    index: int  # its place among the guests asked about
+    guest: Guest
+    reason: str
+
+
+class StrandedGuests(tuple[Stranded, ...]):
+    """`Fleet.stranded`'s answer: a tuple of the stranded guests, in the order
+    asked, and `unchecked`, every guest it could not answer for (none is
+    dropped)."""
+
+    unchecked: tuple[Unchecked, ...]
+    checked: int  # guests answered for
+
+    def __new__(cls, stranded: Iterable[Stranded], unchecked: Iterable[Unchecked], checked: int) -> "StrandedGuests":
+        value = super().__new__(cls, stranded)
+        value.unchecked, value.checked = tuple(unchecked), checked
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """What changes when hosts are added and/or retired."""
+
+    added: tuple[str, ...]
+    retired: tuple[str, ...]
+    not_added: Mapping[str, str]  # host to add → why the fleet cannot take it
+    domains_before: tuple[Domain, ...]
+    domains_after: tuple[Domain, ...]
+    targets_gained: Mapping[str, tuple[str, ...]]
+    targets_lost: Mapping[str, tuple[str, ...]]
+    common_before: Mapping[str, str]  # vendor → model of the whole-fleet baseline
+    common_after: Mapping[str, str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.targets_gained or self.targets_lost or self.common_before != self.common_after
+                    or list(map(domain_shape, self.domains_before)) != list(map(domain_shape, self.domains_after)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": list(self.added), "retired": list(self.retired), "not_added": dict(self.not_added),
+                "changed": bool(self.changed),
+                "domains_before": [d.to_dict() for d in self.domains_before],
+                "domains_after": [d.to_dict() for d in self.domains_after],
+                "targets_gained": {h: list(t) for h, t in self.targets_gained.items()},
+                "targets_lost": {h: list(t) for h, t in self.targets_lost.items()},
+                "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
+
+
+def domain_shape(domain: Domain) -> tuple[Any, ...]:
+    """What `Domain.to_dict` shows, without building it for every host; hashable."""
+    common = domain.common
+    return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,
+            domain.level, tuple(domain.loss.items()))

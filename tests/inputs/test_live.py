@@ -1,0 +1,76 @@
+"""This machine's CPU, read from the CPU itself, equals libvirt's answer.
+
+libvirt's capabilities take seconds (it probes QEMU); reading the CPUID
+leaves and IA32_ARCH_CAPABILITIES as libvirt's virCPUx86GetHost does takes
+milliseconds and must give the very same host CPU.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from cpucompat.inputs import live
+
+
+def _readable_cpuid() -> bool:
+    return os.access(live.CPUID_DEVICE, os.R_OK)
+
+
+def test_host_cpu_read_from_cpuid_equals_libvirt_capabilities():
+    if not _readable_cpuid():
+        pytest.skip(f"{live.CPUID_DEVICE} is not readable (needs root and the cpuid module)")
+    if live.libvirt_module() is None:
+        pytest.skip("libvirt-python is not installed: nothing to compare the CPUID reading with")
+    ours = live.local_host_cpu()
+    theirs = live.host_cpu_from_libvirt(None)
+    assert (ours.model, ours.vendor, ours.signature) == (theirs.model, theirs.vendor, theirs.signature)
+    assert sorted(ours.features) == sorted(theirs.features)
+
+
+def test_cpuid_dump_holds_the_vendor_and_signature_leaves():
+    if not _readable_cpuid():
+        pytest.skip(f"{live.CPUID_DEVICE} is not readable (needs root and the cpuid module)")
+    dump = live.local_cpuid_dump()
+    assert dump.leaf(0) is not None and dump.leaf(1) is not None
+    maximum = dump.leaf(0)[0]
+    assert all(leaf <= maximum for (leaf, _), _ in dump.leaves if leaf < 0x80000000)
+
+
+def test_without_the_cpuid_device_the_local_cpu_comes_from_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setattr(live, "CPUID_DEVICE", str(tmp_path / "no-such-device"))
+    assert live.local_cpuid_dump() is None
+    monkeypatch.setattr(live, "libvirt_module", lambda: None)
+    host = live.local_host_cpu()  # /proc/cpuinfo
+    assert host.is_host and host.source == "/proc/cpuinfo"
+
+
+def test_cpuid_dump_reads_each_leaf_once_and_asks_for_the_msr_only_when_cpuid_lists_it(monkeypatch, tmp_path):
+    """A fake cpuid device: highest basic leaf 0xd, leaf 7 with subleaf 1,
+    IA32_ARCH_CAPABILITIES listed in CPUID.7.0:EDX[29]."""
+    device = tmp_path / "cpuid"
+    device.write_bytes(b"")
+    reads = []
+    real_pread = os.pread
+
+    def pread(fd, size, offset):
+        if os.fstat(fd).st_ino != device.stat().st_ino:
+            return real_pread(fd, size, offset)
+        leaf, subleaf = offset & 0xFFFFFFFF, offset >> 32
+        reads.append((leaf, subleaf))
+        registers = {(0, 0): (0xD, 0, 0, 0), (0x80000000, 0): (0x80000008, 0, 0, 0),
+                     (7, 0): (1, 0, 0, 1 << 29)}.get((leaf, subleaf), (0, 0, 0, 0))
+        return struct.pack("<4I", *registers)
+
+    monkeypatch.setattr(live, "CPUID_DEVICE", str(device))
+    monkeypatch.setattr(live.os, "pread", pread)
+    monkeypatch.setattr(live, "_feature_msr", lambda index: 0x6B)
+    dump = live.local_cpuid_dump()
+    assert sorted(reads) == sorted(set(reads)) and (7, 0) in reads and (7, 1) in reads
+    assert all(subleaf <= 1 for leaf, subleaf in reads if leaf == 7)
+    assert dump.msrs == ((live.ARCH_CAPABILITIES_MSR, (0x6B, 0)),)
+    without = {(7, 0): (1, 0, 0, 0)}
+    monkeypatch.setattr(live.os, "pread", lambda fd, size, offset: struct.pack(
+        "<4I", *without.get((offset & 0xFFFFFFFF, offset >> 32), (0xD, 0, 0, 0))))
+    assert live.local_cpuid_dump().msrs == ()
