@@ -66,6 +66,11 @@ class InvalidInventory(CpuCompatError):
     """A fleet inventory that cannot be read."""
 
 
+class UnsafeUri(InvalidInventory):
+    """A libvirt URI that could run a program, open a local file or socket,
+    or weaken host checks: refused before libvirt sees it."""
+
+
 class TooFewDomains(InvalidInventory):
     """The fleet cannot be partitioned into `max_domains` domains in which no
     host gives up more than `max_loss` features: it takes `needed`."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import BinaryIO
 
 from .errors import CpuCompatError
 
-__all__ = ["read_regular", "file_kind"]
+__all__ = ["file_kind", "open_regular", "read_regular"]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -42,14 +43,8 @@ def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
     symbolic link swapped between a check and the open changes nothing.
     """
     source = os.fsdecode(path) if not isinstance(path, str) else path
+    fd = _open_regular(path, source, error)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
-    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL byte
-        raise error(f"cannot read: {getattr(exc, 'strerror', None) or exc}", source=source) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise error(f"cannot read: {file_kind(mode)}, not a regular file", source=source)
         chunks = []
         size = 0
         while size <= max_bytes:
@@ -65,3 +60,28 @@ def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
     if size > max_bytes:
         raise error(f"file is larger than {max_bytes} bytes", source=source)
     return b"".join(chunks)
+
+
+def _open_regular(path: str | os.PathLike[str], source: str, error: type[CpuCompatError]) -> int:
+    """A descriptor of the regular file `path` (see read_regular), or `error`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL byte
+        raise error(f"cannot read: {getattr(exc, 'strerror', None) or exc}", source=source) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise error(f"cannot read: {exc.strerror or exc}", source=source) from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise error(f"cannot read: {file_kind(mode)}, not a regular file", source=source)
+    return fd
+
+
+def open_regular(path: str | os.PathLike[str], *, error: type[CpuCompatError] = CpuCompatError) -> BinaryIO:
+    """The regular file `path` opened for reading in binary, for files read
+    a piece at a time (the caller bounds what it reads); the same checks as
+    read_regular, so a FIFO or device is refused at once."""
+    source = os.fsdecode(path) if not isinstance(path, str) else path
+    return os.fdopen(_open_regular(path, source, error), "rb")

@@ -32,7 +32,8 @@ __all__ = ["add_commands"]
 
 def _live(args: argparse.Namespace) -> dict:
     """How live hosts are read: each within --timeout, with progress on a terminal."""
-    return {"timeout": args.timeout, "progress": sys.stderr.isatty()}
+    return {"timeout": args.timeout, "progress": sys.stderr.isatty(),
+            "trust_given_uris": args.trust_command_line_uris}
 
 
 def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
@@ -323,6 +324,10 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     live.add_argument("--timeout", default=30.0,
                       type=_number(float, "seconds", "a positive number of seconds", lambda v: 0 < v < float("inf")),
                       help="seconds each live host has to answer, counted from when it is tried (default 30)")
+    live.add_argument("--trust-command-line-uris", action="store_true",
+                      help="open libvirt URIs typed here as written, even one that runs a local program "
+                           "(qemu+ext, command=) or names a local socket, key or file (see SECURITY.rst); "
+                           "URIs read from files are always checked")
     inventories = argparse.ArgumentParser(add_help=False)
     inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
                              help=INVENTORY_HELP + "; several are merged, a host name given twice is reported")

@@ -23,6 +23,40 @@ _JSON_BLANK = re.compile(r"[ \t\n\r]*")
 _COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 _SIMPLE_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key
 _CUT = 64  # a value ending, or failing, this close to the end of what is read may go on after it
+_IN_STRING = re.compile(r'["\\]')
+_STRUCTURE = re.compile(r'["\[\]{}]')
+_SCALAR_END = re.compile(r"[,\]}\s]")
+# A host's description is a few KiB (a cpu_info) to ~100 KiB (capabilities
+# XML): one past this many characters is not read, so no row of a file
+# makes memory grow with its size.
+MAX_VALUE_CHARS = 1 << 20
+# A host's name (an object's key) is kept exact however odd, up to this
+# many characters; past it the file is refused.
+MAX_KEY_CHARS = 16 << 20
+
+
+class SkippedValue(InvalidInventory):
+    """A value the stream moved past without reading (too large, or holding
+    an integer too long to read): only what it describes is unreadable.
+    `detail` says why and where, without the file's name."""
+
+    detail = ""
+
+
+class Unreadable:
+    """Stands in for a value a reader could not turn into data (an integer
+    of thousands of digits, a text past MAX_VALUE_CHARS), so that only the
+    host holding it is unreadable; `reason` says why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<unreadable: {self.reason}>"
+
+    __str__ = __repr__
 
 
 class RepeatedKeys(dict):
@@ -115,8 +149,13 @@ class JsonStream:
             if self.pos < len(self.text) or not self._more():
                 return self.text[self.pos:self.pos + 1]
 
-    def value(self) -> Any:
-        """The JSON value at the current position."""
+    def value(self, limit: int = MAX_VALUE_CHARS) -> Any:
+        """The JSON value at the current position.
+
+        A value larger than `limit` characters, or holding an integer too
+        long to read, is passed over without being kept whole: SkippedValue
+        says why, and the stream goes on after it.
+        """
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.text, self.pos)
@@ -125,16 +164,78 @@ class JsonStream:
                 # as a string never closed: read on and decode it again
                 near_end = exc.pos >= len(self.text) - _CUT or exc.msg.startswith("Unterminated string")
                 if near_end and not self.eof:
+                    if len(self.text) - self.pos > limit:
+                        raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
                     self._more(len(self.text) - self.pos)
                     continue
                 raise self.error(exc.msg, exc.pos) from None
             except RecursionError:  # thousands of nested brackets: the value's end cannot be found
                 raise self.error("nested too deeply to be read", self.pos) from None
+            except ValueError:  # Python reads integers of at most 4300 digits (sys.get_int_max_str_digits)
+                raise self._skipped("holds an integer too long to read") from None
             if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
                 self._more(len(self.text) - self.pos)
                 continue
+            if end - self.pos > limit:
+                raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
             self.pos = end
             return value
+
+    def _skipped(self, reason: str) -> SkippedValue:
+        """Move past the value at the current position, keeping at most a
+        chunk of it, and say why it was not read."""
+        line, column, char = self._place(self.pos)
+        element = f"{self.element}: " if self.element else ""
+        self._skip()
+        skipped = SkippedValue(f"{element}{reason} (line {line} column {column}, char {char})", source=str(self.path))
+        skipped.detail = f"{reason} (line {line} column {column}, char {char})"
+        return skipped
+
+    def _skip(self) -> None:
+        """Move past the value at the current position without decoding it:
+        strings and brackets are followed, nothing is kept."""
+        pos = self.pos
+        if self.text[pos] not in '"[{':  # a number or a word: it ends at a delimiter
+            while (end := _SCALAR_END.search(self.text, pos)) is None:
+                self.pos = len(self.text)
+                if not self._more():
+                    return
+                pos = 0
+            self.pos = end.start()
+            return
+        depth, in_string = 0, False
+        while True:
+            found = (_IN_STRING if in_string else _STRUCTURE).search(self.text, pos)
+            if found is None:
+                if self.eof:
+                    raise self.error("Unterminated value", len(self.text))
+                carry = max(0, pos - len(self.text))  # an escaped character past the end
+                self.pos = len(self.text)
+                self._more()
+                pos = carry
+                continue
+            if found.end() >= len(self.text) and not self.eof:  # a backslash's character may be next
+                self.pos = found.start()
+                self._more()
+                pos = 0
+                continue
+            char, pos = found.group(), found.end()
+            if in_string:
+                if char == "\\":
+                    pos += 1  # the escaped character, whatever it is
+                    continue
+                in_string = False
+            elif char == '"':
+                in_string = True
+                continue
+            elif char in "[{":
+                depth += 1
+                continue
+            else:
+                depth -= 1
+            if depth == 0:
+                self.pos = pos
+                return
 
     def members(self, close: str) -> Iterator[None]:
         """Step through the array or object opening at the current position:
@@ -166,17 +267,25 @@ class JsonStream:
         if simple and simple.end() < len(self.text):  # the usual case, in one step
             self.pos = simple.end()
             return simple.group(1)
-        key = self.value()
+        try:
+            key = self.value(MAX_KEY_CHARS)
+        except SkippedValue as exc:  # what follows it cannot be told apart: the file is refused
+            raise InvalidInventory(f"a key {exc.detail}", source=str(self.path)) from None
         if self.skip() != ":":
             raise self.error("Expecting ':' delimiter", self.pos)
         self.pos += 1
         self.skip()
         return key
 
-    def error(self, message: str, pos: int) -> InvalidInventory:
-        """`message` at `pos` of self.text, placed in the file as the json module places it."""
+    def _place(self, pos: int) -> tuple[int, int, int]:
+        """Line, column and character of `pos` of self.text in the file, as the json module counts them."""
         newline = self.text.rfind("\n", 0, pos)
         line = self.lines + self.text.count("\n", 0, pos) + 1
         column = pos - newline if newline >= 0 else self.dropped + pos - self.line_start + 1
+        return line, column, self.dropped + pos
+
+    def error(self, message: str, pos: int) -> InvalidInventory:
+        """`message` at `pos` of self.text, placed in the file as the json module places it."""
+        line, column, char = self._place(pos)
         return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
-                                f"line {line} column {column} (char {self.dropped + pos})", source=str(self.path))
+                                f"line {line} column {column} (char {char})", source=str(self.path))

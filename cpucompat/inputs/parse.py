@@ -28,6 +28,7 @@ from ..engine.decode import decode, decode_features
 from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
 from ..engine.cpuid import CpuidDump
 from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..display import shown
 from ..errors import InvalidCpuXml, UnknownInputFormat
 from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
@@ -38,6 +39,10 @@ __all__ = ["FORMATS", "read_text", "detect_format", "read_cpus", "parse_cpus", "
            "parse_cpu_info_json", "parse_cpu_info", "parse_proc_cpuinfo"]
 
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
+# libvirt's model, vendor and feature names are a few dozen characters, a
+# cpu_info lists ~100 features: anything far beyond is refused, not echoed
+MAX_NAME_CHARS = 200
+MAX_CPU_INFO_FEATURES = 4096
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
@@ -301,8 +306,10 @@ def _signature(el: etree._Element | None, where: str) -> tuple[int, int, int] | 
 def _json(text: str, source: str, problem: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise UnknownInputFormat(f"{problem}: {exc}", source=source) from None
+    except ValueError:  # Python reads integers of at most 4300 digits (sys.get_int_max_str_digits)
+        raise UnknownInputFormat(f"{problem}: holds an integer too long to read", source=source) from None
     except RecursionError:
         raise UnknownInputFormat(f"{problem}: nested too deeply", source=source) from None
 
@@ -341,6 +348,13 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
     features = value.get("features") or []
     if not isinstance(features, (list, tuple, set)) or not all(isinstance(f, str) for f in features):
         raise UnknownInputFormat("cpu_info features must be a list of names", source=source)
+    if len(features) > MAX_CPU_INFO_FEATURES:
+        raise UnknownInputFormat(f"cpu_info lists {len(features)} features (at most {MAX_CPU_INFO_FEATURES})",
+                                 source=source)
+    for what, name in (("model", model), ("arch", arch), ("vendor", vendor or ""), *(("feature", f) for f in features)):
+        if len(name) > MAX_NAME_CHARS:
+            raise UnknownInputFormat(f"cpu_info {what} name of {len(name)} characters (at most {MAX_NAME_CHARS}): "
+                                     f"{shown(name, 40)}", source=source)
     archmap = cpumap.arch(arch)
     known, unknown = [], []
     for name in features:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.cpu import HypervisorModels
+from ..display import shown
 from ..errors import UnknownInputFormat
 from .parse import read_text
 
@@ -43,7 +44,7 @@ def parse_qemu_models(text: str, source: str = "<input>") -> HypervisorModels:
 def _blockers(definition: dict[str, Any], source: str) -> tuple[str, ...]:
     blockers = definition.get("unavailable-features", [])
     if not isinstance(blockers, list) or not all(isinstance(b, str) for b in blockers):
-        raise UnknownInputFormat(f"CPU model {definition['name']}: unavailable-features is not a list of names",
+        raise UnknownInputFormat(f"CPU model {shown(definition['name'])}: unavailable-features is not a list of names",
                                  source=source)
     return tuple(blockers)
 
@@ -61,4 +62,8 @@ def _json_values(text: str, source: str) -> list[Any]:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise UnknownInputFormat(f"not QMP JSON: {exc.msg} (line {exc.lineno})", source=source) from None
+        except ValueError:  # an integer of thousands of digits
+            raise UnknownInputFormat("not QMP JSON: holds an integer too long to read", source=source) from None
+        except RecursionError:  # thousands of nested brackets
+            raise UnknownInputFormat("not QMP JSON: nested too deeply to be read", source=source) from None
         values.append(value)

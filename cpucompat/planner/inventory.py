@@ -9,7 +9,8 @@ One loader, format detected from content:
   host ``node1.dc1``), or one subdirectory per host (the host name is the
   directory's; it holds ``capabilities.xml`` or a single host file);
 * a JSON or YAML file mapping host names to a CPU (Nova ``cpu_info``
-  object, CPU XML text, or a path to a file), optionally under ``hosts``
+  object, CPU XML text, or the path of a regular file: these inventories
+  are the user's own), optionally under ``hosts``
   (members beside it are reported, never read as hosts);
   keys are read as written (YAML ``no:`` is host ``no``, ``1.10`` is
   ``1.10``) and a key given twice is reported, never overwritten;
@@ -17,12 +18,15 @@ One loader, format detected from content:
   HOST -f json`` output (one object, or several concatenated or in a list),
   the API's ``{"hypervisors": [...]}`` (pages of it concatenated too), or
   rows of the ``compute_nodes`` table (JSON rows or ``mysql -B`` output;
-  soft-deleted rows are skipped);
+  soft-deleted rows are skipped, a ``deleted`` that is no row id is a
+  failure); their values are Nova's data, never read as file names;
 * a text file listing libvirt URIs, one a line, or the URIs themselves
   (``qemu:///system``, ``qemu+ssh://host/system``): read concurrently, at
   most MAX_CONCURRENT_HOSTS attempts within their deadline at a time, each
   host given `timeout` seconds from when its own attempt starts (see
-  _from_uris for attempts past it).
+  _from_uris for attempts past it).  Every URI is checked first
+  (`cpucompat.inputs.uris`: nothing that runs a program or opens a local file or
+  socket); only URIs given directly, with `trust_given_uris`, skip it.
 
 A host that cannot be read is kept in ``failures`` with its reason; the
 others load.  Host names are never merged: a duplicate is a failure, and
@@ -31,11 +35,18 @@ no failure ever replaces another.
 JSON and ``mysql -B`` files are read a row (a host) at a time, and the
 hosts of one CPU description share one parsed Cpu: memory grows with the
 number of hosts (their names), not with the size of their descriptions.
+A row past jsonstream.MAX_VALUE_CHARS (1 MiB; a cpu_info is a few KiB) is
+passed over unread and its host listed, as is a host whose description
+holds an integer too long to read.  Names are kept exact, even those
+that are not text (a lone surrogate, a file name that is not UTF-8):
+the outputs escape them.  Files are
+opened only when regular (never a FIFO or device); YAML is read whole,
+within inputs.yamlread.MAX_YAML_BYTES.
 """
 from __future__ import annotations
 
 import collections
-import functools
+import contextlib
 import json
 import queue
 import re
@@ -49,9 +60,13 @@ from typing import Any, BinaryIO, Iterable, Mapping
 from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..packagedata import data_path
-from ..errors import CpuCompatError, InvalidInventory, UnknownInputFormat
-from ..inputs.jsonstream import JsonStream, RepeatedKeys, mapping_of
+from ..display import shown
+from ..errors import CpuCompatError, InvalidInventory, UnknownInputFormat, UnsafeUri
+from ..inputs.jsonstream import MAX_VALUE_CHARS, JsonStream, RepeatedKeys, SkippedValue, Unreadable, mapping_of
 from ..inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus, read_text
+from ..inputs.uris import check_uri
+from ..inputs.yamlread import TOO_DEEP, read_yaml
+from ..safefile import open_regular
 
 __all__ = ["SAMPLE", "URI_SCHEMES", "HOST_FILE_SUFFIXES", "HOST_DIRECTORY_FILE", "MAX_CONCURRENT_HOSTS",
            "MAX_INVENTORY_BYTES", "DUPLICATE", "TOO_DEEP", "Inventory", "sample_path", "load_inventory",
@@ -64,9 +79,9 @@ URI_SCHEMES = ("qemu:", "qemu+", "test:", "test+", "xen:", "lxc:")
 HOST_FILE_SUFFIXES = (".xml", ".json", ".txt", ".cpuinfo")
 HOST_DIRECTORY_FILE = "capabilities.xml"  # `virsh capabilities > HOST/capabilities.xml`
 MAX_CONCURRENT_HOSTS = 16
-MAX_INVENTORY_BYTES = 1 << 30  # for inventories read whole (YAML, XML, URI lists); JSON is read a row at a time
+MAX_INVENTORY_BYTES = 64 << 20  # for inventories read whole (URI lists; YAML and XML have lower limits);
+# JSON and mysql -B are read a row at a time, each row at most jsonstream.MAX_VALUE_CHARS
 DUPLICATE = "host name appears twice in the inventory; only its first description is used"
-TOO_DEEP = "nested too deeply to be read"
 
 
 @dataclass(frozen=True)
@@ -84,11 +99,16 @@ def sample_path() -> Path:
 
 
 def load_inventory(sources: str | Path | Iterable[str | Path], cpumap: CpuMap | None = None,
-                   *, timeout: float = 30.0, progress: bool = False) -> Inventory:
+                   *, timeout: float = 30.0, progress: bool = False,
+                   trust_given_uris: bool = False) -> Inventory:
     """Load one or several inventory sources into one Inventory.
 
     `timeout` bounds each live host's attempt; `progress` prints a
-    "read N/M hosts" line on stderr while live hosts are read.
+    "read N/M hosts" line on stderr while live hosts are read.  Every
+    libvirt URI is checked by `cpucompat.inputs.uris.check_uri` before libvirt
+    opens it (a refused one is an unreadable host), except, with
+    `trust_given_uris`, the URIs given as `sources` themselves; URIs read
+    from files are always checked.
     """
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
     if isinstance(sources, (str, Path)):
@@ -96,14 +116,23 @@ def load_inventory(sources: str | Path | Iterable[str | Path], cpumap: CpuMap | 
     found = _Found()
     uris: dict[str, str] = {}  # URI → where it was given
     repeated_uris: list[tuple[str, str]] = []
+    refused: dict[str, str] = {}  # URI → why it is not opened
     names = []
     for source in sources:
         names.append(str(source))
         for uri in _load_source(str(source), found, cpumap):
             if uri in uris:
-                repeated_uris.append((uri, f"given twice ({uris[uri]}, {source}); read once"))
-            else:
-                uris[uri] = str(source)
+                repeated_uris.append((uri, f"given twice ({shown(uris[uri])}, {shown(source)}); read once"))
+                continue
+            uris[uri] = str(source)
+            if not (trust_given_uris and uri == str(source)):
+                try:
+                    check_uri(uri)
+                except UnsafeUri as exc:
+                    refused[uri] = str(exc)
+    for uri, reason in refused.items():
+        del uris[uri]
+        found.failure(uri, reason, "")
     if uris:
         found.merge(_from_uris(list(uris), cpumap, timeout, progress), "")
     for uri, reason in repeated_uris:
@@ -209,7 +238,7 @@ def _from_directory(path: Path, cpumap: CpuMap) -> _Found:
     for entry in sorted(path.iterdir()):
         if entry.name.startswith("."):
             continue
-        name = _host_name(entry.name) if entry.is_file() else entry.name
+        name = entry.name if entry.is_dir() else _host_name(entry.name)
         try:
             cpu = _read_host_entry(entry, cpumap)
         except CpuCompatError as exc:
@@ -222,9 +251,7 @@ def _from_directory(path: Path, cpumap: CpuMap) -> _Found:
 def _read_host_entry(entry: Path, cpumap: CpuMap) -> Cpu:
     if entry.is_dir():
         entry = _host_directory_file(entry)
-    elif not entry.is_file():
-        raise InvalidInventory("neither a file nor a directory (a broken link?)", source=str(entry))
-    try:
+    try:  # only a regular file is read: a FIFO, device or broken link is refused, naming what it is
         return read_cpus(entry, cpumap)[0]
     except RecursionError:  # thousands of nested brackets: json gives up
         raise InvalidInventory(TOO_DEEP, source=str(entry)) from None
@@ -259,7 +286,7 @@ def _load_file(path: Path, found: _Found, where: str, cpumap: CpuMap) -> list[st
     read whole.
     """
     try:
-        with path.open("rb") as handle:
+        with open_regular(path, error=InvalidInventory) as handle:
             head = handle.read(_HEAD_BYTES)
             handle.seek(0)
             first = head[_BYTES_BLANK.match(head).end():][:1]
@@ -286,8 +313,8 @@ def _from_text(text: str, path: Path, cpumap: CpuMap) -> _Found:
         found = _Found()
         found.host(_host_name(path.name), parse_cpus(text, str(path), cpumap)[0])
         return found
-    value, repeated = _yaml(text, path)
-    return _from_value(value, path, cpumap, repeated)
+    value, repeated, unreadable = read_yaml(text, str(path))
+    return _from_value(value, path, cpumap, repeated or unreadable)
 
 
 def _from_json(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
@@ -336,72 +363,41 @@ def _from_mysql_batch(handle: BinaryIO, path: Path, cpumap: CpuMap) -> _Found:
     reader = _HostReader(path, cpumap)
     found = _Found()
     header: list[str] | None = None
-    for number, line in enumerate(handle, 1):
+    for number, (line, whole) in enumerate(_bounded_lines(handle, MAX_VALUE_CHARS), 1):
         try:
             text = line.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            raise UnknownInputFormat(f"line {number} is not UTF-8 text (byte {exc.start})", source=str(path)) from None
+            if whole or exc.start < len(line) - 3:  # not a character cut at the limit
+                raise UnknownInputFormat(f"line {number} is not UTF-8 text (byte {exc.start})",
+                                         source=str(path)) from None
+            text = line[:exc.start].decode("utf-8")
         if header is None:
+            if not whole:
+                raise InvalidInventory(f"line {number} is longer than {MAX_VALUE_CHARS >> 20} MiB: "
+                                       "not a mysql -B header", source=str(path))
             text = text[_BLANK.match(text).end():]  # blank lines and a byte order mark before the header
             if text:
                 header = text.split("\t")
+        elif not whole:  # the cells read whole may name the host
+            reader.unread_row(found, dict(zip(header, map(value, text.split("\t")[:-1]))),
+                              f"line {number} is longer than {MAX_VALUE_CHARS >> 20} MiB, not read")
         elif text:
             reader.row(found, dict(zip(header, map(value, text.split("\t")))), False)
     reader.check_described()
     return found
 
 
-@functools.lru_cache(maxsize=1)
-def _yaml_loader() -> type:
-    """PyYAML's safe loader, reading mapping keys as written and keeping
-    repeated keys visible (PyYAML's own loader turns ``no:`` into False,
-    ``0123`` into 83 and silently keeps the last of two equal keys)."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        def __init__(self, stream: str) -> None:
-            super().__init__(stream)
-            self.noted: list[bool] = []  # True once a mapping gave a key twice
-
-        def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
-            if not isinstance(node, yaml.MappingNode):
-                raise yaml.constructor.ConstructorError(None, None, f"expected a mapping, found {node.id}",
-                                                        node.start_mark)
-            own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
-            self.flatten_mapping(node)  # merged (<<) pairs first, then the mapping's own
-            cut = len(node.value) - own
-            pairs = []
-            for key_node, value_node in node.value[cut:]:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
-                                                            "found a key that is not a plain value",
-                                                            key_node.start_mark)
-                pairs.append((key_node.value, self.construct_object(value_node, deep=True)))
-            mapping = mapping_of(pairs, self.noted)
-            for key_node, value_node in reversed(node.value[:cut]):  # the first merged mapping wins
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value not in mapping:
-                    mapping[key_node.value] = self.construct_object(value_node, deep=True)
-            return mapping
-
-    Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node))
-    return Loader
-
-
-def _yaml(text: str, path: Path) -> tuple[Any, bool]:
-    """The YAML document and whether some mapping gave a key twice."""
-    try:
-        import yaml
-    except ImportError:
-        raise InvalidInventory("YAML inventories need PyYAML (pip install pyyaml)", source=str(path)) from None
-    loader = _yaml_loader()(text)
-    try:
-        return loader.get_single_data(), bool(loader.noted)
-    except yaml.YAMLError as exc:
-        raise InvalidInventory(f"invalid YAML: {exc}", source=str(path)) from None
-    except RecursionError:  # PyYAML builds nested collections recursively
-        raise InvalidInventory(f"invalid YAML: {TOO_DEEP}", source=str(path)) from None
-    finally:
-        loader.dispose()
+def _bounded_lines(handle: BinaryIO, limit: int) -> Iterable[tuple[bytes, bool]]:
+    """The lines of `handle`, each with whether it is whole: a line longer
+    than `limit` bytes gives its first `limit` bytes, and the rest is read
+    past, never kept."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, True
+            continue
+        yield line[:limit], False
+        while (rest := handle.readline(limit)) and not rest.endswith(b"\n"):
+            pass
 
 
 # -- values: mappings of hosts and rows of hypervisors ----------------------
@@ -412,6 +408,24 @@ _SHOW_KEYS = ("hypervisor_hostname", "Hypervisor Hostname")  # an object holding
 NO_CPU_INFO_HINT = ("rows have no cpu_info: `openstack hypervisor list` never prints it; use "
                     "`openstack hypervisor show HOST -f json` for each host (concatenated in one file), "
                     "or export nova's compute_nodes table (hypervisor_hostname, cpu_info, deleted)")
+
+
+def _row_name(row: Mapping[str, Any], number: int) -> str:
+    """The host a row of hypervisors or compute nodes describes."""
+    for key in _NAME_KEYS:  # a loop, not next(...): this runs once a host
+        name = row.get(key)
+        if name:
+            return str(name)
+    return f"<row {number}>"
+
+
+def _is_row_id(deleted: Any) -> bool:
+    """Whether `deleted` marks a soft-deleted row: Nova sets it to the row's id."""
+    if isinstance(deleted, bool):
+        return deleted
+    if isinstance(deleted, int):
+        return deleted != 0
+    return isinstance(deleted, str) and deleted != "0" and re.fullmatch("[0-9]+", deleted) is not None
 
 
 class _HostReader:
@@ -431,22 +445,28 @@ class _HostReader:
         self.live_rows = 0
         self.described = False  # some live row has a CPU column
 
-    def host(self, found: _Found, name: str, described: Any, repeats: bool) -> None:
+    def host(self, found: _Found, name: str, described: Any, repeats: bool, paths: bool = True) -> None:
         """Add host `name` described by `described` (`repeats`: some object
-        in it may give a key twice), or its failure; a name already taken is
-        a duplicate, its description never read."""
+        in it may give a key twice or be unreadable), or its failure; a name
+        already taken is a duplicate, its description never read.  A text
+        naming no CPU is the path of a file only with `paths` (in mappings
+        the user wrote, never in Nova's rows)."""
         if found.taken(name):
             found.duplicate(name, self.where)
             return
         try:
-            twice = _repeated_keys(described) if repeats else ()
+            twice, unreadable = _problems(described) if repeats else ((), None)
+            if unreadable is not None:
+                raise InvalidInventory(f"its description holds {unreadable.reason}",
+                                       source=f"{self.where}: host {shown(name)}")
             if twice:
-                raise InvalidInventory(f"its description gives {', '.join(map(repr, twice))} twice",
-                                       source=f"{self.where}: host {name}")
+                raise InvalidInventory(f"its description gives {_listed(twice)} twice",
+                                       source=f"{self.where}: host {shown(name)}")
             key = _cache_key(described)
             cpu = self.seen.get(key) if key is not None else None
             if cpu is None:
-                cpu = _cpu_of(described, f"{self.where}: host {name}", self.base, self.cpumap)
+                cpu = _cpu_of(described, f"{self.where}: host {shown(name)}", self.base if paths else None,
+                              self.cpumap)
                 if key is not None:
                     self.seen[key] = cpu
         except CpuCompatError as exc:
@@ -460,16 +480,17 @@ class _HostReader:
         self.row_count += 1
         if not isinstance(row, dict):
             raise InvalidInventory(f"row {number} is not an object", source=self.where)
-        if row.get("deleted") not in (None, 0, "0", False):
-            return  # a soft-deleted compute_nodes row: `deleted` holds its id
+        deleted = row.get("deleted")
+        if deleted not in (None, 0, "0", False):
+            if _is_row_id(deleted):
+                return  # a soft-deleted compute_nodes row: `deleted` holds its id
+            name = _row_name(row, number)
+            found.failure(name, str(InvalidInventory(
+                f"its 'deleted' is {shown(deleted)!r}: neither 0 (a live row) nor the id of a deleted row",
+                source=f"{self.where}: host {shown(name)}")), self.where)
+            return
         self.live_rows += 1
-        for key in _NAME_KEYS:  # loops, not next(...): this runs once a host
-            name = row.get(key)
-            if name:
-                name = str(name)
-                break
-        else:
-            name = f"<row {number}>"
+        name = _row_name(row, number)
         described = None
         for key in _CPU_KEYS:
             if key in row:
@@ -478,10 +499,19 @@ class _HostReader:
                 break
         twice = _repeated_keys(row) if repeats and getattr(row, "repeated", ()) else ()
         if twice:  # which of two columns describes the host is unknown
-            found.failure(name, str(InvalidInventory(f"its row gives {', '.join(map(repr, twice))} twice",
-                                                     source=f"{self.where}: host {name}")), self.where)
+            found.failure(name, str(InvalidInventory(f"its row gives {_listed(twice)} twice",
+                                                     source=f"{self.where}: host {shown(name)}")), self.where)
             return
-        self.host(found, name, described, repeats)
+        self.host(found, name, described, repeats, paths=False)
+
+    def unread_row(self, found: _Found, partial: dict, reason: str) -> None:
+        """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
+        number = self.row_count
+        self.row_count += 1
+        if _is_row_id(partial.get("deleted")):
+            return  # a soft-deleted row, however large
+        name = _row_name(partial, number)
+        found.failure(name, str(InvalidInventory(reason, source=f"{self.where}: host {shown(name)}")), self.where)
 
     def beside(self, found: _Found, name: str, wrapper: str) -> None:
         """Report member `name` of an object whose hosts are under `wrapper`:
@@ -489,7 +519,7 @@ class _HostReader:
         if wrapper == "hypervisors" and name == "hypervisors_links":
             return  # the API's link to its next page
         found.failure(name, str(InvalidInventory(f"beside {wrapper!r}, which holds this file's hosts: not read",
-                                                 source=f"{self.where}: key {name}")), self.where)
+                                                 source=f"{self.where}: key {shown(name)}")), self.where)
 
     def check_described(self) -> None:
         """Refuse rows none of which has a CPU (a file can say why, and what has one)."""
@@ -501,17 +531,34 @@ class _HostReader:
         for _ in stream.members("]"):
             stream.element = f"row {self.row_count}"
             repeats = stream.repeats
-            row = stream.value()
+            try:
+                row = stream.value()
+            except SkippedValue as exc:  # its host's name is inside it, unread
+                found.failure(f"<row {self.row_count}>", str(exc), self.where)
+                self.row_count += 1
+                continue
             self.row(found, row, stream.repeats != repeats)
 
-    def mapping(self, stream: JsonStream, found: _Found) -> None:
-        """The host → CPU members of the JSON object at the stream's position."""
+    def mapping(self, stream: JsonStream, found: _Found, paths: bool = True) -> None:
+        """The host → CPU members of the JSON object at the stream's position
+        (`paths`: see `host`)."""
         for _ in stream.members("}"):
             name = stream.key()
-            stream.element = f"host {name}"
+            stream.element = f"host {shown(name)}"
             repeats = stream.repeats
-            described = stream.value()
-            self.host(found, name, described, stream.repeats != repeats)
+            try:
+                described = stream.value()
+            except SkippedValue as exc:
+                self.skipped(found, name, exc)
+                continue
+            self.host(found, name, described, stream.repeats != repeats, paths)
+
+    def skipped(self, found: _Found, name: str, exc: SkippedValue) -> None:
+        """Report the member `name` whose value the stream passed over."""
+        if found.taken(name):
+            found.duplicate(name, self.where)
+        else:
+            found.failure(name, str(exc), self.where)
 
     def top_object(self, stream: JsonStream) -> _Found:
         """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``
@@ -522,16 +569,18 @@ class _HostReader:
         pending: list[tuple[str, Any, bool]] | None = []  # members kept while the shape is unknown
         before: list[str] = []  # the names read before a wrapper, each reported beside it
         wrapper = None
+        skipped: list[tuple[str, SkippedValue]] = []  # members too large to read: reported at the end
         for _ in stream.members("}"):
             name = stream.key()
-            stream.element = f"key {name}" if pending is not None or wrapper else f"host {name}"
+            stream.element = f"key {shown(name)}" if pending is not None or wrapper else f"host {shown(name)}"
             holds_hosts = name in _WRAPPERS and stream.skip() in ("{", "[")
             if wrapper is not None:
                 if name == wrapper:
                     raise InvalidInventory(f"key {wrapper!r} appears twice", source=self.where)
                 if holds_hosts:
-                    raise InvalidInventory(f"both {wrapper!r} and {name!r} list hosts", source=self.where)
-                stream.value()
+                    raise InvalidInventory(f"both {wrapper!r} and {shown(name)!r} list hosts", source=self.where)
+                with contextlib.suppress(SkippedValue):  # beside the hosts: reported, never read
+                    stream.value()
                 self.beside(found, name, wrapper)
                 continue
             given = found.taken(name) if pending is None else any(name == key for key, _, _ in pending)
@@ -541,13 +590,17 @@ class _HostReader:
                 if stream.skip() == "[":
                     self.rows(stream, found)
                 else:
-                    self.mapping(stream, found)
+                    self.mapping(stream, found, paths=wrapper != "hypervisors")
                 for sibling in before:
                     self.beside(found, sibling, wrapper)
                 continue
             before.append(name)
             repeats = stream.repeats
-            described = stream.value()
+            try:
+                described = stream.value()
+            except SkippedValue as exc:
+                skipped.append((name, exc))
+                continue
             if pending is None:
                 self.host(found, name, described, stream.repeats != repeats)
                 continue
@@ -563,12 +616,15 @@ class _HostReader:
             else:
                 for member in pending:
                     self.host(found, *member)
+        if wrapper is None:  # else each was reported beside the wrapper, as `before`
+            for name, passed_over in skipped:
+                self.skipped(found, name, passed_over)
         return found
 
 
 def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Found:
     """Hosts of a parsed YAML value (`repeated`: some mapping in it gave a
-    key twice), shaped as a JSON file's are (see _HostReader.top_object)."""
+    key twice, or some value is Unreadable), shaped as a JSON file's are (see _HostReader.top_object)."""
     where = str(path)
     reader = _HostReader(path, cpumap)
     found = _Found()
@@ -588,7 +644,7 @@ def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Foun
             value = [value]  # one hypervisor
     if isinstance(value, dict):
         for name, described in value.items():
-            reader.host(found, name, described, repeated)
+            reader.host(found, name, described, repeated, paths=wrapper != "hypervisors")
         for name in getattr(value, "repeated", ()):
             found.duplicate(name, where)
     elif isinstance(value, list):
@@ -602,18 +658,32 @@ def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Foun
     return found
 
 
-def _repeated_keys(described: Any) -> list[str]:
-    """Keys given twice anywhere in a host's description (each object visited once)."""
+def _listed(keys: Iterable[str], most: int = 5) -> str:
+    """Keys for a message: quoted, each cut to a sane length, at most `most` of them."""
+    keys = list(keys)
+    return ", ".join(repr(shown(key)) for key in keys[:most]) + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
+def _problems(described: Any) -> tuple[list[str], Unreadable | None]:
+    """Keys given twice anywhere in a host's description, and a value in it
+    that could not be read, if any (each object visited once)."""
     found: list[str] = []
     stack, visited = [described], set()
     while stack:
         item = stack.pop()
+        if isinstance(item, Unreadable):
+            return found, item
         if id(item) in visited or not isinstance(item, (dict, list)):
             continue
         visited.add(id(item))
         found.extend(getattr(item, "repeated", ()))
         stack.extend(item.values() if isinstance(item, dict) else item)
-    return found
+    return found, None
+
+
+def _repeated_keys(described: Any) -> list[str]:
+    """Keys given twice anywhere in a host's description."""
+    return _problems(described)[0]
 
 
 def _cache_key(described: Any) -> object:
@@ -630,8 +700,9 @@ def _cache_key(described: Any) -> object:
     return None
 
 
-def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
-    """The CPU `described` by an object, CPU text, or the path of a file."""
+def _cpu_of(described: Any, where: str, base: Path | None, cpumap: CpuMap) -> Cpu:
+    """The CPU `described` by an object, CPU text, or the path of a file
+    (relative to `base`; with no `base`, a text is never a path)."""
     if described is None or described == "" or described == {}:
         raise InvalidInventory("no CPU information", source=where)
     if not isinstance(described, (dict, str)):
@@ -647,11 +718,14 @@ def _cpu_of(described: Any, where: str, base: Path, cpumap: CpuMap) -> Cpu:
                 return parse_cpus(described, where, cpumap)[0]  # its error names the problem
             twice = _repeated_keys(value)
             if twice:
-                raise InvalidInventory(f"its cpu_info gives {', '.join(map(repr, twice))} twice", source=where)
+                raise InvalidInventory(f"its cpu_info gives {_listed(twice)} twice", source=where)
             return parse_cpu_info(value, where, cpumap)
         try:
             detect_format(described, where)
         except UnknownInputFormat:  # no CPU description: the path of a file holding one
+            if base is None:  # Nova's data (cpu_info) is never a file name
+                raise InvalidInventory("its CPU is neither cpu_info JSON, CPU XML nor /proc/cpuinfo text "
+                                       "(a value from Nova is never read as a file name)", source=where) from None
             path = Path(described) if Path(described).is_absolute() else base / described
             return read_cpus(path, cpumap)[0]
         return parse_cpus(described, where, cpumap)[0]

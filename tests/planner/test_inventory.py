@@ -514,12 +514,12 @@ def test_only_attempts_within_their_deadline_hold_one_of_the_slots(monkeypatch):
 
     monkeypatch.setattr(cpucompat.inputs.live, "host_cpu_from_libvirt", fake_host_cpu)
     try:
-        many = [f"test:///host-{i}" for i in range(3 * MAX_CONCURRENT_HOSTS)]
+        many = [f"qemu+tcp://host-{i}/system" for i in range(3 * MAX_CONCURRENT_HOSTS)]
         assert len(load_inventory(many, timeout=60).hosts) == len(many)
         assert most <= MAX_CONCURRENT_HOSTS
-        hung = [f"test:///hung-{i}" for i in range(MAX_CONCURRENT_HOSTS)]
-        inventory = load_inventory(hung + ["test:///after"], timeout=0.2)
-        assert list(inventory.hosts) == ["test:///after"]
+        hung = [f"qemu+tcp://hung-{i}/system" for i in range(MAX_CONCURRENT_HOSTS)]
+        inventory = load_inventory(hung + ["qemu+tcp://after/system"], timeout=0.2)
+        assert list(inventory.hosts) == ["qemu+tcp://after/system"]
         assert sorted(inventory.failures) == sorted(hung)
     finally:
         release.set()
