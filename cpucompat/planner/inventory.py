@@ -248,11 +248,19 @@ def _from_directory(path: Path, cpumap: CpuMap) -> _Found:
     return found
 
 
+def _one_cpu(cpus: list[Cpu], where: str) -> Cpu:
+    """The CPU a host's description gives: the first, and an empty one
+    (``[]``, ``<cpus/>``) is that host's error, not an IndexError."""
+    if not cpus:
+        raise InvalidInventory("describes no CPU", source=where)
+    return cpus[0]
+
+
 def _read_host_entry(entry: Path, cpumap: CpuMap) -> Cpu:
     if entry.is_dir():
         entry = _host_directory_file(entry)
     try:  # only a regular file is read: a FIFO, device or broken link is refused, naming what it is
-        return read_cpus(entry, cpumap)[0]
+        return _one_cpu(read_cpus(entry, cpumap), str(entry))
     except RecursionError:  # thousands of nested brackets: json gives up
         raise InvalidInventory(TOO_DEEP, source=str(entry)) from None
 
@@ -311,7 +319,7 @@ def _from_text(text: str, path: Path, cpumap: CpuMap) -> _Found:
     start = _BLANK.match(text).end()  # no copy of what may be a GiB of text
     if text.startswith("<", start):
         found = _Found()
-        found.host(_host_name(path.name), parse_cpus(text, str(path), cpumap)[0])
+        found.host(_host_name(path.name), _one_cpu(parse_cpus(text, str(path), cpumap), str(path)))
         return found
     value, repeated, unreadable = read_yaml(text, str(path))
     return _from_value(value, path, cpumap, repeated or unreadable)
@@ -715,7 +723,7 @@ def _cpu_of(described: Any, where: str, base: Path | None, cpumap: CpuMap) -> Cp
             try:
                 value = json.loads(described, object_pairs_hook=mapping_of)
             except ValueError:
-                return parse_cpus(described, where, cpumap)[0]  # its error names the problem
+                return _one_cpu(parse_cpus(described, where, cpumap), where)  # its error names the problem
             twice = _repeated_keys(value)
             if twice:
                 raise InvalidInventory(f"its cpu_info gives {_listed(twice)} twice", source=where)
@@ -727,8 +735,8 @@ def _cpu_of(described: Any, where: str, base: Path | None, cpumap: CpuMap) -> Cp
                 raise InvalidInventory("its CPU is neither cpu_info JSON, CPU XML nor /proc/cpuinfo text "
                                        "(a value from Nova is never read as a file name)", source=where) from None
             path = Path(described) if Path(described).is_absolute() else base / described
-            return read_cpus(path, cpumap)[0]
-        return parse_cpus(described, where, cpumap)[0]
+            return _one_cpu(read_cpus(path, cpumap), str(path))
+        return _one_cpu(parse_cpus(described, where, cpumap), where)
     except RecursionError:  # thousands of nested brackets: json gives up
         raise InvalidInventory(TOO_DEEP, source=where) from None
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.cli.main import main as cli
+from cpucompat.cli import main as cli
 from cpucompat.nova.config import CpuPolicy
 from cpucompat.nova.scheduling import CpuPlacement
 from cpucompat.planner.inventory import sample_path
@@ -331,7 +331,7 @@ def test_hostile_inventories_answer_or_list_every_host_and_print_nothing_raw(tmp
     its JSON output carries a raw control, bidi or surrogate character."""
     from cpucompat.planner.fleet import Fleet
 
-    if not ascii_only and any("\ud800" <= c <= "\udfff" for text in map(json.dumps, hosts.items()) for c in text):
+    if not ascii_only and any("\ud800" <= c <= "\udfff" for c in json.dumps(hosts, ensure_ascii=False)):
         ascii_only = True  # a lone surrogate has no UTF-8 form: only its JSON escape can carry it
     directory = tmp_path_factory.mktemp("inv")
     if form == "json":
