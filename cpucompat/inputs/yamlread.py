@@ -58,9 +58,9 @@ def _loader(libyaml: bool = True) -> type:
                  yaml.resolver.Resolver):
         def __init__(self, stream: str) -> None:
             if events[0] is not yaml.reader.Reader:
-                events[0].__init__(self, stream)
+                events[0].__init__(self, stream)  # type: ignore[misc]
             else:
-                yaml.reader.Reader.__init__(self, stream)
+                yaml.reader.Reader.__init__(self, stream)  # type: ignore[misc]
                 yaml.scanner.Scanner.__init__(self)
                 yaml.parser.Parser.__init__(self)
             yaml.composer.Composer.__init__(self)
@@ -156,7 +156,8 @@ def read_yaml(text: str, source: str, *, libyaml: bool = True) -> tuple[Any, boo
         position = getattr(exc, "position", None)
         place = f"character {position}: " if position is not None else ""
         character = getattr(exc, "character", None)
-        code = f" (#x{ord(character) if isinstance(character, str) else character:04x})" if character is not None else ""
+        number = ord(character) if isinstance(character, str) else character
+        code = f" (#x{number:04x})" if character is not None else ""
         raise InvalidInventory(f"invalid YAML: {place}{shown(reason)}{code}", source=source) from None
     except RecursionError:  # PyYAML composes and builds nested collections recursively
         raise InvalidInventory(f"invalid YAML: {TOO_DEEP}", source=source) from None

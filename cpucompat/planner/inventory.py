@@ -669,7 +669,8 @@ def _from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> _Foun
 def _listed(keys: Iterable[str], most: int = 5) -> str:
     """Keys for a message: quoted, each cut to a sane length, at most `most` of them."""
     keys = list(keys)
-    return ", ".join(repr(shown(key)) for key in keys[:most]) + (f" and {len(keys) - most} more" if len(keys) > most else "")
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return ", ".join(repr(shown(key)) for key in keys[:most]) + more
 
 
 def _problems(described: Any) -> tuple[list[str], Unreadable | None]:

@@ -35,10 +35,10 @@ from hypothesis.errors import NoSuchExample
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from chroot import ORACLE, Oracle
-from laws import EXHAUSTIVE, LAWS, Draw, RealDumps
+from chroot import ORACLE, Oracle  # noqa: E402
+from laws import EXHAUSTIVE, LAWS, Draw, RealDumps  # noqa: E402
 
-import cpucompat
+import cpucompat  # noqa: E402
 
 QUIET = list(HealthCheck)
 
