@@ -64,9 +64,14 @@ def run_property(prop: Callable) -> tuple[int, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=25_000, help="inputs per property")
+    parser.add_argument("--cli-examples", type=int, default=None,
+                        help="inputs per property that runs the command line (each costs a whole CLI run; "
+                             "default: --examples)")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="results file (Markdown)")
     args = parser.parse_args(argv)
     os.environ["CPUCOMPAT_FUZZ_EXAMPLES"] = str(args.examples)
+    if args.cli_examples is not None:
+        os.environ["CPUCOMPAT_FUZZ_CLI_EXAMPLES"] = str(args.cli_examples)
     spec = importlib.util.spec_from_file_location("fuzz_properties", HERE.parent / "tests" / "inputs" / "test_fuzz.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -81,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(f"- `{prop.__name__}`: {ran:,} inputs, {time.perf_counter() - start:.0f} s, {outcome}")
         print(lines[-1], flush=True)
     report = ["# Fuzzing results", "",
-              f"`python fuzz/run.py --examples {args.examples}` on {platform.machine()}, "
+              f"`python fuzz/run.py --examples {args.examples}"
+              + (f" --cli-examples {args.cli_examples}" if args.cli_examples is not None else "")
+              + f"` on {platform.machine()}, "
               f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}: "
               f"{total:,} inputs over {len(properties)} properties, {failures} failing.", ""] + lines
     write_output(args.output, "\n".join(report) + "\n")

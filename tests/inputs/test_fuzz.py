@@ -170,7 +170,8 @@ def test_inventories_report_every_bad_host_and_drop_none(tmp_path_factory, hosts
 # stopping the run.
 # ---------------------------------------------------------------------------
 
-HOSTILE = settings(max_examples=int(os.environ.get("CPUCOMPAT_FUZZ_EXAMPLES", "50")), deadline=None,
+HOSTILE = settings(max_examples=int(os.environ.get("CPUCOMPAT_FUZZ_CLI_EXAMPLES",
+                                                   os.environ.get("CPUCOMPAT_FUZZ_EXAMPLES", "50"))), deadline=None,
                    suppress_health_check=list(HealthCheck), database=None)
 HANG_SECONDS = 30  # nothing here takes a second; only a blocked open() or read() gets near this
 SAMPLE_HOSTS = json.loads(sample_path().read_text())["hosts"]
