@@ -6,7 +6,7 @@ from pathlib import Path
 
 import cpucompat
 from cpucompat.engine import baseline as baseline_module, compare as compare_module, decode as decode_module
-from cpucompat.engine import cpumap as cpumap_module
+from cpucompat.engine.cpumap import loader as cpumap_loader
 from cpucompat.engine import graph
 from cpucompat.engine.cpu import cpu_bits
 from cpucompat.engine.cpuid import decode_data, encode_dump
@@ -120,7 +120,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
 
     # -- maps and graphs
     def load_cold(path):
-        cpumap_module._cache.clear()
+        cpumap_loader._cache.clear()
         return cpucompat.load_cpu_map(path)
 
     rows.append(Row("load cpu_map split (cold)", "libvirt 9.0.0, 58 x86 models",

@@ -256,15 +256,8 @@ def cpu_from_element(el: etree._Element, source: str, cpumap: CpuMap | None = No
 
 def _model_name(text: str, cpumap: CpuMap, where: str) -> str:
     name = text.strip()
-    for archmap in cpumap.arches.values():
-        model = archmap.model_by_name.get(name)
-        if model is not None:
-            return name
-    for archmap in cpumap.arches.values():
-        for model in archmap.models:
-            if model.name.lower() == name.lower():
-                return model.name
-    return name  # unknown: compare/baseline report it against the map
+    model = cpumap.find_model(name)
+    return model.name if model is not None else name  # unknown: compare/baseline report it against the map
 
 
 def _features(el: etree._Element, where: str, cpumap: CpuMap, *, host: bool) -> tuple[tuple[str, str], ...]:
