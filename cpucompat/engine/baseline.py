@@ -4,12 +4,10 @@ libvirt's virCPUx86Baseline as the QEMU driver answers it
 """
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
-from .compare import default_map
 from .cpu import Cpu, Expansion, cpu_bits
-from .cpumap import CpuMap
+from .cpumap import CpuMap, resolve_map
 from .decode import QEMU_FILTERED, choose_model, expansion_of, x86_only
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
 
@@ -24,11 +22,11 @@ def baseline(cpus: Sequence[Cpu], cpumap: CpuMap | None = None, *,
     Raises IncompatibleVendors for mixed vendors and IncompatibleCpus when
     nothing is common.
     """
-    return _baseline_cached(tuple(cpus), default_map(cpumap), migratable)
+    cpumap = resolve_map(cpumap)
+    return cpumap.cached(_baseline, 4096)(tuple(cpus), cpumap, migratable)
 
 
-@functools.lru_cache(maxsize=4096)
-def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expansion:
+def _baseline(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expansion:
     if not cpus:
         raise IncompatibleCpus("no CPUs to baseline")
     model_names: list[str] = []

@@ -6,14 +6,13 @@ words, as libvirt's error message gives it.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 from .cpu import Cpu, cpu_bits, is_x86, resolve_arch
-from .cpumap import CpuMap, embedded_cpu_map
+from .cpumap import CpuMap, resolve_map
 
-__all__ = ["IDENTICAL", "SUPERSET", "INCOMPATIBLE", "Comparison", "compare", "features_of", "default_map"]
+__all__ = ["IDENTICAL", "SUPERSET", "INCOMPATIBLE", "Comparison", "compare", "features_of"]
 
 IDENTICAL = "identical"
 SUPERSET = "superset"
@@ -38,21 +37,16 @@ class Comparison:
                 "forbidden": list(self.forbidden), "reason": self.reason}
 
 
-def default_map(cpumap: CpuMap | None) -> CpuMap:
-    """`cpumap`, or the embedded map when None."""
-    return cpumap if cpumap is not None else embedded_cpu_map()
-
-
 def compare(guest: Cpu, host: Cpu, cpumap: CpuMap | None = None) -> Comparison:
     """Can `guest` run on `host`?  libvirt's virCPUx86Compare / x86Compute.
 
     Unknown model or feature names raise (libvirt: VIR_CPU_COMPARE_ERROR).
     """
-    return _compare_cached(guest, host, default_map(cpumap))
+    cpumap = resolve_map(cpumap)
+    return cpumap.cached(_compare, 65536)(guest, host, cpumap)
 
 
-@functools.lru_cache(maxsize=65536)
-def _compare_cached(guest: Cpu, host: Cpu, cpumap: CpuMap) -> Comparison:
+def _compare(guest: Cpu, host: Cpu, cpumap: CpuMap) -> Comparison:
     if host.model is None:
         return Comparison(INCOMPATIBLE, reason="unknown host CPU (it has no model)")
     if not is_x86(host.arch):
@@ -97,5 +91,5 @@ def _compare_by_name(guest: Cpu, host: Cpu) -> Comparison:
 
 def features_of(cpu: Cpu, cpumap: CpuMap | None = None) -> int:
     """Bitmask of everything `cpu` provides (model + required − disabled)."""
-    archmap = resolve_arch(default_map(cpumap), cpu)
+    archmap = resolve_arch(resolve_map(cpumap), cpu)
     return cpu_bits(cpu, archmap).full

@@ -7,7 +7,6 @@ bitmasks are computed per map by `cpu_bits`, once per distinct CPU.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, NamedTuple
 
@@ -120,13 +119,16 @@ def resolve_arch(cpumap: CpuMap, cpu: Cpu) -> ArchMap:
     return cpumap.arch(cpu.arch or "x86")
 
 
-@functools.lru_cache(maxsize=65536)
 def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     """Bitmasks of `cpu` over `archmap`, computed once per distinct CPU.
 
     Raises UnknownModel / UnknownFeature naming the CPU's source, as
     libvirt reports an unknown name as an error, never as "incompatible".
     """
+    return archmap.cached(_cpu_bits, 65536)(cpu, archmap)
+
+
+def _cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     model_bits = removed = 0
     if cpu.model is not None:
         model = archmap.model(cpu.model, source=cpu.source)

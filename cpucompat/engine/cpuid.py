@@ -5,7 +5,6 @@ the first half of libvirt's x86Decode; choosing a model is in decode.py.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 from .cpumap import ArchMap
@@ -79,9 +78,12 @@ def signature_value(family: int, model: int, stepping: int) -> int:
     return sig | (stepping & 0xF)
 
 
-@functools.lru_cache(maxsize=1024)
 def decode_data(dump: CpuidDump, archmap: ArchMap) -> DecodedData:
     """Vendor, signature and feature bits of a dump over `archmap`."""
+    return archmap.cached(_decode_data, 1024)(dump, archmap)
+
+
+def _decode_data(dump: CpuidDump, archmap: ArchMap) -> DecodedData:
     leaves = dict(dump.leaves)
     msrs = dict(dump.msrs)
     vendor = None

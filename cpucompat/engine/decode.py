@@ -7,13 +7,11 @@ libvirt's src/cpu/cpu_x86.c step by step on integer bitmasks.
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Sequence
 
-from .compare import default_map
 from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits, is_x86
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts, signature_value
-from .cpumap import ArchMap, CpuMap, Model
+from .cpumap import ArchMap, CpuMap, Model, resolve_map
 from ..errors import NoSuitableModel, UnknownArch
 
 __all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of",
@@ -124,7 +122,7 @@ def expansion_of(archmap: ArchMap, chosen: Candidate, vendor: str | None,
                               *, migratable: bool, arch: str | None,
                               signature: tuple[int, int, int] | None = None,
                               fallback: str = "allow", drop: frozenset[str] = frozenset()) -> Expansion:
-    dropped = _known_mask(archmap, drop)
+    dropped = archmap.cached(_known_mask, 64)(archmap, drop)
     required, disabled = chosen.required & ~dropped, chosen.disabled & ~dropped
     if migratable:
         required &= ~archmap.non_migratable
@@ -137,7 +135,6 @@ def expansion_of(archmap: ArchMap, chosen: Candidate, vendor: str | None,
                      fallback, signature)
 
 
-@functools.lru_cache(maxsize=64)
 def _known_mask(archmap: ArchMap, names: frozenset[str]) -> int:
     return archmap.known_mask(names)
 
@@ -154,14 +151,13 @@ def decode(dump: CpuidDump, cpumap: CpuMap | None = None, *, guest: bool = False
     models are candidates, each with its blockers disabled where the data
     lacks them, as libvirt's QEMU driver decodes host-model.
     """
-    archmap = default_map(cpumap).x86
+    archmap = resolve_map(cpumap).x86
     data = decode_data(dump, archmap)
-    allowed = _blocker_masks(archmap, models) if models is not None else None
+    allowed = archmap.cached(_blocker_masks, 64)(archmap, models) if models is not None else None
     return _decode_data(archmap, data, guest=guest, migratable=migratable, allowed=allowed,
                         source=dump.source)
 
 
-@functools.lru_cache(maxsize=64)
 def _blocker_masks(archmap: ArchMap, models: HypervisorModels) -> dict[str, int]:
     """Each offered model → bitmask of its blockers in libvirt's spelling.
 
@@ -196,7 +192,7 @@ def decode_features(bits: int, vendor: str | None, signature: tuple[int, int, in
                     source: str | None = None) -> Expansion:
     """Decode an x86 feature bitmask (from /proc/cpuinfo, say) like CPUID;
     `source` names the input in errors."""
-    archmap = default_map(cpumap).x86
+    archmap = resolve_map(cpumap).x86
     raw = signature_value(*signature) if signature else 0
     return _decode_data(archmap, DecodedData(vendor, raw, bits), guest=guest, migratable=False,
                         source=source)
@@ -209,11 +205,11 @@ def host_model(host: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = Tr
     virQEMUCapsInitHostCPUModel without QEMU's blockers), keeping only
     migratable features unless told otherwise.
     """
-    return _host_model_cached(host, default_map(cpumap), migratable)
+    cpumap = resolve_map(cpumap)
+    return cpumap.cached(_host_model, 16384)(host, cpumap, migratable)
 
 
-@functools.lru_cache(maxsize=16384)
-def _host_model_cached(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
+def _host_model(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
     archmap = x86_only(cpumap, (host,), "compute the host-model CPU of")
     bits = cpu_bits(host, archmap).full
     signature = 0

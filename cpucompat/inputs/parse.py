@@ -27,7 +27,7 @@ from lxml import etree
 from ..engine.decode import decode, decode_features
 from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
 from ..engine.cpuid import CpuidDump
-from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..engine.cpumap import CpuMap, resolve_map
 from ..errors import InvalidCpuXml, UnknownInputFormat
 from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
@@ -69,7 +69,7 @@ def read_cpus(path: str | Path, cpumap: CpuMap | None = None) -> list[Cpu]:
 
 def parse_cpus(text: str, source: str = "<input>", cpumap: CpuMap | None = None) -> list[Cpu]:
     """Every CPU described in `text`; see the module docstring for formats."""
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     kind = detect_format(text, source)
     if kind == "cpu_info":
         return parse_cpu_info_json(text, source, cpumap)
@@ -205,7 +205,7 @@ def _domcaps_host_model(root: etree._Element, source: str, cpumap: CpuMap) -> Cp
 
 def cpu_from_element(el: etree._Element, source: str, cpumap: CpuMap | None = None) -> Cpu:
     """One ``<cpu>`` element as libvirt's virCPUDefParseXML would read it."""
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     where = f"{source}:{el.sourceline}" if el.sourceline else source
     arch_el = el.find("arch")
     model_el = el.find("model")
@@ -317,7 +317,7 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
     (a host offering a feature this map cannot name never makes a guest
     incompatible) and kept in ``unknown_features``, to be reported.
     """
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     if isinstance(value, str):
         value = _json(value, source, "cpu_info is not valid JSON")
     if not isinstance(value, dict):
@@ -357,7 +357,7 @@ def parse_proc_cpuinfo(text: str, source: str = "/proc/cpuinfo", cpumap: CpuMap 
     model is the one libvirt would decode from those features and the
     signature.
     """
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     block = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
     fields: dict[str, str] = {}
     for line in block.splitlines():

@@ -7,16 +7,18 @@ from typing import Any, Iterable, Iterator, Sequence
 from .. import names as _names
 from ...display import MAX_SHOWN, shown
 from ...errors import UnknownArch, UnknownFeature, UnknownModel, suggest
+from .caches import MapCaches
 from .values import ARCH_ALIASES, Feature, Model, Vendor
 
 __all__ = ["ArchMap", "CpuMap"]
 
 
-class ArchMap:
+class ArchMap(MapCaches):
     """Everything one ``<arch>`` of a cpu_map defines, indexed for speed."""
 
     def __init__(self, name: str, source: str, vendors: dict[str, Vendor],
                  features: tuple[Feature, ...], models: tuple[Model, ...]) -> None:
+        super().__init__()
         self.name = name
         self.source = source
         self.vendors = vendors
@@ -146,11 +148,12 @@ def _table_values(table: tuple[tuple[tuple[Any, ...], ...], ...], bits: int) -> 
     return out
 
 
-class CpuMap:
+class CpuMap(MapCaches):
     """A loaded cpu_map: one ArchMap per ``<arch>`` it describes."""
 
     def __init__(self, source: str, arches: dict[str, ArchMap], layout: str,
                  version: str | None) -> None:
+        super().__init__()
         self.source = source
         self.arches = arches
         self.layout = layout  # "split" or "legacy"
@@ -178,6 +181,12 @@ class CpuMap:
             if found is not None:
                 return found
         return None
+
+    def clear_caches(self) -> None:
+        """Forget every answer cached on this map and its arches."""
+        super().clear_caches()
+        for archmap in self.arches.values():
+            archmap.clear_caches()
 
     @property
     def x86(self) -> ArchMap:

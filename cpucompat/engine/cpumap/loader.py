@@ -15,7 +15,7 @@ from .archmap import ArchMap, CpuMap
 from .builder import ArchBuilder
 from .files import MAX_MAP_BYTES, MapFiles, Stamps, unchanged
 
-__all__ = ["MAX_ARCHES", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map"]
+__all__ = ["MAX_ARCHES", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map", "resolve_map"]
 
 MAX_ARCHES = 8
 
@@ -122,3 +122,9 @@ def _load(index: Path, files: MapFiles) -> CpuMap:
 def embedded_cpu_map() -> CpuMap:
     """The embedded default map (libvirt 9.0.0), loaded once."""
     return load_cpu_map(None)
+
+
+def resolve_map(cpumap: CpuMap | None) -> CpuMap:
+    """`cpumap`, or the embedded map when None: what every function taking
+    an optional map works on."""
+    return cpumap if cpumap is not None else embedded_cpu_map()
