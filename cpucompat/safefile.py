@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import CpuCompatError
+from .errors import CpuCompatError, UnreadableFile
 
 __all__ = ["read_regular", "file_kind"]
 
@@ -32,7 +32,7 @@ def file_kind(mode: int) -> str:
 
 
 def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
-                 error: type[CpuCompatError] = CpuCompatError) -> bytes:
+                 error: type[CpuCompatError] = UnreadableFile) -> bytes:
     """The bytes of the regular file `path`, at most `max_bytes` of them.
 
     Raises `error` naming the path when it cannot be opened, is not a
@@ -58,6 +58,8 @@ def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
                 break
             chunks.append(chunk)
             size += len(chunk)
+    except CpuCompatError:  # UnreadableFile is an OSError too: it already says why
+        raise
     except OSError as exc:
         raise error(f"cannot read: {exc.strerror or exc}", source=source) from None
     finally:

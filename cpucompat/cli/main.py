@@ -20,7 +20,7 @@ from ..engine.baseline import baseline, expand
 from ..engine.compare import compare
 from ..engine.cpu import Expansion
 from ..engine.decode import decode
-from ..errors import CpuCompatError
+from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
 from . import planner
@@ -136,7 +136,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     models = None
     if args.qemu_models:
         if not args.guest:
-            raise CpuCompatError("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
+            raise InvalidConfig("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
                                  "decoded against every model of the map", source=args.qemu_models)
         models = read_qemu_models(args.qemu_models)
     results = [decode(d, cpumap, guest=args.guest, migratable=args.migratable, models=models)

@@ -220,3 +220,4 @@ def test_no_cpumap_module_is_over_400_lines():
 
     for module in Path(package.__file__).parent.glob("*.py"):
         assert len(module.read_text().splitlines()) <= 400, module.name
+
