@@ -20,6 +20,7 @@ from ..engine.baseline import baseline, expand
 from ..engine.compare import compare
 from ..engine.cpu import Expansion
 from ..engine.decode import decode
+from ..engine.rules import Result
 from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
@@ -122,8 +123,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = [compare(g, host, cpumap) for g in guests]
     text = []
     for guest, r in zip(guests, results):
-        label = {"identical": "identical to", "superset": "a superset of",
-                 "incompatible": "incompatible with"}[r.result]
+        label = {Result.IDENTICAL: "identical to", Result.SUPERSET: "a superset of",
+                 Result.INCOMPATIBLE: "incompatible with"}[r.result]
         text.append(f"Host CPU is {label} the guest CPU {shown(guest.describe())}.")
         if not r.compatible:
             text.append(f"  Why: {one_line(r.reason)}")

@@ -9,6 +9,7 @@ from typing import Sequence
 from .cpu import Cpu, Expansion, cpu_bits
 from .cpumap import CpuMap, resolve_map
 from .decode import QEMU_FILTERED, choose_model, expansion_of, x86_only
+from .rules import Fallback, Mode
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
 
 __all__ = ["baseline", "expand"]
@@ -72,7 +73,7 @@ def _baseline(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expans
         chosen = choose_model(archmap, base, vendor, 0, guest=True, preferred=names)
     except NoSuitableModel as exc:  # the inputs are named only when it fails: baseline is a hot path
         raise NoSuitableModel(str(exc), source=_inputs(cpus)) from None
-    fallback = "forbid" if len(names) == 1 and chosen.model.name == names[0] else "allow"
+    fallback = Fallback.FORBID if len(names) == 1 and chosen.model.name == names[0] else Fallback.ALLOW
     arches = {cpu.arch for cpu in cpus}
     return expansion_of(archmap, chosen, vendor if output_vendor else None,
                                      migratable=migratable, arch=arches.pop() if len(arches) == 1 else None,
@@ -91,7 +92,7 @@ def expand(cpu: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = False) 
     """The full feature list of a CPU, as ``baselineCPU([cpu],
     EXPAND_FEATURES[|MIGRATABLE])`` gives it."""
     if cpu.model is None:
-        what = f"a {cpu.mode} CPU" if cpu.mode != "custom" else "a CPU without a model"
+        what = f"a {cpu.mode} CPU" if cpu.mode != Mode.CUSTOM else "a CPU without a model"
         raise InvalidCpuXml(f"cannot expand {what}: it names no model; its features are those of "
                             "the host it runs on", source=cpu.source)
     result = baseline([cpu], cpumap, migratable=migratable)  # refuses other arches

@@ -7,16 +7,17 @@ words, as libvirt's error message gives it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .cpu import Cpu, cpu_bits, is_x86, resolve_arch
 from .cpumap import CpuMap, resolve_map
+from .rules import Match, Result
 
 __all__ = ["IDENTICAL", "SUPERSET", "INCOMPATIBLE", "Comparison", "compare", "features_of"]
 
-IDENTICAL = "identical"
-SUPERSET = "superset"
-INCOMPATIBLE = "incompatible"
+IDENTICAL = Result.IDENTICAL
+SUPERSET = Result.SUPERSET
+INCOMPATIBLE = Result.INCOMPATIBLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,9 @@ def compare(guest: Cpu, host: Cpu, cpumap: CpuMap | None = None) -> Comparison:
     Unknown model or feature names raise (libvirt: VIR_CPU_COMPARE_ERROR).
     """
     cpumap = resolve_map(cpumap)
-    return cpumap.cached(_compare, 65536)(guest, host, cpumap)
+    cached: Callable[[Cpu, Cpu, CpuMap], Comparison] = (cpumap.caches.get(_compare)
+                                                        or cpumap.cached(_compare, 65536))
+    return cached(guest, host, cpumap)
 
 
 def _compare(guest: Cpu, host: Cpu, cpumap: CpuMap) -> Comparison:
@@ -73,7 +76,7 @@ def _compare(guest: Cpu, host: Cpu, cpumap: CpuMap) -> Comparison:
     diff = h & ~g.optional & ~required & ~g.disable & ~g.force
     if not diff:
         return Comparison(IDENTICAL, reason="host CPU provides exactly the guest CPU")
-    if not guest.is_host and guest.match == "strict":
+    if not guest.is_host and guest.match == Match.STRICT:
         names = archmap.names(diff)
         return Comparison(INCOMPATIBLE, reason="Host CPU does not strictly match guest CPU: Extra features: "
                           + ", ".join(names))

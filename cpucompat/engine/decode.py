@@ -12,6 +12,7 @@ from typing import NamedTuple, Sequence
 from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits, is_x86
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts, signature_value
 from .cpumap import ArchMap, CpuMap, Model, resolve_map
+from .rules import Fallback
 from ..errors import NoSuitableModel, UnknownArch
 
 __all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of",
@@ -121,7 +122,7 @@ def choose_model(archmap: ArchMap, data: int, vendor: str | None, signature: int
 def expansion_of(archmap: ArchMap, chosen: Candidate, vendor: str | None,
                               *, migratable: bool, arch: str | None,
                               signature: tuple[int, int, int] | None = None,
-                              fallback: str = "allow", drop: frozenset[str] = frozenset()) -> Expansion:
+                              fallback: str = Fallback.ALLOW, drop: frozenset[str] = frozenset()) -> Expansion:
     dropped = archmap.cached(_known_mask, 64)(archmap, drop)
     required, disabled = chosen.required & ~dropped, chosen.disabled & ~dropped
     if migratable:
@@ -183,8 +184,8 @@ def _decode_data(archmap: ArchMap, data: DecodedData, *, guest: bool, migratable
     sig = signature_parts(data.signature) if data.signature else None
     # libvirt decodes host-model as a guest CPU with fallback forbid
     # (virQEMUCapsInitHostCPUModel, cputest's -guest.xml expectations)
-    return expansion_of(archmap, chosen, data.vendor, migratable=migratable,
-                                     arch="x86_64", signature=sig, fallback="forbid" if guest else "allow")
+    return expansion_of(archmap, chosen, data.vendor, migratable=migratable, arch="x86_64", signature=sig,
+                        fallback=Fallback.FORBID if guest else Fallback.ALLOW)
 
 
 def decode_features(bits: int, vendor: str | None, signature: tuple[int, int, int] | None,
@@ -219,7 +220,7 @@ def _host_model(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
     chosen = choose_model(archmap, bits, host.vendor, signature, guest=True, source=host.source)
     # QEMU's host-model never carries the CR4 mirrors and RDT monitoring bits
     return expansion_of(archmap, chosen, host.vendor, migratable=migratable, arch="x86_64",
-                                     signature=host.signature, fallback="forbid", drop=QEMU_FILTERED)
+                        signature=host.signature, fallback=Fallback.FORBID, drop=QEMU_FILTERED)
 
 
 def x86_only(cpumap: CpuMap, cpus: Sequence[Cpu], operation: str) -> ArchMap:

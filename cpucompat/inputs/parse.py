@@ -25,7 +25,8 @@ from typing import Any, Iterable
 from lxml import etree
 
 from ..engine.decode import decode, decode_features
-from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
+from ..engine.cpu import Cpu
+from ..engine.rules import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES
 from ..engine.cpuid import CpuidDump
 from ..engine.cpumap import CpuMap, resolve_map
 from ..errors import InvalidCpuXml, UnknownInputFormat
