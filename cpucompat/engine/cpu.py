@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, NamedTuple
 
 from .cpumap import ARCH_ALIASES, ArchMap, CpuMap
+from .cpuxml import cpu_element, serialize
 from ..errors import InvalidCpuXml
 from .rules import MODELESS_MODES, POLICIES, PROVIDED, REMOVED, Fallback, Match, Mode, Policy
 
@@ -65,6 +66,10 @@ class Cpu:
         for name, policy in extra:
             merged[name] = policy
         return replace(self, features=tuple(merged.items()))
+
+    def to_xml(self, *, mode_attributes: bool = True) -> str:
+        """This CPU as libvirt XML (see `cpuxml.cpu_element`), names escaped."""
+        return serialize(cpu_element(self, mode_attributes=mode_attributes))
 
     def describe(self) -> str:
         """Short human label: 'Haswell-noTSX (Intel) +3 -1'."""
@@ -191,6 +196,16 @@ class Expansion:
                    features=tuple([(n, Policy.REQUIRE) for n in self.features]
                                   + [(n, Policy.DISABLE) for n in self.disabled]),
                    signature=self.signature)
+
+    def to_xml(self, *, expanded: bool = False, host: bool = False) -> str:
+        """This result as libvirt XML: the guest CPU of `as_cpu` (with
+        ``expanded=True`` every feature required by name, as
+        EXPAND_FEATURES), or with ``host=True`` the host CPU."""
+        cpu = self.as_cpu(host=host)
+        if expanded:
+            cpu = replace(cpu, features=tuple([(n, Policy.REQUIRE) for n in self.expanded]
+                                              + [(n, Policy.DISABLE) for n in self.disabled]))
+        return cpu.to_xml()
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, "vendor": self.vendor, "model": self.model,
