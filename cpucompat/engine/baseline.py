@@ -8,7 +8,8 @@ from typing import Sequence
 
 from .cpu import Cpu, Expansion, cpu_bits
 from .cpumap import CpuMap, resolve_map
-from .decode import QEMU_FILTERED, choose_model, expansion_of, x86_only
+from .decode import QEMU_FILTERED, choose_model, expansion_of
+from .drivers import feature_map
 from .rules import Fallback, Mode
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
 
@@ -35,7 +36,7 @@ def _baseline(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expans
         if cpu.model is None:
             raise InvalidCpuXml(f"no CPU model specified at index {i}", source=cpu.source)
         model_names.append(cpu.model)
-    archmap = x86_only(cpumap, cpus, "baseline")
+    archmap = feature_map(cpumap, cpus, "baseline")
     first = cpus[0]
     output_vendor = first.vendor is not None
     vendor = None

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, NamedTuple
 
-from .cpumap import ARCH_ALIASES, ArchMap, CpuMap
+from .cpumap import ArchMap, CpuMap
 from .cpuxml import cpu_element, serialize
 from ..errors import InvalidCpuXml
 from .rules import MODELESS_MODES, POLICIES, PROVIDED, REMOVED, Fallback, Match, Mode, Policy
 
-__all__ = ["Cpu", "CpuBits", "is_x86", "resolve_arch",
+__all__ = ["Cpu", "CpuBits", "resolve_arch",
            "cpu_bits", "HypervisorModels", "Expansion"]
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +105,6 @@ class CpuBits(NamedTuple):
     forbid: int
     removed: int
     full: int
-
-
-def is_x86(arch: str | None) -> bool:
-    """Whether libvirt's x86 CPU driver handles `arch` (x86_64, i686, amd64,
-    ...); a CPU naming no arch is x86, as `resolve_arch` takes it."""
-    return arch is None or ARCH_ALIASES.get(arch.lower()) == "x86"
 
 
 def resolve_arch(cpumap: CpuMap, cpu: Cpu) -> ArchMap:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits, is_x86
+from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts, signature_value
 from .cpumap import ArchMap, CpuMap, Model, resolve_map
 from .rules import Fallback
-from ..errors import NoSuitableModel, UnknownArch
+from .drivers import feature_map
+from ..errors import NoSuitableModel
 
-__all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of",
-           "x86_only"]
+__all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of"]
 
 # The QEMU driver drops these from baselines (virQEMUCapsCPUFilterFeatures):
 # osxsave/ospke mirror CR4, cmt/mbm_* are RDT monitoring QEMU never had, the
@@ -211,7 +211,7 @@ def host_model(host: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = Tr
 
 
 def _host_model(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
-    archmap = x86_only(cpumap, (host,), "compute the host-model CPU of")
+    archmap = feature_map(cpumap, (host,), "compute the host-model CPU of")
     bits = cpu_bits(host, archmap).full
     signature = 0
     if host.signature:
@@ -221,19 +221,3 @@ def _host_model(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
     # QEMU's host-model never carries the CR4 mirrors and RDT monitoring bits
     return expansion_of(archmap, chosen, host.vendor, migratable=migratable, arch="x86_64",
                         signature=host.signature, fallback=Fallback.FORBID, drop=QEMU_FILTERED)
-
-
-def x86_only(cpumap: CpuMap, cpus: Sequence[Cpu], operation: str) -> ArchMap:
-    """The map's x86 arch, refusing CPUs of any other arch by name.
-
-    libvirt's other CPU drivers answer without checking anything cpucompat
-    could check: on an x86 host, baselineCPU of aarch64 CPUs returns the
-    first CPU's model name, even one no map defines; ppc64 needs identical
-    models; s390x has no baseline.  cpucompat follows the x86 driver only,
-    so it says so rather than echo a name.
-    """
-    for cpu in cpus:
-        if not is_x86(cpu.arch):
-            raise UnknownArch(f"cannot {operation} a CPU of arch {cpu.arch}: cpucompat decides "
-                              "only x86 CPUs (libvirt's x86 CPU driver)", source=cpu.source)
-    return cpumap.x86

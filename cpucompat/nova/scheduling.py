@@ -45,7 +45,8 @@ from ..engine.compare import compare, features_of
 from ..engine.decode import decode_features, host_model
 from .config import MODES, CpuPolicy, parse_flags
 from ..display import clip
-from ..engine.cpu import Cpu, is_x86, resolve_arch
+from ..engine.cpu import Cpu, resolve_arch
+from ..engine.drivers import is_x86
 from ..engine.cpumap import CpuMap
 from ..errors import CpuCompatError, UnknownInputFormat, UnknownModel
 from ..inputs.parse import parse_cpu_info

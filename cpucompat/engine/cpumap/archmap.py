@@ -8,7 +8,7 @@ from .. import names as _names
 from ...display import MAX_SHOWN, shown
 from ...errors import UnknownArch, UnknownFeature, UnknownModel, suggest
 from .caches import MapCaches
-from .values import ARCH_ALIASES, Feature, Model, Vendor
+from .values import Feature, Model, Vendor, arch_family
 
 __all__ = ["ArchMap", "CpuMap"]
 
@@ -164,7 +164,7 @@ class CpuMap(MapCaches):
 
     def arch(self, arch: str | None = "x86") -> ArchMap:
         """The ArchMap for a libvirt arch name (x86_64, aarch64, ...)."""
-        key = ARCH_ALIASES.get((arch or "x86").lower(), (arch or "").lower())
+        key = arch_family(arch)
         if key not in self.arches:
             raise UnknownArch(f"cpu_map {self.source} describes no arch '{arch}'"
                               f" (it has: {', '.join(self.arches)})")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["X86_REGISTERS", "ARCH_ALIASES", "Signature", "CpuidBit", "Feature", "Model", "Vendor", "replace_model"]
+__all__ = ["X86_REGISTERS", "ARCH_ALIASES", "arch_family", "Signature", "CpuidBit", "Feature", "Model", "Vendor",
+           "replace_model"]
 
 X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
 
@@ -17,6 +18,13 @@ ARCH_ALIASES = {
     "arm": "arm", "aarch64": "arm", "armv7l": "arm", "arm64": "arm",
     "s390x": "s390", "s390": "s390",
 }
+
+
+def arch_family(arch: str | None) -> str:
+    """The cpu_map arch describing a libvirt/Nova arch name (x86_64 → x86,
+    aarch64 → arm); a CPU naming no arch is x86, an unknown name itself."""
+    name = (arch or "x86").lower()
+    return ARCH_ALIASES.get(name, name)
 
 
 @dataclass(frozen=True, slots=True)
