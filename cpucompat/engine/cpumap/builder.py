@@ -2,7 +2,7 @@
 (inheritance, aliases, numbers it accepts)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
@@ -11,7 +11,7 @@ from ...display import shown
 from ...errors import InvalidCpuMap
 from .archmap import ArchMap
 from .files import MapFiles
-from .values import X86_REGISTERS, CpuidBit, Feature, Model, Signature, Vendor, replace_model
+from .values import X86_REGISTERS, CpuidBit, Feature, Model, Signature, Vendor
 
 __all__ = ["MAX_FEATURES", "MAX_MODELS", "MAX_UINT", "MAX_STEPPING", "ArchBuilder"]
 
@@ -203,13 +203,13 @@ class ArchBuilder:
             check_partial_compat=(el.find("check") is not None
                                   and el.find("check").get("partial") == "compat"),
             group=group, pvr=pvr)
-        if is_alias:
+        if is_alias and parent is not None:
             target_pos = self.model_index[parent]
             target = self.models[target_pos]
             if target.canonical is not None:
                 raise InvalidCpuMap(f"CPU model {shown(parent)} has two canonical names: "
                                     f"{shown(target.canonical)} and {shown(name)}", source=where)
-            self.models[target_pos] = replace_model(target, canonical=name)
+            self.models[target_pos] = replace(target, canonical=name)
         self.model_index[name] = model.index
         self.models.append(model)
 

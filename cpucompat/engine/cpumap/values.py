@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["X86_REGISTERS", "ARCH_ALIASES", "arch_family", "Signature", "CpuidBit", "Feature", "Model", "Vendor",
-           "replace_model"]
+__all__ = ["X86_REGISTERS", "ARCH_ALIASES", "arch_family", "Signature", "CpuidBit", "Feature", "Model", "Vendor"]
 
 X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
 
@@ -98,9 +97,3 @@ class Vendor:
     string: str | None = None  # x86: the 12-byte CPUID vendor string
     value: int | None = None  # arm: implementer id
 
-
-def replace_model(model: Model, **changes: object) -> Model:
-    """A copy of `model` with `changes` (dataclasses.replace, for slots)."""
-    values = {name: getattr(model, name) for name in Model.__dataclass_fields__}
-    values.update(changes)
-    return Model(**values)  # type: ignore[arg-type]
