@@ -18,10 +18,10 @@ __all__ = ["Mode", "Match", "Check", "Policy", "Fallback", "Result", "MODES", "M
 class Mode(StrEnum):
     """A guest CPU's ``<cpu mode=...>``."""
 
-    CUSTOM = "custom"
-    HOST_MODEL = "host-model"
-    HOST_PASSTHROUGH = "host-passthrough"
-    MAXIMUM = "maximum"
+    CUSTOM = "custom"  # a named model plus features
+    HOST_MODEL = "host-model"  # the model and features closest to the host, fixed at start
+    HOST_PASSTHROUGH = "host-passthrough"  # the host CPU itself
+    MAXIMUM = "maximum"  # everything the hypervisor can offer
 
 
 class Match(StrEnum):
@@ -35,10 +35,11 @@ class Match(StrEnum):
 class Check(StrEnum):
     """``<cpu check=...>``: how the hypervisor checks the CPU it started."""
 
+    # libvirt chooses the check that suits the CPU's mode
     DEFAULT = "default"
-    NONE = "none"
-    PARTIAL = "partial"
-    FULL = "full"
+    NONE = "none"  # libvirt checks nothing: the hypervisor decides (QEMU only warns)
+    PARTIAL = "partial"  # libvirt checks before start, the hypervisor does not
+    FULL = "full"  # the started CPU is checked too
 
 
 class Policy(StrEnum):

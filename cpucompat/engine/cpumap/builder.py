@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 from lxml import etree
 
@@ -95,15 +96,31 @@ class ArchBuilder:
         value = el.get("value")
         self.vendors[name] = Vendor(name, string, _int(value, "vendor value", where) if value else None)
 
-    def _feature(self, el: etree._Element, where: str) -> None:
+    def _new_name(self, el: etree._Element, known: dict[str, int], limit: int, twice: str, where: str) -> str:
+        """The name of a new ``<feature>`` or ``<model>``: given, not defined
+        before (`twice` says so, ``{}`` standing for the name), and within
+        the arch's `limit` of such elements."""
         name = el.get("name")
         if not name:
-            raise InvalidCpuMap("<feature> without a name", source=where)
-        if name in self.feature_index:
-            raise InvalidCpuMap(f"CPU feature {shown(name)} already defined", source=where)
-        if len(self.features) >= MAX_FEATURES:
-            raise InvalidCpuMap(f"arch {shown(self.arch)} has more than {MAX_FEATURES} features (libvirt's "
+            raise InvalidCpuMap(f"<{el.tag}> without a name", source=where)
+        if name in known:
+            raise InvalidCpuMap(twice.format(shown(name)), source=where)
+        if len(known) >= limit:
+            raise InvalidCpuMap(f"arch {shown(self.arch)} has more than {limit} {el.tag}s (libvirt's "
                                 "maps have a few hundred)", source=where)
+        return str(name)
+
+    @staticmethod
+    def _reference(el: etree._Element, known: Mapping[str, object], before: str, after: str, where: str) -> str:
+        """The name an element refers to (a model's ancestor or vendor),
+        which must be defined before it."""
+        name = el.get("name")
+        if name not in known:
+            raise InvalidCpuMap(f"{before} {shown(name)} {after}", source=where)
+        return str(name)
+
+    def _feature(self, el: etree._Element, where: str) -> None:
+        name = self._new_name(el, self.feature_index, MAX_FEATURES, "CPU feature {} already defined", where)
         data: list[CpuidBit] = []
         aliases: list[tuple[str, str]] = []
         for item in el:
@@ -138,14 +155,7 @@ class ArchBuilder:
         return 1 << self.feature_index[name]
 
     def _model(self, el: etree._Element, where: str, group: str | None) -> None:
-        name = el.get("name")
-        if not name:
-            raise InvalidCpuMap("<model> without a name", source=where)
-        if name in self.model_index:
-            raise InvalidCpuMap(f"multiple definitions of CPU model '{shown(name)}'", source=where)
-        if len(self.models) >= MAX_MODELS:
-            raise InvalidCpuMap(f"arch {shown(self.arch)} has more than {MAX_MODELS} models (libvirt's "
-                                "maps have a few hundred)", source=where)
+        name = self._new_name(el, self.model_index, MAX_MODELS, "multiple definitions of CPU model '{}'", where)
         decode = el.find("decode")
         decode_host = decode_guest = True
         if decode is not None:
@@ -157,10 +167,8 @@ class ArchBuilder:
         parent = None
         ancestor_el = el.find("model")
         if ancestor_el is not None:
-            parent = ancestor_el.get("name")
-            if parent not in self.model_index:
-                raise InvalidCpuMap(f"ancestor model {shown(parent)} not found for CPU model {shown(name)}",
-                                    source=where)
+            parent = self._reference(ancestor_el, self.model_index, "ancestor model",
+                                     f"not found for CPU model {shown(name)}", where)
             ancestor = self.models[self.model_index[parent]]
             vendor, signatures, data = ancestor.vendor, ancestor.signatures, ancestor.features
         sig_els = el.findall("signature")
@@ -176,10 +184,8 @@ class ArchBuilder:
             signatures = tuple(sigs)
         vendor_el = el.find("vendor")
         if vendor_el is not None:
-            vendor = vendor_el.get("name")
-            if vendor not in self.vendors:
-                raise InvalidCpuMap(f"unknown vendor {shown(vendor)} referenced by CPU model {shown(name)}",
-                                    source=where)
+            vendor = self._reference(vendor_el, self.vendors, "unknown vendor",
+                                     f"referenced by CPU model {shown(name)}", where)
         own = removed = added = 0
         for f in el.findall("feature"):
             bit = self._feature_bit(f.get("name"), name, where)
