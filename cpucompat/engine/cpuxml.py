@@ -7,20 +7,51 @@ inputs' work (`cpucompat.inputs.parse`); this is its inverse.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lxml import etree
 
 from .rules import Mode
 
-if TYPE_CHECKING:
-    from .cpu import Cpu
-    from .cpuid import CpuidDump
-
-__all__ = ["cpu_element", "cpudata_element", "serialize"]
+__all__ = ["WritableCpu", "WritableDump", "cpu_element", "cpudata_element", "serialize"]
 
 
-def cpu_element(cpu: Cpu, *, mode_attributes: bool = True) -> etree._Element:
+class WritableCpu(Protocol):
+    """What the writer reads of a CPU (`cpu.Cpu` is one): the writer never
+    imports the values, the values import the writer."""
+
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def vendor(self) -> str | None: ...
+    @property
+    def features(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def arch(self) -> str | None: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def match(self) -> str | None: ...
+    @property
+    def fallback(self) -> str: ...
+    @property
+    def signature(self) -> tuple[int, int, int] | None: ...
+    @property
+    def migratable(self) -> bool | None: ...
+    @property
+    def is_host(self) -> bool: ...
+
+
+class WritableDump(Protocol):
+    """What the writer reads of a CPUID dump (`cpuid.CpuidDump` is one)."""
+
+    @property
+    def leaves(self) -> tuple[tuple[tuple[int, int], tuple[int, int, int, int]], ...]: ...
+    @property
+    def msrs(self) -> tuple[tuple[int, tuple[int, int]], ...]: ...
+
+
+def cpu_element(cpu: WritableCpu, *, mode_attributes: bool = True) -> etree._Element:
     """The ``<cpu>`` element of `cpu`.
 
     A host CPU (one with an arch) is written as libvirt's capabilities
@@ -61,7 +92,7 @@ def cpu_element(cpu: Cpu, *, mode_attributes: bool = True) -> etree._Element:
     return root
 
 
-def cpudata_element(dump: CpuidDump) -> etree._Element:
+def cpudata_element(dump: WritableDump) -> etree._Element:
     """libvirt's ``<cpudata arch='x86'>`` element of a raw CPUID dump."""
     root = etree.Element("cpudata", arch="x86")
     for (eax_in, ecx_in), (eax, ebx, ecx, edx) in dump.leaves:
