@@ -5,11 +5,9 @@ import random
 from pathlib import Path
 
 import cpucompat
-from cpucompat.engine import baseline as baseline_module, compare as compare_module, decode as decode_module
-from cpucompat.engine import cpumap as cpumap_module
+from cpucompat.engine.cpumap import loader as cpumap_loader
 from cpucompat.engine import graph
-from cpucompat.engine.cpu import cpu_bits
-from cpucompat.engine.cpuid import decode_data, encode_dump
+from cpucompat.engine.cpuid import encode_dump
 
 from . import Row, per_batch, per_call
 
@@ -17,9 +15,7 @@ LEGACY_MAP = Path(__file__).resolve().parent.parent / "tests" / "data" / "legacy
 
 
 def _clear_caches() -> None:
-    for cached in (compare_module._compare_cached, baseline_module._baseline_cached, decode_module._host_model_cached,
-                   cpu_bits, decode_data):
-        cached.cache_clear()
+    cpucompat.embedded_cpu_map().clear_caches()
 
 
 def host_xml(model: str, vendor: str | None, features: list[str]) -> str:
@@ -120,7 +116,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
 
     # -- maps and graphs
     def load_cold(path):
-        cpumap_module._cache.clear()
+        cpumap_loader._cache.clear()
         return cpucompat.load_cpu_map(path)
 
     rows.append(Row("load cpu_map split (cold)", "libvirt 9.0.0, 58 x86 models",
@@ -133,8 +129,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
     fresh = load_cold(None)
 
     def build_graphs():
-        for func in (graph.feature_graph, graph.subset_order, graph.hasse):
-            func.cache_clear()
+        fresh.clear_caches()
         graph.hasse(fresh.x86)
         graph.feature_graph(fresh.x86)
 

@@ -29,7 +29,7 @@ import stat
 import sys
 from pathlib import Path
 
-from .errors import CpuCompatError
+from .errors import UnwritableFile
 from .safefile import file_kind
 
 __all__ = ["STDOUT", "write_atomic", "write_output"]
@@ -40,21 +40,21 @@ STDOUT = "-"
 def write_output(path: str | os.PathLike[str], data: str | bytes) -> bool:
     """Write `data` (text is UTF-8) to the output file `path`, as the module
     docstring says; True when it went to standard output (so a command
-    prints no summary into it).  Raises CpuCompatError naming `path`."""
+    prints no summary into it).  Raises UnwritableFile naming `path`."""
     source = os.fsdecode(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if source == STDOUT:
         _write_stdout(payload)
         return True
     if not source:
-        raise CpuCompatError("an empty path names no file (- is standard output)", source="output")
+        raise UnwritableFile("an empty path names no file (- is standard output)", source="output")
     try:
         status = os.stat(path)
     except FileNotFoundError:
         write_atomic(path, payload)
         return False
     except (OSError, ValueError) as exc:  # ValueError: a path holding a NUL byte
-        raise CpuCompatError(f"cannot write: {getattr(exc, 'strerror', None) or exc}", source=source) from None
+        raise UnwritableFile(f"cannot write: {getattr(exc, 'strerror', None) or exc}", source=source) from None
     if _is_stdout(status):  # checked first: `-o /dev/stdout >> log` appends, never replaces the log
         _write_stdout(payload)
         return True
@@ -64,7 +64,7 @@ def write_output(path: str | os.PathLike[str], data: str | bytes) -> bool:
     if stat.S_ISCHR(status.st_mode) or stat.S_ISFIFO(status.st_mode):
         _write_directly(path, source, payload)
         return False
-    raise CpuCompatError(f"cannot write: {file_kind(status.st_mode)}, not a file, a character device "
+    raise UnwritableFile(f"cannot write: {file_kind(status.st_mode)}, not a file, a character device "
                          "or a FIFO", source=source)
 
 
@@ -88,8 +88,8 @@ def _write_directly(path: str | os.PathLike[str], source: str, payload: bytes) -
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a FIFO nobody has open for reading
-            raise CpuCompatError("cannot write: a FIFO with no reader", source=source) from None
-        raise CpuCompatError(f"cannot write: {exc.strerror or exc}", source=source) from None
+            raise UnwritableFile("cannot write: a FIFO with no reader", source=source) from None
+        raise UnwritableFile(f"cannot write: {exc.strerror or exc}", source=source) from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):  # became a file since it was looked at: replace it as one
@@ -98,14 +98,16 @@ def _write_directly(path: str | os.PathLike[str], source: str, payload: bytes) -
             write_atomic(path, payload)
             return
         if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
-            raise CpuCompatError(f"cannot write: {file_kind(mode)}", source=source)
+            raise UnwritableFile(f"cannot write: {file_kind(mode)}", source=source)
         # the reader is there: from now on wait for it as `cat > fifo` would
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         view = memoryview(payload)
         while view:
             view = view[os.write(fd, view):]
+    except UnwritableFile:  # an OSError too: already says what went wrong
+        raise
     except OSError as exc:
-        raise CpuCompatError(f"cannot write: {exc.strerror or exc}", source=source) from None
+        raise UnwritableFile(f"cannot write: {exc.strerror or exc}", source=source) from None
     finally:
         if fd >= 0:
             try:
@@ -129,10 +131,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        raise CpuCompatError(f"cannot write: {exc.strerror or exc}", source=os.fsdecode(path)) from None
+        raise UnwritableFile(f"cannot write: {exc.strerror or exc}", source=os.fsdecode(path)) from None
     else:
         if not stat.S_ISREG(status.st_mode):
-            raise CpuCompatError(f"cannot replace {file_kind(status.st_mode)}: only a regular file is "
+            raise UnwritableFile(f"cannot replace {file_kind(status.st_mode)}: only a regular file is "
                                  "replaced", source=os.fsdecode(path))
         mode = stat.S_IMODE(status.st_mode)
     temp = None
@@ -153,7 +155,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
                 os.unlink(temp)
             except OSError:
                 pass
-        raise CpuCompatError(f"cannot write: {exc.strerror or exc}", source=os.fsdecode(path)) from None
+        raise UnwritableFile(f"cannot write: {exc.strerror or exc}", source=os.fsdecode(path)) from None
 
 
 def _create_temporary(target: Path) -> tuple[int, Path]:

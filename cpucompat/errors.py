@@ -1,7 +1,11 @@
 """One exception hierarchy for everything cpucompat refuses.
 
 Every message names the input (file, host, line where known) and the
-problem; only the CLI turns these into exit codes.
+problem; only the CLI turns these into exit codes.  Each subclass also
+derives from the built-in error it refines, as packaging's
+``InvalidVersion(ValueError)`` does: a bad value is a `ValueError`, a name
+the map lacks a `LookupError`, a file that cannot be read or written an
+`OSError`.
 """
 from __future__ import annotations
 
@@ -9,19 +13,29 @@ import difflib
 from typing import Iterable
 
 
+__all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "UnknownInputFormat", "UnknownModel",
+           "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
+           "InvalidConfig", "InvalidInventory", "TooFewDomains", "PackageDataMissing", "UnreadableFile",
+           "UnwritableFile", "suggest"]
+
+
 class CpuCompatError(Exception):
-    """Base of every error cpucompat raises on purpose."""
+    """Base of every error cpucompat raises on purpose.
+
+    ``str(exc)`` is the whole message, starting with ``source`` when it
+    is known; ``exc.source`` names the input alone.
+    """
 
     def __init__(self, message: str, *, source: str | None = None) -> None:
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
 
 
-class InvalidCpuMap(CpuCompatError):
+class InvalidCpuMap(CpuCompatError, ValueError):
     """A cpu_map directory or file that cannot be loaded."""
 
 
-class InvalidCpuXml(CpuCompatError):
+class InvalidCpuXml(CpuCompatError, ValueError):
     """XML describing a CPU that is malformed or not what libvirt accepts."""
 
 
@@ -29,40 +43,40 @@ class UnsafeXml(InvalidCpuXml):
     """XML refused before parsing: entities, DTDs, too large or too deep."""
 
 
-class UnknownInputFormat(CpuCompatError):
+class UnknownInputFormat(CpuCompatError, ValueError):
     """Input whose content matches none of the CPU description formats."""
 
 
-class UnknownModel(CpuCompatError):
+class UnknownModel(CpuCompatError, LookupError):
     """A CPU model name the loaded cpu_map does not define."""
 
 
-class UnknownFeature(CpuCompatError):
+class UnknownFeature(CpuCompatError, LookupError):
     """A CPU feature name the loaded cpu_map does not define."""
 
 
-class UnknownArch(CpuCompatError):
+class UnknownArch(CpuCompatError, LookupError):
     """An architecture the loaded cpu_map does not describe, or one whose
     CPUs cpucompat cannot compute with (its CPU driver is x86's)."""
 
 
-class IncompatibleVendors(CpuCompatError):
+class IncompatibleVendors(CpuCompatError, ValueError):
     """CPUs from different vendors where one common CPU is needed."""
 
 
-class IncompatibleCpus(CpuCompatError):
+class IncompatibleCpus(CpuCompatError, ValueError):
     """CPUs with nothing in common (libvirt: "CPUs are incompatible")."""
 
 
-class NoSuitableModel(CpuCompatError):
+class NoSuitableModel(CpuCompatError, ValueError):
     """No model of the map can describe the given CPU data."""
 
 
-class InvalidConfig(CpuCompatError):
+class InvalidConfig(CpuCompatError, ValueError):
     """A configuration value cpucompat cannot work with."""
 
 
-class InvalidInventory(CpuCompatError):
+class InvalidInventory(CpuCompatError, ValueError):
     """A fleet inventory that cannot be read."""
 
 
@@ -83,6 +97,19 @@ class TooFewDomains(InvalidInventory):
 class PackageDataMissing(CpuCompatError, LookupError):
     """The data shipped inside the package (``cpucompat.data``) is not there:
     cpucompat is imported from its source checkout without being installed."""
+
+
+class UnreadableFile(CpuCompatError, OSError):
+    """A file that cannot be read: missing, not a regular file (a FIFO, a
+    device, a directory) or larger than the reader's bound.
+
+    An `OSError` whose ``errno`` and ``strerror`` are None: the message
+    (``str(exc)``) and ``source`` say what happened to which file."""
+
+
+class UnwritableFile(CpuCompatError, OSError):
+    """An output that cannot be written (or replaced) safely; an `OSError`
+    as `UnreadableFile` is."""
 
 
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:

@@ -12,7 +12,7 @@ import os
 import stat
 from typing import BinaryIO
 
-from .errors import CpuCompatError
+from .errors import CpuCompatError, UnreadableFile
 
 __all__ = ["file_kind", "open_regular", "read_regular"]
 
@@ -33,7 +33,7 @@ def file_kind(mode: int) -> str:
 
 
 def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
-                 error: type[CpuCompatError] = CpuCompatError) -> bytes:
+                 error: type[CpuCompatError] = UnreadableFile) -> bytes:
     """The bytes of the regular file `path`, at most `max_bytes` of them.
 
     Raises `error` naming the path when it cannot be opened, is not a
@@ -53,6 +53,8 @@ def read_regular(path: str | os.PathLike[str], *, max_bytes: int,
                 break
             chunks.append(chunk)
             size += len(chunk)
+    except CpuCompatError:  # UnreadableFile is an OSError too: it already says why
+        raise
     except OSError as exc:
         raise error(f"cannot read: {exc.strerror or exc}", source=source) from None
     finally:

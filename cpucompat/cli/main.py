@@ -18,9 +18,9 @@ from typing import NoReturn, Sequence
 from ..display import shown
 from ..engine.baseline import baseline, expand
 from ..engine.compare import compare
-from ..engine.cpu import Expansion
 from ..engine.decode import decode
-from ..errors import CpuCompatError
+from ..engine.rules import Result
+from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
 from . import planner
@@ -81,32 +81,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cpu_xml(result: Expansion, *, expanded: bool = False) -> str:
-    lines = ["<cpu mode='custom' match='exact'>",
-             f"  <model fallback='{result.fallback}'>{shown(result.model)}</model>"]
-    if result.vendor:
-        lines.append(f"  <vendor>{shown(result.vendor)}</vendor>")
-    for name in result.expanded if expanded else result.features:
-        lines.append(f"  <feature policy='require' name='{shown(name)}'/>")
-    for name in result.disabled:
-        lines.append(f"  <feature policy='disable' name='{shown(name)}'/>")
-    lines.append("</cpu>")
-    return "\n".join(lines)
-
-
 def cmd_expand(args: argparse.Namespace) -> int:
     cpumap = cpu_map_of(args)
     results = [expand(cpu, cpumap, migratable=args.migratable) for cpu in read_cpus(args.file, cpumap)]
     value = [{"arch": r.arch, "vendor": r.vendor, "model": r.model, "features": list(r.expanded),
               "disabled": list(r.disabled)} for r in results]
-    emit(args, value, "\n".join(_cpu_xml(r, expanded=True) for r in results))
+    emit(args, value, "".join(r.to_xml(expanded=True) for r in results))
     return EXIT_OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     cpumap = cpu_map_of(args)
     result = baseline(read_cpus(args.file, cpumap), cpumap, migratable=args.migratable)
-    emit(args, result.to_dict(), _cpu_xml(result, expanded=args.features))
+    emit(args, result.to_dict(), result.to_xml(expanded=args.features))
     return EXIT_OK
 
 
@@ -122,8 +109,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = [compare(g, host, cpumap) for g in guests]
     text = []
     for guest, r in zip(guests, results):
-        label = {"identical": "identical to", "superset": "a superset of",
-                 "incompatible": "incompatible with"}[r.result]
+        label = {Result.IDENTICAL: "identical to", Result.SUPERSET: "a superset of",
+                 Result.INCOMPATIBLE: "incompatible with"}[r.result]
         text.append(f"Host CPU is {label} the guest CPU {shown(guest.describe())}.")
         if not r.compatible:
             text.append(f"  Why: {one_line(r.reason)}")
@@ -136,7 +123,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     models = None
     if args.qemu_models:
         if not args.guest:
-            raise CpuCompatError("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
+            raise InvalidConfig("--qemu-models needs --guest: the host CPU (virsh capabilities) is "
                                  "decoded against every model of the map", source=args.qemu_models)
         models = read_qemu_models(args.qemu_models)
     results = [decode(d, cpumap, guest=args.guest, migratable=args.migratable, models=models)
@@ -148,18 +135,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
                if r.signature else None)
         value.append({"arch": r.arch, "vendor": r.vendor, "model": r.model, "signature": sig,
                       "features": list(r.features), "disabled": list(r.disabled)})
-        if args.guest:
-            text.append(_cpu_xml(r))
-        else:
-            lines = ["<cpu>", f"  <arch>{r.arch}</arch>", f"  <model>{shown(r.model)}</model>"]
-            if r.vendor:
-                lines.append(f"  <vendor>{shown(r.vendor)}</vendor>")
-            if sig:
-                lines.append(f"  <signature family='{sig['family']}' model='{sig['model']}' "
-                             f"stepping='{sig['stepping']}'/>")
-            lines += [f"  <feature name='{shown(n)}'/>" for n in r.features] + ["</cpu>"]
-            text.append("\n".join(lines))
-    emit(args, value, "\n".join(text))
+        text.append(r.to_xml(host=not args.guest))
+    emit(args, value, "".join(text))
     return EXIT_OK
 
 

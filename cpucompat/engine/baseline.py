@@ -4,13 +4,13 @@ libvirt's virCPUx86Baseline as the QEMU driver answers it
 """
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
-from .compare import default_map
 from .cpu import Cpu, Expansion, cpu_bits
-from .cpumap import CpuMap
-from .decode import QEMU_FILTERED, choose_model, expansion_of, x86_only
+from .cpumap import CpuMap, resolve_map
+from .decode import QEMU_FILTERED, choose_model, expansion_of
+from .drivers import feature_map
+from .rules import Fallback, Mode
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
 
 __all__ = ["baseline", "expand"]
@@ -24,11 +24,11 @@ def baseline(cpus: Sequence[Cpu], cpumap: CpuMap | None = None, *,
     Raises IncompatibleVendors for mixed vendors and IncompatibleCpus when
     nothing is common.
     """
-    return _baseline_cached(tuple(cpus), default_map(cpumap), migratable)
+    cpumap = resolve_map(cpumap)
+    return cpumap.cached(_baseline, 4096)(tuple(cpus), cpumap, migratable)
 
 
-@functools.lru_cache(maxsize=4096)
-def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expansion:
+def _baseline(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expansion:
     if not cpus:
         raise IncompatibleCpus("no CPUs to baseline")
     model_names: list[str] = []
@@ -36,7 +36,7 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
         if cpu.model is None:
             raise InvalidCpuXml(f"no CPU model specified at index {i}", source=cpu.source)
         model_names.append(cpu.model)
-    archmap = x86_only(cpumap, cpus, "baseline")
+    archmap = feature_map(cpumap, cpus, "baseline")
     first = cpus[0]
     output_vendor = first.vendor is not None
     vendor = None
@@ -74,7 +74,7 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
         chosen = choose_model(archmap, base, vendor, 0, guest=True, preferred=names)
     except NoSuitableModel as exc:  # the inputs are named only when it fails: baseline is a hot path
         raise NoSuitableModel(str(exc), source=_inputs(cpus)) from None
-    fallback = "forbid" if len(names) == 1 and chosen.model.name == names[0] else "allow"
+    fallback = Fallback.FORBID if len(names) == 1 and chosen.model.name == names[0] else Fallback.ALLOW
     arches = {cpu.arch for cpu in cpus}
     return expansion_of(archmap, chosen, vendor if output_vendor else None,
                                      migratable=migratable, arch=arches.pop() if len(arches) == 1 else None,
@@ -93,7 +93,7 @@ def expand(cpu: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = False) 
     """The full feature list of a CPU, as ``baselineCPU([cpu],
     EXPAND_FEATURES[|MIGRATABLE])`` gives it."""
     if cpu.model is None:
-        what = f"a {cpu.mode} CPU" if cpu.mode != "custom" else "a CPU without a model"
+        what = f"a {cpu.mode} CPU" if cpu.mode != Mode.CUSTOM else "a CPU without a model"
         raise InvalidCpuXml(f"cannot expand {what}: it names no model; its features are those of "
                             "the host it runs on", source=cpu.source)
     result = baseline([cpu], cpumap, migratable=migratable)  # refuses other arches

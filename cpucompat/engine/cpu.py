@@ -7,22 +7,16 @@ bitmasks are computed per map by `cpu_bits`, once per distinct CPU.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
-from .cpumap import ARCH_ALIASES, ArchMap, CpuMap
+from .cpumap import ArchMap, CpuMap
+from .cpuxml import cpu_element, serialize
 from ..errors import InvalidCpuXml
+from .rules import MODELESS_MODES, POLICIES, PROVIDED, REMOVED, Fallback, Match, Mode, Policy
 
-__all__ = ["MODES", "MATCHES", "CHECKS", "POLICIES", "FALLBACKS", "Cpu", "CpuBits", "is_x86", "resolve_arch",
+__all__ = ["Cpu", "CpuBits", "resolve_arch",
            "cpu_bits", "HypervisorModels", "Expansion"]
-
-MODES = ("custom", "host-model", "host-passthrough", "maximum")
-MATCHES = ("minimum", "exact", "strict")
-CHECKS = ("default", "none", "partial", "full")
-POLICIES = ("force", "require", "optional", "disable", "forbid")
-FALLBACKS = ("allow", "forbid")
-
 
 @dataclass(frozen=True, slots=True)
 class Cpu:
@@ -36,10 +30,10 @@ class Cpu:
     vendor: str | None = None
     features: tuple[tuple[str, str], ...] = ()
     arch: str | None = None  # set ⇔ host CPU (libvirt's VIR_CPU_TYPE_AUTO rule)
-    mode: str = "custom"
-    match: str | None = "exact"
+    mode: str = Mode.CUSTOM
+    match: str | None = Match.EXACT
     check: str | None = None
-    fallback: str = "allow"
+    fallback: str = Fallback.ALLOW
     signature: tuple[int, int, int] | None = None  # family, model, stepping
     migratable: bool | None = None  # host-passthrough/maximum only
     source: str | None = field(default=None, compare=False, hash=False)
@@ -73,15 +67,19 @@ class Cpu:
             merged[name] = policy
         return replace(self, features=tuple(merged.items()))
 
+    def to_xml(self, *, mode_attributes: bool = True) -> str:
+        """This CPU as libvirt XML (see `cpuxml.cpu_element`), names escaped."""
+        return serialize(cpu_element(self, mode_attributes=mode_attributes))
+
     def describe(self) -> str:
         """Short human label: 'Haswell-noTSX (Intel) +3 -1'."""
-        if self.mode in ("host-passthrough", "maximum"):
+        if self.mode in MODELESS_MODES:
             return self.mode
         label = self.model or self.mode
         if self.vendor:
             label += f" ({self.vendor})"
-        plus = sum(1 for _, p in self.features if p in ("require", "force"))
-        minus = sum(1 for _, p in self.features if p in ("disable", "forbid"))
+        plus = sum(1 for _, p in self.features if p in PROVIDED)
+        minus = sum(1 for _, p in self.features if p in REMOVED)
         if plus:
             label += f" +{plus}"
         if minus:
@@ -109,24 +107,22 @@ class CpuBits(NamedTuple):
     full: int
 
 
-def is_x86(arch: str | None) -> bool:
-    """Whether libvirt's x86 CPU driver handles `arch` (x86_64, i686, amd64,
-    ...); a CPU naming no arch is x86, as `resolve_arch` takes it."""
-    return arch is None or ARCH_ALIASES.get(arch.lower()) == "x86"
-
-
 def resolve_arch(cpumap: CpuMap, cpu: Cpu) -> ArchMap:
     """The ArchMap describing `cpu` (x86 when the CPU names no arch)."""
     return cpumap.arch(cpu.arch or "x86")
 
 
-@functools.lru_cache(maxsize=65536)
 def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     """Bitmasks of `cpu` over `archmap`, computed once per distinct CPU.
 
     Raises UnknownModel / UnknownFeature naming the CPU's source, as
     libvirt reports an unknown name as an error, never as "incompatible".
     """
+    cached: Callable[[Cpu, ArchMap], CpuBits] = archmap.caches.get(_cpu_bits) or archmap.cached(_cpu_bits, 65536)
+    return cached(cpu, archmap)
+
+
+def _cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     model_bits = removed = 0
     if cpu.model is not None:
         model = archmap.model(cpu.model, source=cpu.source)
@@ -135,15 +131,15 @@ def cpu_bits(cpu: Cpu, archmap: ArchMap) -> CpuBits:
     masks = archmap.mask_by_name
     for name, policy in cpu.features:
         mask = masks.get(name) or archmap.feature(name, source=cpu.source).mask
-        if policy == "require":
+        if policy == Policy.REQUIRE:
             require |= mask
-        elif policy == "disable":
+        elif policy == Policy.DISABLE:
             disable |= mask
-        elif policy == "force":
+        elif policy == Policy.FORCE:
             force |= mask
-        elif policy == "optional":
+        elif policy == Policy.OPTIONAL:
             optional |= mask
-        elif policy == "forbid":
+        elif policy == Policy.FORBID:
             forbid |= mask
         else:
             raise InvalidCpuXml(f"invalid feature policy {policy!r} for {name}", source=cpu.source)
@@ -174,7 +170,7 @@ class Expansion:
     features: tuple[str, ...]  # required beyond the model (libvirt order)
     disabled: tuple[str, ...]  # model features turned off
     expanded: tuple[str, ...]  # every required feature, sorted by name
-    fallback: str = "allow"
+    fallback: str = Fallback.ALLOW
     signature: tuple[int, int, int] | None = None
 
     def as_cpu(self, *, host: bool = False) -> Cpu:
@@ -188,12 +184,22 @@ class Expansion:
                                 f"({', '.join(self.disabled)}) cannot be written as a host CPU")
         if host:
             return Cpu(model=self.model, vendor=self.vendor, arch=self.arch or "x86_64",
-                       features=tuple((n, "require") for n in self.features),
+                       features=tuple((n, Policy.REQUIRE) for n in self.features),
                        signature=self.signature, match=None)
-        return Cpu(model=self.model, vendor=self.vendor, match="exact", fallback=self.fallback,
-                   features=tuple([(n, "require") for n in self.features]
-                                  + [(n, "disable") for n in self.disabled]),
+        return Cpu(model=self.model, vendor=self.vendor, match=Match.EXACT, fallback=self.fallback,
+                   features=tuple([(n, Policy.REQUIRE) for n in self.features]
+                                  + [(n, Policy.DISABLE) for n in self.disabled]),
                    signature=self.signature)
+
+    def to_xml(self, *, expanded: bool = False, host: bool = False) -> str:
+        """This result as libvirt XML: the guest CPU of `as_cpu` (with
+        ``expanded=True`` every feature required by name, as
+        EXPAND_FEATURES), or with ``host=True`` the host CPU."""
+        cpu = self.as_cpu(host=host)
+        if expanded:
+            cpu = replace(cpu, features=tuple([(n, Policy.REQUIRE) for n in self.expanded]
+                                              + [(n, Policy.DISABLE) for n in self.disabled]))
+        return cpu.to_xml()
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, "vendor": self.vendor, "model": self.model,

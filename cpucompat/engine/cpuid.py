@@ -5,10 +5,10 @@ the first half of libvirt's x86Decode; choosing a model is in decode.py.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 from .cpumap import ArchMap
+from .cpuxml import cpudata_element, serialize
 
 __all__ = ["SIGNATURE_MASK", "CpuidDump", "DecodedData", "signature_parts", "signature_value", "decode_data",
            "encode_dump"]
@@ -27,15 +27,7 @@ class CpuidDump:
 
     def to_xml(self) -> str:
         """libvirt's ``<cpudata arch='x86'>`` form of this dump."""
-        lines = ["<cpudata arch='x86'>"]
-        for (eax_in, ecx_in), regs in self.leaves:
-            lines.append("  <cpuid eax_in='0x%08x' ecx_in='0x%02x' "
-                         "eax='0x%08x' ebx='0x%08x' ecx='0x%08x' edx='0x%08x'/>"
-                         % (eax_in, ecx_in, *regs))
-        for index, (eax, edx) in self.msrs:
-            lines.append("  <msr index='0x%x' edx='0x%08x' eax='0x%08x'/>" % (index, edx, eax))
-        lines.append("</cpudata>")
-        return "\n".join(lines) + "\n"
+        return serialize(cpudata_element(self))
 
     def leaf(self, eax_in: int, ecx_in: int = 0) -> tuple[int, int, int, int] | None:
         for key, regs in self.leaves:
@@ -79,9 +71,12 @@ def signature_value(family: int, model: int, stepping: int) -> int:
     return sig | (stepping & 0xF)
 
 
-@functools.lru_cache(maxsize=1024)
 def decode_data(dump: CpuidDump, archmap: ArchMap) -> DecodedData:
     """Vendor, signature and feature bits of a dump over `archmap`."""
+    return archmap.cached(_decode_data, 1024)(dump, archmap)
+
+
+def _decode_data(dump: CpuidDump, archmap: ArchMap) -> DecodedData:
     leaves = dict(dump.leaves)
     msrs = dict(dump.msrs)
     vendor = None

@@ -7,17 +7,16 @@ libvirt's src/cpu/cpu_x86.c step by step on integer bitmasks.
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Sequence
 
-from .compare import default_map
-from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits, is_x86
+from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts, signature_value
-from .cpumap import ArchMap, CpuMap, Model
-from ..errors import NoSuitableModel, UnknownArch
+from .cpumap import ArchMap, CpuMap, Model, resolve_map
+from .rules import Fallback
+from .drivers import feature_map
+from ..errors import NoSuitableModel
 
-__all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of",
-           "x86_only"]
+__all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of"]
 
 # The QEMU driver drops these from baselines (virQEMUCapsCPUFilterFeatures):
 # osxsave/ospke mirror CR4, cmt/mbm_* are RDT monitoring QEMU never had, the
@@ -123,8 +122,8 @@ def choose_model(archmap: ArchMap, data: int, vendor: str | None, signature: int
 def expansion_of(archmap: ArchMap, chosen: Candidate, vendor: str | None,
                               *, migratable: bool, arch: str | None,
                               signature: tuple[int, int, int] | None = None,
-                              fallback: str = "allow", drop: frozenset[str] = frozenset()) -> Expansion:
-    dropped = _known_mask(archmap, drop)
+                              fallback: str = Fallback.ALLOW, drop: frozenset[str] = frozenset()) -> Expansion:
+    dropped = archmap.cached(_known_mask, 64)(archmap, drop)
     required, disabled = chosen.required & ~dropped, chosen.disabled & ~dropped
     if migratable:
         required &= ~archmap.non_migratable
@@ -137,7 +136,6 @@ def expansion_of(archmap: ArchMap, chosen: Candidate, vendor: str | None,
                      fallback, signature)
 
 
-@functools.lru_cache(maxsize=64)
 def _known_mask(archmap: ArchMap, names: frozenset[str]) -> int:
     return archmap.known_mask(names)
 
@@ -154,14 +152,13 @@ def decode(dump: CpuidDump, cpumap: CpuMap | None = None, *, guest: bool = False
     models are candidates, each with its blockers disabled where the data
     lacks them, as libvirt's QEMU driver decodes host-model.
     """
-    archmap = default_map(cpumap).x86
+    archmap = resolve_map(cpumap).x86
     data = decode_data(dump, archmap)
-    allowed = _blocker_masks(archmap, models) if models is not None else None
+    allowed = archmap.cached(_blocker_masks, 64)(archmap, models) if models is not None else None
     return _decode_data(archmap, data, guest=guest, migratable=migratable, allowed=allowed,
                         source=dump.source)
 
 
-@functools.lru_cache(maxsize=64)
 def _blocker_masks(archmap: ArchMap, models: HypervisorModels) -> dict[str, int]:
     """Each offered model → bitmask of its blockers in libvirt's spelling.
 
@@ -187,8 +184,8 @@ def _decode_data(archmap: ArchMap, data: DecodedData, *, guest: bool, migratable
     sig = signature_parts(data.signature) if data.signature else None
     # libvirt decodes host-model as a guest CPU with fallback forbid
     # (virQEMUCapsInitHostCPUModel, cputest's -guest.xml expectations)
-    return expansion_of(archmap, chosen, data.vendor, migratable=migratable,
-                                     arch="x86_64", signature=sig, fallback="forbid" if guest else "allow")
+    return expansion_of(archmap, chosen, data.vendor, migratable=migratable, arch="x86_64", signature=sig,
+                        fallback=Fallback.FORBID if guest else Fallback.ALLOW)
 
 
 def decode_features(bits: int, vendor: str | None, signature: tuple[int, int, int] | None,
@@ -196,7 +193,7 @@ def decode_features(bits: int, vendor: str | None, signature: tuple[int, int, in
                     source: str | None = None) -> Expansion:
     """Decode an x86 feature bitmask (from /proc/cpuinfo, say) like CPUID;
     `source` names the input in errors."""
-    archmap = default_map(cpumap).x86
+    archmap = resolve_map(cpumap).x86
     raw = signature_value(*signature) if signature else 0
     return _decode_data(archmap, DecodedData(vendor, raw, bits), guest=guest, migratable=False,
                         source=source)
@@ -209,12 +206,12 @@ def host_model(host: Cpu, cpumap: CpuMap | None = None, *, migratable: bool = Tr
     virQEMUCapsInitHostCPUModel without QEMU's blockers), keeping only
     migratable features unless told otherwise.
     """
-    return _host_model_cached(host, default_map(cpumap), migratable)
+    cpumap = resolve_map(cpumap)
+    return cpumap.cached(_host_model, 16384)(host, cpumap, migratable)
 
 
-@functools.lru_cache(maxsize=16384)
-def _host_model_cached(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
-    archmap = x86_only(cpumap, (host,), "compute the host-model CPU of")
+def _host_model(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
+    archmap = feature_map(cpumap, (host,), "compute the host-model CPU of")
     bits = cpu_bits(host, archmap).full
     signature = 0
     if host.signature:
@@ -223,20 +220,4 @@ def _host_model_cached(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion
     chosen = choose_model(archmap, bits, host.vendor, signature, guest=True, source=host.source)
     # QEMU's host-model never carries the CR4 mirrors and RDT monitoring bits
     return expansion_of(archmap, chosen, host.vendor, migratable=migratable, arch="x86_64",
-                                     signature=host.signature, fallback="forbid", drop=QEMU_FILTERED)
-
-
-def x86_only(cpumap: CpuMap, cpus: Sequence[Cpu], operation: str) -> ArchMap:
-    """The map's x86 arch, refusing CPUs of any other arch by name.
-
-    libvirt's other CPU drivers answer without checking anything cpucompat
-    could check: on an x86 host, baselineCPU of aarch64 CPUs returns the
-    first CPU's model name, even one no map defines; ppc64 needs identical
-    models; s390x has no baseline.  cpucompat follows the x86 driver only,
-    so it says so rather than echo a name.
-    """
-    for cpu in cpus:
-        if not is_x86(cpu.arch):
-            raise UnknownArch(f"cannot {operation} a CPU of arch {cpu.arch}: cpucompat decides "
-                              "only x86 CPUs (libvirt's x86 CPU driver)", source=cpu.source)
-    return cpumap.x86
+                        signature=host.signature, fallback=Fallback.FORBID, drop=QEMU_FILTERED)

@@ -13,8 +13,6 @@ transitive reduction.
 """
 from __future__ import annotations
 
-import functools
-
 import networkx as nx
 
 from .cpumap import ArchMap
@@ -22,9 +20,12 @@ from .cpumap import ArchMap
 __all__ = ["feature_graph", "subset_order", "hasse", "model_neighbours", "is_subset_model"]
 
 
-@functools.lru_cache(maxsize=16)
 def feature_graph(archmap: ArchMap) -> nx.DiGraph:
     """Models, features and their inheritance as one DiGraph.  O(M·F)."""
+    return archmap.cached(_feature_graph, 1)(archmap)
+
+
+def _feature_graph(archmap: ArchMap) -> nx.DiGraph:
     graph = nx.DiGraph(arch=archmap.name, source=archmap.source)
     for feature in archmap.features:
         graph.add_node(("feature", feature.name), kind="feature", bit=feature.bit,
@@ -39,7 +40,6 @@ def feature_graph(archmap: ArchMap) -> nx.DiGraph:
     return graph
 
 
-@functools.lru_cache(maxsize=16)
 def subset_order(archmap: ArchMap) -> nx.DiGraph:
     """DAG over model classes: edge A → B when A is strictly below B.
 
@@ -52,6 +52,10 @@ def subset_order(archmap: ArchMap) -> nx.DiGraph:
     models of two vendors never meet.  The graph holds every pair of the
     relation (it is its own transitive closure).  O(M²) integer set tests.
     """
+    return archmap.cached(_subset_order, 1)(archmap)
+
+
+def _subset_order(archmap: ArchMap) -> nx.DiGraph:
     classes: dict[tuple[int, str | None], list[str]] = {}
     for model in archmap.models:
         classes.setdefault((model.features, model.vendor), []).append(model.name)
@@ -71,9 +75,12 @@ def _below(a_bits: int, a_vendor: str | None, b_bits: int, b_vendor: str | None)
     return a_bits & ~b_bits == 0 and (a_vendor is None or a_vendor == b_vendor)
 
 
-@functools.lru_cache(maxsize=16)
 def hasse(archmap: ArchMap) -> nx.DiGraph:
     """The Hasse diagram (transitive reduction) of `subset_order`."""
+    return archmap.cached(_hasse, 1)(archmap)
+
+
+def _hasse(archmap: ArchMap) -> nx.DiGraph:
     order = subset_order(archmap)
     reduced = nx.transitive_reduction(order)
     reduced.add_nodes_from(order.nodes(data=True))

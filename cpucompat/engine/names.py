@@ -139,9 +139,9 @@ def alias_table(archmap: SpelledArch) -> dict[str, str]:
         if target in known:
             offer(spelling, target)
     if archmap.name == "x86":
-        for trait, target in TRAIT_FEATURES.items():
-            if target in known:
-                offer(TRAIT_PREFIX + trait, target)
+        for trait, feature_name in TRAIT_FEATURES.items():
+            if feature_name is not None and feature_name in known:
+                offer(TRAIT_PREFIX + trait, feature_name)
     table = {}
     for key, targets in candidates.items():
         if len(targets) == 1:

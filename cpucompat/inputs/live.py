@@ -21,7 +21,7 @@ from typing import Iterator
 
 from ..engine.cpu import Cpu
 from ..engine.cpuid import CpuidDump, decode_data
-from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..engine.cpumap import CpuMap, resolve_map
 from ..errors import CpuCompatError
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
@@ -89,7 +89,7 @@ def local_host_cpu(cpumap: CpuMap | None = None) -> Cpu:
     through libvirt (seconds: it probes QEMU), else /proc/cpuinfo (Linux's
     flags: no MSR features).
     """
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     dump = local_cpuid_dump(cpumap)
     if dump is not None:
         return decoded_host_cpu(dump, cpumap)
@@ -116,7 +116,7 @@ def local_cpuid_dump(cpumap: CpuMap | None = None) -> CpuidDump | None:
     CPU's maximum basic and extended leaves; IA32_ARCH_CAPABILITIES comes
     from the msr device, else KVM, and is left out when neither answers.
     """
-    archmap = (cpumap if cpumap is not None else embedded_cpu_map()).x86
+    archmap = resolve_map(cpumap).x86
     try:
         fd = os.open(CPUID_DEVICE, os.O_RDONLY)
     except OSError:

@@ -25,10 +25,11 @@ from typing import Any, Iterable
 from lxml import etree
 
 from ..engine.decode import decode, decode_features
-from ..engine.cpu import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES, Cpu
+from ..engine.cpu import Cpu
+from ..engine.rules import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES
 from ..engine.cpuid import CpuidDump
-from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..display import shown
+from ..engine.cpumap import CpuMap, resolve_map
 from ..errors import InvalidCpuXml, UnknownInputFormat
 from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
@@ -74,7 +75,7 @@ def read_cpus(path: str | Path, cpumap: CpuMap | None = None) -> list[Cpu]:
 
 def parse_cpus(text: str, source: str = "<input>", cpumap: CpuMap | None = None) -> list[Cpu]:
     """Every CPU described in `text`; see the module docstring for formats."""
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     kind = detect_format(text, source)
     if kind == "cpu_info":
         return parse_cpu_info_json(text, source, cpumap)
@@ -210,7 +211,7 @@ def _domcaps_host_model(root: etree._Element, source: str, cpumap: CpuMap) -> Cp
 
 def cpu_from_element(el: etree._Element, source: str, cpumap: CpuMap | None = None) -> Cpu:
     """One ``<cpu>`` element as libvirt's virCPUDefParseXML would read it."""
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     where = f"{source}:{el.sourceline}" if el.sourceline else source
     arch_el = el.find("arch")
     model_el = el.find("model")
@@ -261,15 +262,8 @@ def cpu_from_element(el: etree._Element, source: str, cpumap: CpuMap | None = No
 
 def _model_name(text: str, cpumap: CpuMap, where: str) -> str:
     name = text.strip()
-    for archmap in cpumap.arches.values():
-        model = archmap.model_by_name.get(name)
-        if model is not None:
-            return name
-    for archmap in cpumap.arches.values():
-        for model in archmap.models:
-            if model.name.lower() == name.lower():
-                return model.name
-    return name  # unknown: compare/baseline report it against the map
+    model = cpumap.find_model(name)
+    return model.name if model is not None else name  # unknown: compare/baseline report it against the map
 
 
 def _features(el: etree._Element, where: str, cpumap: CpuMap, *, host: bool) -> tuple[tuple[str, str], ...]:
@@ -331,7 +325,7 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
     (a host offering a feature this map cannot name never makes a guest
     incompatible) and kept in ``unknown_features``, to be reported.
     """
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     if isinstance(value, str):
         value = _json(value, source, "cpu_info is not valid JSON")
     if not isinstance(value, dict):
@@ -378,7 +372,7 @@ def parse_proc_cpuinfo(text: str, source: str = "/proc/cpuinfo", cpumap: CpuMap 
     model is the one libvirt would decode from those features and the
     signature.
     """
-    cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+    cpumap = resolve_map(cpumap)
     block = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
     fields: dict[str, str] = {}
     for line in block.splitlines():

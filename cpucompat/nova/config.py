@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from oslo_config import cfg, types
 
+from ..engine import rules
 from ..engine.cpumap import CpuMap, load_cpu_map
 from ..errors import CpuCompatError, InvalidConfig
 
@@ -26,7 +27,7 @@ __all__ = ["GROUP", "MODES", "OPTS", "register_opts", "list_opts", "CpuPolicy", 
 GROUP = cfg.OptGroup("cpucompat", title="cpucompat CPU compatibility",
                      help="Guest CPU model and the CPU compatibility the cpucompat scheduler filter enforces.")
 
-MODES = ("custom", "host-model", "host-passthrough", "maximum", "none")
+MODES = (*rules.MODES, "none")  # Nova's none: no <cpu> element, the hypervisor's default CPU
 
 OPTS = [
     cfg.StrOpt("cpu_mode", choices=[

@@ -43,9 +43,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..engine.compare import compare, features_of
 from ..engine.decode import decode_features, host_model
-from .config import CpuPolicy, parse_flags
+from .config import MODES, CpuPolicy, parse_flags
 from ..display import clip
-from ..engine.cpu import Cpu, is_x86, resolve_arch
+from ..engine.cpu import Cpu, resolve_arch
+from ..engine.drivers import is_x86
 from ..engine.cpumap import CpuMap
 from ..errors import CpuCompatError, UnknownInputFormat, UnknownModel
 from ..inputs.parse import parse_cpu_info
@@ -265,7 +266,7 @@ class CpuPlacement:
         if SPEC_FLAGS in specs:
             flags = tuple(dict(policy.flags + parse_flags(specs[SPEC_FLAGS].split(","), self.cpumap,
                                                           source=SPEC_FLAGS)).items())
-        if mode not in ("custom", "host-model", "host-passthrough", "maximum", "none"):
+        if mode not in MODES:
             raise CpuCompatError(f"unknown CPU mode {mode!r}", source=SPEC_MODE)
         if mode == "custom" and not models:
             raise CpuCompatError("cpu_mode=custom without a CPU model", source=SPEC_MODEL)

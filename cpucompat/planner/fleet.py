@@ -26,7 +26,7 @@ from ..engine.baseline import baseline
 from ..engine.compare import Comparison, compare, features_of
 from ..engine.decode import host_model
 from ..engine.cpu import Cpu, cpu_bits
-from ..engine.cpumap import CpuMap, embedded_cpu_map
+from ..engine.cpumap import CpuMap, resolve_map
 from ..errors import CpuCompatError, InvalidInventory, TooFewDomains
 from .inventory import Inventory, load_inventory
 from ..engine.levels import level_of
@@ -49,7 +49,7 @@ class Fleet:
 
     def __init__(self, hosts: Mapping[str, Cpu], cpumap: CpuMap | None = None,
                  failures: Mapping[str, str] | None = None, source: str = "") -> None:
-        self.cpumap = cpumap if cpumap is not None else embedded_cpu_map()
+        self.cpumap = resolve_map(cpumap)
         self.archmap = self.cpumap.x86
         self.failures = dict(failures or {})
         self.source = source

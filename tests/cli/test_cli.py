@@ -122,7 +122,7 @@ def test_decode_guest_is_a_host_model_cpu_with_fallback_forbid(tmp_path, cpumap)
     dump.write_text(encode_dump(x86, x86.model("Haswell-noTSX").features, "Intel", (6, 60, 3)).to_xml())
     proc = run("decode", "--guest", str(dump))
     assert proc.returncode == 0
-    assert "<model fallback='forbid'>Haswell-noTSX</model>" in proc.stdout
+    assert '<model fallback="forbid">Haswell-noTSX</model>' in proc.stdout
 
 
 def test_decode_guest_with_qemu_models_keeps_to_them_and_disables_blockers(tmp_path, cpumap):

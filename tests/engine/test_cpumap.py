@@ -204,3 +204,20 @@ def test_map_11_3_host_cpus_take_the_vN_alias_and_guests_never_do(map_11, testda
     cpuid = cpucompat.read_cpuid_dumps(testdata_9 / f"x86_64-cpuid-{dump}.xml")[0]
     assert cpucompat.decode(cpuid, map_11).model == host_model_name
     assert cpucompat.decode(cpuid, map_11, guest=True).model == guest_model_name
+
+
+def test_find_model_is_exact_then_case_insensitive_and_none_when_absent(cpumap):
+    x86 = cpumap.x86
+    assert x86.find_model("Haswell").name == "Haswell"
+    assert x86.find_model("haswell-notsx").name == "Haswell-noTSX"
+    assert x86.find_model("Haswel") is None
+    assert cpumap.find_model("power9").name == "POWER9"
+    assert cpumap.find_model("no such model") is None
+
+
+def test_no_cpumap_module_is_over_400_lines():
+    from cpucompat.engine import cpumap as package
+
+    for module in Path(package.__file__).parent.glob("*.py"):
+        assert len(module.read_text().splitlines()) <= 400, module.name
+

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat.engine import baseline as baseline_module, compare as compare_module, decode as decode_module
-from cpucompat.engine.cpu import cpu_bits
 
 MAP = cpucompat.embedded_cpu_map()
 X86 = MAP.x86
@@ -39,9 +37,7 @@ def test_library_answers_the_same_from_16_threads():
     cpus = _cpus(60, 11)
     pairs = [(a, b) for a in cpus[:30] for b in cpus[30:]] * 2
     expected = [_work(p) for p in pairs]
-    for cache in (compare_module._compare_cached, baseline_module._baseline_cached, decode_module._host_model_cached,
-                  cpu_bits):
-        cache.cache_clear()
+    MAP.clear_caches()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         assert list(pool.map(_work, pairs)) == expected
 
