@@ -16,7 +16,7 @@ from typing import Iterable
 __all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "UnknownInputFormat", "UnknownModel",
            "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
            "InvalidConfig", "InvalidInventory", "TooFewDomains", "PackageDataMissing", "UnreadableFile",
-           "UnwritableFile", "suggest"]
+           "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable", "suggest"]
 
 
 class CpuCompatError(Exception):
@@ -110,6 +110,16 @@ class UnreadableFile(CpuCompatError, OSError):
 class UnwritableFile(CpuCompatError, OSError):
     """An output that cannot be written (or replaced) safely; an `OSError`
     as `UnreadableFile` is."""
+
+
+class MissingDependency(CpuCompatError, ImportError):
+    """An optional part cpucompat needs for this answer is not installed
+    (libvirt-python, Graphviz's dot); the message says how to get it."""
+
+
+class HostUnreachable(CpuCompatError, OSError):
+    """A libvirt host that could not be connected to or asked for its CPU;
+    an `OSError` as `UnreadableFile` is."""
 
 
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:

@@ -22,7 +22,7 @@ from typing import Iterator
 from ..engine.cpu import Cpu
 from ..engine.cpuid import CpuidDump, decode_data
 from ..engine.cpumap import CpuMap, resolve_map
-from ..errors import CpuCompatError
+from ..errors import CpuCompatError, HostUnreachable, MissingDependency
 from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
 
 __all__ = ["connection", "host_cpu_from_libvirt", "local_host_cpu", "local_cpuid_dump"]
@@ -46,14 +46,14 @@ def connection(uri: str | None = None) -> Iterator[object]:
     needs no running daemon."""
     libvirt = libvirt_module()
     if libvirt is None:
-        raise CpuCompatError("libvirt-python is not installed (pip install 'cpucompat[libvirt]')")
+        raise MissingDependency("libvirt-python is not installed (pip install 'cpucompat[libvirt]')")
     libvirt.registerErrorHandler(lambda *_: None, None)
     if uri is None:
         uri = f"qemu:///embed?root={_embed_root(libvirt)}"
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        raise CpuCompatError(f"cannot connect: {exc.get_error_message()}", source=uri) from None
+        raise HostUnreachable(f"cannot connect: {exc.get_error_message()}", source=uri) from None
     try:
         yield conn
     finally:
@@ -78,7 +78,7 @@ def host_cpu_from_libvirt(uri: str | None = None, cpumap: CpuMap | None = None) 
         try:
             caps = conn.getCapabilities()
         except Exception as exc:  # libvirt.libvirtError
-            raise CpuCompatError(f"cannot read capabilities: {exc}", source=uri or "qemu:///embed") from None
+            raise HostUnreachable(f"cannot read capabilities: {exc}", source=uri or "qemu:///embed") from None
     return parse_cpus(caps, uri or "libvirt capabilities", cpumap)[0]
 
 
