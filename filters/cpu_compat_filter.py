@@ -75,15 +75,14 @@ class CpuCompatFilter(filters.BaseHostFilter):
     # later instances are placed among the hosts the first one's filtering left
     run_filter_once_per_request = True
 
-    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=nova_cpu_info,
-                 instance_state=nova_instance_state) -> None:
+    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=None, instance_state=None) -> None:
         self.conf = conf if conf is not None else CONF
         if "cpucompat" not in self.conf:
             config.register_opts(self.conf)
         # (context, host) → cpu_info of a move's source this process has not seen
-        self.source_cpu_info = source_cpu_info
+        self.source_cpu_info = source_cpu_info or nova_cpu_info
         # (context, instance uuid, cell) → the instance's (task_state, host): which move this is
-        self.instance_state = instance_state
+        self.instance_state = instance_state or nova_instance_state
         # messages already logged at WARNING/ERROR: each is logged once (they are bounded: see _said)
         self._logged = Lru(256, 1 << 20)
         # a bad configuration is refused here, at start-up, not at a request

@@ -187,9 +187,12 @@ def test_a_10_mb_cpu_info_of_a_moves_source_from_nova_is_not_kept(cpu_filter):  
         asked.append(host)
         return huge_cpu_info(len(asked))
 
-    looking_up = CpuCompatFilter(source_cpu_info=lookup)
+    looking_up = CpuCompatFilter(source_cpu_info=lookup,
+                                 instance_state=lambda context, instance, cell: ("migrating", "huge-source"))
+    live_migration = boot(ignore_hosts=["huge-source"], requested_destination=objects.Destination(
+        cell=objects.CellMapping(uuid=str(uuid.uuid4()), name="cell1")))
     for _ in range(3):  # unusable: the boot rule, and Nova is asked again next time
-        assert passing(looking_up, boot(ignore_hosts=["huge-source"])) == sorted(CPU_INFO)
+        assert passing(looking_up, live_migration) == sorted(CPU_INFO)
     assert asked == ["huge-source"] * 3 and "huge-source" not in looking_up.placement._known_hosts
 
 
