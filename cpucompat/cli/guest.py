@@ -78,7 +78,8 @@ def add_command(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, default="host-model",
                    help="[libvirt] cpu_mode of the compute (default: host-model, Nova's default)")
     p.add_argument("--models", default="", metavar="M1,M2", help="[libvirt] cpu_models, in order (custom)")
-    p.add_argument("--extra-flags", default="", metavar="+F1,-F2", help="[libvirt] cpu_model_extra_flags (--extra-flags=-F1 when the first disables)")
+    p.add_argument("--extra-flags", default="", metavar="+F1,-F2",
+                   help="[libvirt] cpu_model_extra_flags (write --extra-flags=-F1 when the first disables)")
     p.add_argument("--libvirt-version", type=libvirt_version, default=(9, 0, 0), metavar="X.Y.Z",
                    help="libvirt of the compute (default 9.0.0; before 0.9.10 host-model is emulated)")
     p.add_argument("--trait", action="append", default=[], metavar="HW_CPU_X86_...",

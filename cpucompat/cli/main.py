@@ -23,7 +23,8 @@ from ..engine.decode import decode
 from ..errors import CpuCompatError
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
-from . import guest, planner
+from . import planner
+from .guest import add_command as add_guest_xml
 from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
                      path_argument)
 
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decode)
 
     planner.add_commands(sub, common)
-    guest.add_command(sub, common)
+    add_guest_xml(sub, common)
     return parser
 
 
