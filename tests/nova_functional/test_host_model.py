@@ -184,6 +184,47 @@ class HostModelTest(base.CpuCompatTestBase):
         self.assertEqual([], seen["passed"])
         self.assertEqual("ERROR", server["status"])
 
+    def test_flavor_cpu_flags_are_a_requirement_of_the_host(self):
+        avx512 = self.flavor({"cpucompat:cpu_flags": "+avx512f"})
+        server = self.boot_and_settle(host="haswell", flavor_id=avx512)
+        self.assert_refused_by_filter("haswell")
+        self.assertEqual("ERROR", server["status"])
+        server = self.boot(host="skylake", flavor_id=avx512)
+        self.assertIn('mode="host-model"', self.guest_cpu_xml(server))  # a requirement, not the guest's CPU
+
+    def test_flavor_requirement_counts_on_a_cold_move_too(self):
+        icelake_model = self.flavor({"cpucompat:cpu_model": "Icelake-Server"})
+        server = self.boot(host="icelake1", flavor_id=icelake_model)
+        self.post_action(server, {"migrate": {"host": "skylake"}})
+        self.assert_refused_by_filter("skylake")
+        self.assert_stays(server, "icelake1")
+
+    def test_flavor_cpu_mode_warns_once_naming_the_flavor(self):
+        custom = self.flavor({"cpucompat:cpu_mode": "custom"}, name="old-custom-cpu")
+        for host in ("icelake1", "haswell"):
+            self.boot_and_settle(host=host, flavor_id=custom)
+        warnings = [line for line in self.logged().splitlines() if "flavor old-custom-cpu sets" in line]
+        self.assertEqual(1, len(warnings), warnings)
+        self.assertIn("[libvirt] cpu_mode", warnings[0])
+
+    # -- aggregates and images --------------------------------------------------------------------
+    def test_an_aggregates_model_is_checked_on_its_hosts(self):
+        # computes of this aggregate are (said to be) configured with cpu_models = Icelake-Server
+        self.aggregate("icelake-model", ["haswell", "icelake1"], {"cpucompat_cpu_model": "Icelake-Server"})
+        self.boot(host="haswell", expected_state="ERROR")
+        self.assert_refused_by_filter("haswell")
+        self.boot(host="icelake1")
+        self.assert_accepted_by_filter("icelake1")
+
+    def test_an_images_required_trait_keeps_guests_on_hosts_with_the_feature(self):
+        image = {"id": "c456eb30-91d7-4f43-8f46-2efd9eccd744", "name": "avx512-image", "status": "active",
+                 "container_format": "bare", "disk_format": "qcow2", "size": 1,
+                 "properties": {"trait:HW_CPU_X86_AVX512F": "required"}}
+        self.glance.create(None, image)
+        server = self.boot(image_uuid=image["id"])
+        self.assertIn(self.host_of(server), ("skylake", "icelake1", "icelake2"))
+        self.assertTrue(all(h in ("skylake", "icelake1", "icelake2") for h in self.last_observed()["passed"]))
+
     # -- bad rows ---------------------------------------------------------------------------------
     def test_bad_cpu_info_rows_refuse_only_their_hosts(self):
         self.set_cpu_info("skylake", '{"arch": "x86_64", "model": ')
