@@ -123,9 +123,9 @@ class CpuCompatFilter(filters.BaseHostFilter):
 
     def filter_all(self, filter_obj_list, spec_obj):
         hosts = list(filter_obj_list)
+        if not self.RUN_ON_REBUILD and scheduler_utils.request_is_rebuild(spec_obj):
+            return hosts  # same-host rebuild: Nova's rule for every filter, before the request is even read
         decisions = self._decisions_for(spec_obj, hosts)
-        if decisions.request is not None and decisions.request.move is MoveKind.REBUILD:
-            return hosts  # same-host rebuild: Nova's rule for every filter (RUN_ON_REBUILD = False)
         return [host for host in hosts if self._passes(host, decisions)]
 
     def host_passes(self, host_state, spec_obj) -> bool:

@@ -296,6 +296,13 @@ def test_rebuild_bypasses_the_filter_as_nova_expects(scheduler):
     manager = scheduler("cpu_mode = custom\ncpu_models = Icelake-Server\n")
     request = spec(hints={"_nova_check_type": ["rebuild"]})
     assert len(passing(manager, fleet(), request)) == len(CPU_INFO)
+    # even a flavor the filter would refuse: Nova bypasses filters for a same-host rebuild
+    refused = spec({"cpucompat:cpu_mode": "custom"}, hints={"_nova_check_type": ["rebuild"]})
+    assert len(passing(manager, fleet(), refused)) == len(CPU_INFO)
+    from cpucompat.filters import CpuCompatFilter
+
+    host_passes = CpuCompatFilter(instance_state=fake_instance_state).host_passes
+    assert all(host_passes(host, spec(hints={"_nova_check_type": ["rebuild"]})) for host in fleet())
 
 
 def test_sample_config_is_generated_with_help():
