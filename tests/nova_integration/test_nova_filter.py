@@ -139,6 +139,19 @@ def passing(manager, hosts, request):
     return sorted(h.host for h in manager.get_filtered_hosts(hosts, request))
 
 
+def test_a_multi_create_is_filtered_once_its_instances_share_the_answer(scheduler):
+    manager = scheduler("cpu_mode = custom\ncpu_models = Icelake-Server\n")
+    request = spec()
+    request.num_instances = 3
+    first = sorted(h.host for h in manager.get_filtered_hosts(fleet(), request, index=0))
+    assert first == ["icelake-host"]
+    # nova-scheduler places instance 1, 2, ... among the hosts instance 0's filtering left
+    assert sorted(h.host for h in manager.get_filtered_hosts(
+        [h for h in fleet() if h.host in first], request, index=1)) == first
+    cpu_filter = manager.enabled_filters[1]
+    assert cpu_filter.run_filter_for_index(0) and not cpu_filter.run_filter_for_index(1)
+
+
 def test_operator_conf_lines_load_the_filter(scheduler):
     manager = scheduler("cpu_mode = custom\ncpu_models = Haswell-noTSX\n")
     assert [type(f).__name__ for f in manager.enabled_filters] == ["ImagePropertiesFilter", "CpuCompatFilter"]
