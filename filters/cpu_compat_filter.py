@@ -28,8 +28,8 @@ from nova.scheduler import utils as scheduler_utils
 
 from cpucompat.display import shown
 from cpucompat.nova import config
-from cpucompat.nova.scheduling import (AGGREGATE_MODEL, HINT_SOURCE, MAX_HOST_NAME, MAX_REASON, CpuPlacement,
-                                       Decision, Lru, RequestDecisions)
+from cpucompat.nova.scheduling import (AGGREGATE_MODEL, MAX_REASON, SPEC_MODE, CpuPlacement, Decision, Lru,
+                                       MoveKind, RequestDecisions, move_kind)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -52,32 +52,37 @@ def nova_cpu_info(context, host: str) -> Any:
         return None
 
 
-def nova_instance_host(context, instance_uuid: str, cell=None) -> str | None:
-    """The host an instance is on now, as Nova's database holds it (None for
-    a shelved-offloaded instance), read in `cell` (the move's cell), else in
-    the cell of its instance mapping.  Raises when Nova cannot be asked."""
+def nova_instance_state(context, instance_uuid: str, cell=None) -> tuple[str | None, str | None]:
+    """The instance's (task_state, host) as Nova's database holds them, read
+    in `cell` (the move's cell), else in the cell of its instance mapping.
+    Nova's API sets task_state before conductor asks the scheduler: it says
+    which move this is ('migrating' only for a live migration).  Raises
+    when Nova cannot be asked."""
     if context is None:
         raise LookupError("no request context to ask Nova with")
     if cell is None:
         cell = objects.InstanceMapping.get_by_instance_uuid(context, instance_uuid).cell_mapping
     with nova_context.target_cell(context, cell) as cell_context:
-        return objects.Instance.get_by_uuid(cell_context, instance_uuid, expected_attrs=[]).host
+        instance = objects.Instance.get_by_uuid(cell_context, instance_uuid, expected_attrs=[])
+        return instance.task_state, instance.host
 
 
 class CpuCompatFilter(filters.BaseHostFilter):
     """Passes hosts whose CPU can run (or receive) the request's guest CPU."""
 
     RUN_ON_REBUILD = False
+    # every instance of a multi-create shares one RequestSpec, hence one answer;
+    # later instances are placed among the hosts the first one's filtering left
+    run_filter_once_per_request = True
 
-    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=nova_cpu_info,
-                 instance_host=nova_instance_host) -> None:
+    def __init__(self, conf: cfg.ConfigOpts | None = None, source_cpu_info=None, instance_state=None) -> None:
         self.conf = conf if conf is not None else CONF
         if "cpucompat" not in self.conf:
             config.register_opts(self.conf)
         # (context, host) → cpu_info of a move's source this process has not seen
-        self.source_cpu_info = source_cpu_info
-        # (context, instance uuid, cell) → the instance's current host, for moves naming no source
-        self.instance_host = instance_host
+        self.source_cpu_info = source_cpu_info or nova_cpu_info
+        # (context, instance uuid, cell) → the instance's (task_state, host): which move this is
+        self.instance_state = instance_state or nova_instance_state
         # messages already logged at WARNING/ERROR: each is logged once (they are bounded: see _said)
         self._logged = Lru(256, 1 << 20)
         # a bad configuration is refused here, at start-up, not at a request
@@ -103,21 +108,23 @@ class CpuCompatFilter(filters.BaseHostFilter):
             self._load()
             LOG.info("cpucompat: CPU policy reloaded: %s", self.placement.policy.mode)
         except Exception as exc:
-            message = f"cpucompat: new configuration refused, keeping the previous one: {_said(exc)}"
+            message = "cpucompat: new configuration refused, keeping the previous one: %s"
             if key is None:  # unreadable options: every request finds them again
-                self._log_once(LOG.error, message)
+                self._log_once(LOG.error, message, _said(exc))
             else:
                 self._policy_key = key  # not retried until the options change again
-                LOG.error(message)
+                LOG.error(message, _said(exc))
 
-    def _log_once(self, log, message: str) -> None:
-        if self._logged.add(message, len(message)):
-            log(message)
+    def _log_once(self, log, message: str, *args: object) -> None:
+        """Log `message % args` unless this very line was logged already."""
+        line = message % args
+        if self._logged.add(line, len(line)):
+            log(message, *args)
 
     def filter_all(self, filter_obj_list, spec_obj):
         hosts = list(filter_obj_list)
         if not self.RUN_ON_REBUILD and scheduler_utils.request_is_rebuild(spec_obj):
-            return hosts  # same-host rebuild: Nova's rule for every filter
+            return hosts  # same-host rebuild: Nova's rule for every filter, before the request is even read
         decisions = self._decisions_for(spec_obj, hosts)
         return [host for host in hosts if self._passes(host, decisions)]
 
@@ -132,18 +139,22 @@ class CpuCompatFilter(filters.BaseHostFilter):
             placement.remember(hosts)
             extra_specs, image_traits = _extra_specs(spec_obj), _image_traits(spec_obj)
             context = getattr(spec_obj, "_context", None)
-            source_host = self._source_host(spec_obj, context)
+            move, source_host = self._move(spec_obj, context)
             lookup = partial(self.source_cpu_info, context)
-            request = placement.request(extra_specs, image_traits=image_traits, source_host=source_host,
-                                        lookup_source=lookup)
+            request = placement.request(extra_specs, image_traits=image_traits, move=move,
+                                        source_host=source_host, lookup_source=lookup)
         except Exception as exc:
-            self._log_once(LOG.warning, f"cpucompat: cannot use the request, refusing all hosts: {_said(exc)}")
+            self._log_once(LOG.warning, "cpucompat: cannot use the request, refusing all hosts: %s", _said(exc))
             return RequestDecisions(placement, extra_specs, image_traits, None, str(exc))
         self._warn_unknown("required", request.unknown_required, "every host refused")
         self._warn_unknown("forbidden", request.unknown_forbidden, "none excluded")
+        if SPEC_MODE in extra_specs:
+            self._log_once(LOG.warning, "cpucompat: flavor %s sets %s=%s, which Nova does not honour (nova-compute "
+                                        "gives every guest its own [libvirt] cpu_mode): every host refused",
+                           shown(_flavor_name(spec_obj)), SPEC_MODE, shown(extra_specs[SPEC_MODE]))
         if request.source_unknown:
             LOG.debug("cpucompat: CPU of the source host %s unknown (not seen by this scheduler, not found "
-                      "through Nova): %s move checked by the boot rule", shown(source_host), request.mode)
+                      "through Nova): %s live migration checked by the boot rule", shown(source_host), request.mode)
         return RequestDecisions(placement, extra_specs, image_traits, request)
 
     def _warn_unknown(self, policy: str, traits: tuple[str, ...], outcome: str) -> None:
@@ -151,35 +162,49 @@ class CpuCompatFilter(filters.BaseHostFilter):
         request naming more than MAX_NAMED_TRAITS gets one more line counting
         the rest."""
         for trait in traits[:MAX_NAMED_TRAITS]:
-            self._log_once(LOG.warning, f"cpucompat: {policy} trait {shown(trait)} is unknown to os-traits and "
-                                        f"cpucompat: no host has it, {outcome}")
+            self._log_once(LOG.warning, "cpucompat: %s trait %s is unknown to os-traits and cpucompat: no host "
+                                        "has it, %s", policy, shown(trait), outcome)
         if len(traits) > MAX_NAMED_TRAITS:
-            self._log_once(LOG.warning, f"cpucompat: {len(traits) - MAX_NAMED_TRAITS} more {policy} traits are "
-                                        f"unknown to os-traits and cpucompat, {outcome}")
+            self._log_once(LOG.warning, "cpucompat: %d more %s traits are unknown to os-traits and cpucompat, %s",
+                           len(traits) - MAX_NAMED_TRAITS, policy, outcome)
 
-    def _source_host(self, spec_obj, context) -> str | None:
-        """The host a guest moves away from.  Live migration and evacuate,
-        and resize and cold migration to another host, put it first in
-        ignore_hosts.  Other moves (resize or cold migration allowed on the
-        same host, unshelve) name none: the instance's current host is asked
-        of Nova (None once shelved-offloaded: the boot rule).  Our scheduler
-        hint, kept from the server's creation, is read only when Nova cannot
-        be asked (no context or database); never on a boot, which is no move."""
-        if "ignore_hosts" in spec_obj and spec_obj.ignore_hosts:
-            return spec_obj.ignore_hosts[0]
+    def _move(self, spec_obj, context) -> tuple[MoveKind, str | None]:
+        """What the request is, and the host a live migration leaves.
+
+        A same-host rebuild carries Nova's ``_nova_check_type`` hint.  Every
+        move is restricted to its instance's cell (requested_destination.cell);
+        the instance's task_state, read there, tells the moves apart, and
+        only a live migration ('migrating') keeps the guest's CPU: its
+        source is the instance's host.  When Nova cannot be asked (no
+        context, cell database unreachable), a move naming its source in
+        ignore_hosts is judged by the live-migration rule, with one warning:
+        the strict choice, since a wrong refusal shows at once and a wrong
+        acceptance fails late in libvirt."""
+        if scheduler_utils.request_is_rebuild(spec_obj):
+            return MoveKind.REBUILD, None
         if not _is_move(spec_obj):
-            LOG.debug("cpucompat: request is not a move (no source host): boot rule")
-            return None
+            return MoveKind.BOOT, None
+        ignored = list(spec_obj.ignore_hosts or []) if "ignore_hosts" in spec_obj else []
         try:
-            return self.instance_host(context, spec_obj.instance_uuid, spec_obj.requested_destination.cell)
-        except Exception as exc:  # no database, no context: the creation-time hint is all there is
-            LOG.debug("cpucompat: cannot ask Nova where instance %s is: %s", shown(spec_obj.instance_uuid),
-                      _said(exc))
-        if "scheduler_hints" in spec_obj and spec_obj.scheduler_hints:
-            hinted = spec_obj.get_scheduler_hint(HINT_SOURCE)
-            if hinted and len(str(hinted)) <= MAX_HOST_NAME:  # a longer one names no Nova host
-                return str(hinted)
-        return None
+            task_state, host = self.instance_state(context, spec_obj.instance_uuid,
+                                                   spec_obj.requested_destination.cell)
+        except Exception as exc:
+            source = ignored[0] if ignored else None
+            if source:
+                self._log_once(LOG.warning, "cpucompat: cannot ask Nova which move instance %s makes (%s): checked "
+                                            "as a live migration from %s", shown(spec_obj.instance_uuid),
+                               _said(exc), shown(source))
+            else:
+                self._log_once(LOG.warning, "cpucompat: cannot ask Nova which move instance %s makes (%s): it names "
+                                            "no source host, checked by the boot rule",
+                               shown(spec_obj.instance_uuid), _said(exc))
+            return MoveKind.UNKNOWN, source
+        kind = move_kind(task_state)
+        LOG.debug("cpucompat: instance %s in task_state %s: %s", shown(spec_obj.instance_uuid),
+                  shown(task_state), kind)
+        if kind is MoveKind.LIVE_MIGRATION:
+            return kind, host or (ignored[0] if ignored else None)
+        return kind, None
 
     def _passes(self, host_state, decisions: RequestDecisions) -> bool:
         try:
@@ -188,7 +213,12 @@ class CpuCompatFilter(filters.BaseHostFilter):
             decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {_said(exc)}",
                                 error=True)
         if decision.error and decisions.request is not None:
-            self._log_once(LOG.warning, f"cpucompat: hosts refused: {_said(decision.reason)}")
+            self._log_once(LOG.warning, "cpucompat: hosts refused: %s", _said(decision.reason))
+        if decision.misconfigured:
+            self._log_once(LOG.warning, "cpucompat: compute %s cannot run CPU model %s, which Nova's driver gives "
+                                        "its guests (the first of cpu_models with the flavor's required traits): "
+                                        "host refused; check its [libvirt] cpu_models",
+                           shown(getattr(host_state, "host", "?")), shown(decision.model))
         if not decision.passes and LOG.isEnabledFor(std_logging.DEBUG):
             LOG.debug("%s fails CpuCompatFilter: %s", shown(getattr(host_state, "host", "?")),
                       _said(decision.reason))
@@ -198,6 +228,13 @@ class CpuCompatFilter(filters.BaseHostFilter):
 def _said(text: object) -> str:
     """An error or a reason as a log line carries it: escaped, cut to MAX_REASON characters."""
     return shown(text, MAX_REASON)
+
+
+def _flavor_name(spec_obj) -> str:
+    try:
+        return str(spec_obj.flavor.name)
+    except Exception:  # a RequestSpec or Flavor built without it (tests, old records)
+        return "?"
 
 
 def _extra_specs(spec_obj) -> dict:

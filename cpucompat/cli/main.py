@@ -24,6 +24,7 @@ from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
 from . import planner
+from .guest import add_command as add_guest_xml
 from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
                      path_argument)
 
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decode)
 
     planner.add_commands(sub, common)
+    add_guest_xml(sub, common)
     return parser
 
 

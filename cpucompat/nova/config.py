@@ -22,7 +22,8 @@ from ..engine import rules
 from ..engine.cpumap import CpuMap, load_cpu_map
 from ..errors import CpuCompatError, InvalidConfig
 
-__all__ = ["GROUP", "MODES", "OPTS", "register_opts", "list_opts", "CpuPolicy", "parse_flags", "load_policy"]
+__all__ = ["GROUP", "MODES", "OPTS", "register_opts", "list_opts", "CpuPolicy", "parse_flags", "load_policy",
+           "make_policy"]
 
 GROUP = cfg.OptGroup("cpucompat", title="cpucompat CPU compatibility",
                      help="Guest CPU model and the CPU compatibility the cpucompat scheduler filter enforces.")
@@ -135,15 +136,27 @@ def load_policy(conf: cfg.ConfigOpts) -> CpuPolicy:
         mode_source = "cpu_mode unset: Nova's default"
     # [libvirt] cpu_models belong to [libvirt]'s custom mode, which a [cpucompat] mode overrides
     models, models_source = _setting(conf, "cpu_models", fallback=group.cpu_mode in (None, "custom"))
-    models = list(models or [])
     flags, flags_source = _setting(conf, "cpu_model_extra_flags")
-    flags = list(flags or [])
+    return make_policy(mode, models, flags, group.cpu_map, passthrough_match=group.passthrough_match,
+                       strict_host_model=group.strict_host_model,
+                       sources=(mode_source, models_source, flags_source, "[cpucompat] cpu_map"))
+
+
+def make_policy(mode: str, models, flags, cpu_map: str | None = None, *, passthrough_match: str = "exact",
+                strict_host_model: bool = True,
+                sources: tuple[str, str, str, str] = ("cpu_mode", "cpu_models", "cpu_model_extra_flags",
+                                                      "cpu_map")) -> CpuPolicy:
+    """A compute's CPU configuration validated as Nova validates it
+    (_check_cpu_compatibility); `sources` name where the mode, models,
+    flags and map came from, for the messages.  Raises InvalidConfig."""
+    mode_source, models_source, flags_source, map_source = sources
+    models, flags = list(models or []), list(flags or [])
     if mode not in MODES:
         raise InvalidConfig(f"cpu_mode {mode!r} is not one of {', '.join(MODES)}", source=mode_source)
     try:
-        cpumap = load_cpu_map(group.cpu_map)
+        cpumap = load_cpu_map(cpu_map)
     except CpuCompatError as exc:
-        raise InvalidConfig(f"cannot load cpu_map: {exc}", source="[cpucompat] cpu_map") from None
+        raise InvalidConfig(f"cannot load cpu_map: {exc}", source=map_source) from None
     if mode != "custom" and models:
         raise InvalidConfig(f"a CPU model ({', '.join(models)}) should not be set when cpu_mode={mode} "
                             f"({mode_source}); cpu_models is only for cpu_mode=custom", source=models_source)
@@ -155,4 +168,4 @@ def load_policy(conf: cfg.ConfigOpts) -> CpuPolicy:
         parsed_flags = parse_flags(flags, cpumap, source=flags_source)
     except CpuCompatError as exc:
         raise InvalidConfig(str(exc)) from None
-    return CpuPolicy(mode, canonical, parsed_flags, cpumap, group.passthrough_match, group.strict_host_model)
+    return CpuPolicy(mode, canonical, parsed_flags, cpumap, passthrough_match, strict_host_model)

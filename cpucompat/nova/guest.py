@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-from ..engine.compare import compare, features_of
+from ..engine.compare import features_of
 from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..errors import InvalidConfig, NoSuitableModel
@@ -27,28 +27,26 @@ MAXIMUM_SINCE = (7, 1, 0)
 OLDEST_LIBVIRT = (0, 9, 7)
 
 
-def choose_model(models: Sequence[str], flags: Sequence[tuple[str, str]], host: Cpu | None,
-                 cpumap: CpuMap | None = None, required: Sequence[str] = ()) -> str:
-    """The first of `models` (Nova's cpu_models order) whose features include
-    every `required` feature (from the flavor's required CPU traits) and, if
-    `host` is given, that runs on it with the extra flags."""
+def choose_model(models: Sequence[str], flags: Sequence[tuple[str, str]], cpumap: CpuMap | None = None,
+                 required: Sequence[str] = ()) -> str:
+    """The CPU model Nova's libvirt driver gives a custom-mode guest: the
+    first of `models` (cpu_models order) whose features, with the extra
+    `flags`, include every `required` feature (from the flavor's required
+    CPU traits; Nova's _match_cpu_model_by_flags).  Like Nova, it does not
+    look at the host: a model the host cannot run is still chosen, and the
+    guest fails to start there.  The scheduler filter and the guest XML both
+    use this one choice."""
     cpumap = cpumap if cpumap is not None else embedded_cpu_map()
     x86 = cpumap.x86
     need = x86.bits(required)
     reasons = []
     for name in models:
-        guest = Cpu(model=name, features=tuple(flags))
-        lacking = need & ~features_of(guest, cpumap)
-        if lacking:
-            reasons.append(f"{name} lacks {', '.join(x86.names(lacking))}")
-            continue
-        if host is not None:
-            verdict = compare(guest, host, cpumap)
-            if not verdict.compatible:
-                reasons.append(f"{name}: {verdict.reason}")
-                continue
-        return name
-    raise NoSuitableModel("no CPU model of cpu_models fits: " + "; ".join(reasons or ["cpu_models is empty"]))
+        lacking = need & ~features_of(Cpu(model=name, features=tuple(flags)), cpumap)
+        if not lacking:
+            return name
+        reasons.append(f"{name} lacks {', '.join(x86.names(lacking))}")
+    raise NoSuitableModel("no CPU model of cpu_models has the required features: "
+                          + "; ".join(reasons or ["cpu_models is empty"]))
 
 
 def guest_cpu(mode: str, models: Sequence[str] = (), flags: Sequence[tuple[str, str]] = (),
@@ -77,7 +75,7 @@ def guest_cpu(mode: str, models: Sequence[str] = (), flags: Sequence[tuple[str, 
         copied = Cpu(model=host.model, vendor=host.vendor, match="exact", features=host.features)
         return copied.with_features(flags)
     if mode == "custom":
-        model = choose_model(models, flags, host, cpumap, required)
+        model = choose_model(models, flags, cpumap, required)
         return Cpu(model=model, match="exact", features=tuple(flags))
     raise InvalidConfig(f"unknown cpu_mode {mode!r}")
 

@@ -16,54 +16,116 @@ testable without Nova and fast enough for every host of every request:
   caches are bounded in the characters of cpu_info they keep, not only in
   entries, and reasons are cut to MAX_REASON characters.
 
-Rules, per guest CPU mode:
+Which rule applies depends on the kind of request (`MoveKind`).  Only a
+live migration carries the running guest, and so its CPU, to the
+destination: it is judged by the live-migration rule of its mode.  Every
+other move (cold migration, resize, evacuation, unshelve) defines the guest
+anew on the destination from that compute's configuration, exactly as a
+boot does, so it is judged by the boot rule; a rebuild on its own host
+passes.  A move whose kind Nova cannot tell us (`MoveKind.UNKNOWN`) is
+judged by the live-migration rule when its source is known (the strict
+choice: a wrong refusal is seen at once, a wrong acceptance fails late in
+libvirt).
 
-* custom: some model of the request's list (in order), with the extra
-  flags, runs on the host (libvirt's compare) and has the required traits;
-* host-model: boot anywhere the flags and required traits are met; a move
-  needs the destination to run the guest's actual CPU, its source host's
-  host-model CPU, and to list the source's features unknown to the map
-  (``strict_host_model``);
-* host-passthrough / maximum: boot anywhere; a move needs an identical host
-  CPU, unknown feature names included (``passthrough_match=exact``), or a
-  superset (``superset``);
+The boot rule, per guest CPU mode (the computes' mode: Nova has no
+per-flavor CPU mode):
+
+* custom: the guest gets the first of cpu_models (or of an aggregate's
+  model) with the flavor's required traits, as Nova's driver picks it
+  (`guest.choose_model`, which does not look at the host); the host must
+  run that model with the extra flags;
+* host-model, host-passthrough, maximum: the extra flags and the required
+  traits are met;
 * none: QEMU's default CPU, no constraint but the required traits.
 
-Forbidden traits exclude hosts offering the feature, in every mode.  A
-required ``HW_CPU_X86_*`` trait neither os-traits nor cpucompat knows fails
-every host (no host reports it); a forbidden one excludes none.
+The live-migration rule, per mode:
+
+* custom, none: the boot rule (the guest's CPU is the same everywhere);
+* host-model: the destination runs the guest's CPU, the host-model CPU
+  libvirt's QEMU driver built on the source (`hostmodel.guest_host_model`),
+  and lists the source's features unknown to the map
+  (``strict_host_model``);
+* host-passthrough / maximum: an identical host CPU, unknown feature names
+  included (``passthrough_match=exact``), or a superset (``superset``).
+
+A flavor may add requirements, never change the predicted guest CPU:
+``cpucompat:cpu_model`` (a model, or several separated by commas: any of
+them) with ``cpucompat:cpu_flags`` means the host must be able to run that
+model with those flags; ``cpucompat:cpu_flags`` alone, that the host has
+the required flags.  They count on boots and every move.
+``cpucompat:cpu_mode`` is refused (every host fails): nova-compute applies
+its own ``[libvirt] cpu_mode``.  Forbidden traits exclude hosts offering
+the feature, in every mode.  A required ``HW_CPU_X86_*`` trait neither
+os-traits nor cpucompat knows fails every host (no host reports it); a
+forbidden one excludes none.
 """
 from __future__ import annotations
 
+import enum
 import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
-from ..engine.compare import compare, features_of
-from ..engine.decode import decode_features, host_model
-from .config import MODES, CpuPolicy, parse_flags
 from ..display import clip
+from ..engine.compare import compare, features_of
 from ..engine.cpu import Cpu, resolve_arch
 from ..engine.drivers import is_x86
 from ..engine.cpumap import CpuMap
-from ..errors import CpuCompatError, UnknownInputFormat, UnknownModel
+from ..engine.decode import decode_features
+from ..errors import CpuCompatError, NoSuitableModel, UnknownInputFormat, UnknownModel
 from ..inputs.parse import parse_cpu_info
+from .config import MODES, CpuPolicy, parse_flags
+from .guest import choose_model
+from .hostmodel import guest_host_model
 from .traits import trait_requirements
 
-__all__ = ["SPEC_MODE", "SPEC_MODEL", "SPEC_FLAGS", "HINT_SOURCE", "AGGREGATE_MODEL", "SOURCE_MODES",
-           "HostCpu", "Request", "Decision", "NO_CPU_INFO", "Lru", "CpuPlacement", "RequestDecisions"]
+__all__ = ["SPEC_MODE", "SPEC_MODEL", "SPEC_FLAGS", "AGGREGATE_MODEL", "SOURCE_MODES", "MoveKind",
+           "TASK_STATE_MOVES", "move_kind", "HostCpu", "Request", "Decision", "NO_CPU_INFO", "Lru",
+           "CpuPlacement", "RequestDecisions"]
 
 SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"
-HINT_SOURCE = "cpucompat_source_host"
 AGGREGATE_MODEL = "cpucompat_cpu_model"
-SOURCE_MODES = ("host-model", "host-passthrough", "maximum")  # modes whose moves depend on the source CPU
+SOURCE_MODES = ("host-model", "host-passthrough", "maximum")  # modes whose live migrations depend on the source
 MAX_SPEC = 255  # Nova stores extra spec values and aggregate metadata in VARCHAR(255) columns
 MAX_HOST_NAME = 255  # so are host names
 MAX_CPU_INFO = 64 * 1024  # characters; Nova's libvirt driver writes about 1,000
 MAX_REASON = 500  # characters of a decision's reason
 CACHE_CHARS = 16 * 1024 * 1024  # characters of cpu_info the hosts cache keeps (decisions: 4 times as many)
+
+
+class MoveKind(enum.StrEnum):
+    """What a scheduling request is, as Nova tells it (FINDINGS-13 §3)."""
+
+    BOOT = "boot"
+    LIVE_MIGRATION = "live migration"  # the guest keeps its CPU: the live-migration rule
+    RESIZE = "resize or cold migration"
+    EVACUATION = "evacuation"
+    UNSHELVE = "unshelve"
+    OTHER = "other move"  # a move in a task_state Nova 34 does not schedule: defined anew, the boot rule
+    REBUILD = "rebuild"  # on its own host, with a new image: passes (Nova's rule for every filter)
+    UNKNOWN = "move of an unknown kind"  # Nova cannot be asked: the live-migration rule when a source is named
+
+    @property
+    def keeps_cpu(self) -> bool:
+        """Judged by the live-migration rule (given a source host)."""
+        return self in (MoveKind.LIVE_MIGRATION, MoveKind.UNKNOWN)
+
+
+# The instance's task_state as Nova's API sets it before conductor asks the
+# scheduler (nova/compute/api.py); it stays set through conductor's retries.
+# Only live_migrate sets 'migrating'; resize and cold migration use
+# 'resize_prep', evacuate (and rebuild) 'rebuilding', unshelve 'unshelving'.
+TASK_STATE_MOVES = {"migrating": MoveKind.LIVE_MIGRATION, "resize_prep": MoveKind.RESIZE,
+                    "rebuilding": MoveKind.EVACUATION, "unshelving": MoveKind.UNSHELVE}
+
+
+def move_kind(task_state: str | None) -> MoveKind:
+    """The kind of a move (a request restricted to its instance's cell) from
+    the instance's task_state; a rebuild is told apart by Nova's
+    ``_nova_check_type`` hint before this is asked."""
+    return TASK_STATE_MOVES.get(task_state or "", MoveKind.OTHER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,31 +149,37 @@ class Request:
     """What one scheduling request needs from a host's CPU."""
 
     mode: str
-    models: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()  # custom: the one model Nova's driver gives the guest
     flags: tuple[tuple[str, str], ...] = ()
     required: tuple[str, ...] = ()  # features from required traits
     forbidden: tuple[str, ...] = ()
-    source_host: str | None = None  # set for moves
+    source_host: str | None = None  # set when the live-migration rule applies
     source_cpu: HostCpu | None = None  # the source host's CPU, when known
     passthrough_match: str = "exact"
     strict_host_model: bool = True
     unknown_required: tuple[str, ...] = ()  # required traits nobody knows: every host fails
     unknown_forbidden: tuple[str, ...] = ()  # forbidden traits nobody knows: no host is excluded
+    move: MoveKind = MoveKind.BOOT
+    needs_models: tuple[str, ...] = ()  # flavor cpucompat:cpu_model: the host runs one of them
+    needs_flags: tuple[tuple[str, str], ...] = ()  # flavor cpucompat:cpu_flags
+    refused: str | None = None  # why every host fails (a flavor's cpucompat:cpu_mode, no model fits)
 
     @property
-    def is_move(self) -> bool:
+    def is_live(self) -> bool:
+        """Judged by the live-migration rule."""
         return self.source_host is not None
 
     @property
     def size(self) -> int:
         """Characters of untrusted names it holds (a source host, traits nobody knows)."""
-        return len(self.source_host or "") + sum(map(len, self.unknown_required + self.unknown_forbidden))
+        return (len(self.source_host or "") + sum(map(len, self.unknown_required + self.unknown_forbidden))
+                + len(self.refused or ""))
 
     @property
     def source_unknown(self) -> bool:
-        """A move whose rule needs the source CPU, which is not known: the
-        boot rule applies."""
-        return self.is_move and self.mode in SOURCE_MODES and self.source_cpu is None
+        """A live migration whose rule needs the source CPU, which is not
+        known: the boot rule applies."""
+        return self.is_live and self.mode in SOURCE_MODES and self.source_cpu is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +188,7 @@ class Decision:
     reason: str
     model: str | None = None  # the custom model the guest will get
     error: bool = False  # the reason is a fault to report (bad input, internal error), not the host's CPU
+    misconfigured: bool = False  # Nova gives guests here a custom model this host cannot run
 
 
 NO_CPU_INFO = Decision(False, "host reports no CPU information (cpu_info is empty)")
@@ -181,7 +250,7 @@ class CpuPlacement:
         self.cpumap: CpuMap = policy.cpumap
         self._hosts = Lru(cache_size, cache_chars)  # cpu_info text → HostCpu or Decision
         self._decisions = Lru(cache_size * 4, cache_chars * 4)  # (Request, cpu_info text) → Decision
-        self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for moves)
+        self._known_hosts: dict[str, Any] = {}  # host name → last cpu_info seen (for live migrations)
 
     # -- hosts ---------------------------------------------------------------
     def host_cpu(self, cpu_info: Any) -> HostCpu | Decision:
@@ -213,8 +282,8 @@ class CpuPlacement:
 
     def remember(self, hosts) -> None:
         """Note each host's cpu_info (objects with .host and .cpu_info), so a
-        later move away from a host knows its CPU: Nova strips the source
-        from the hosts a move request is filtered over."""
+        later live migration away from a host knows its CPU: Nova strips the
+        source from the hosts a move request is filtered over."""
         known = self._known_hosts
         for host in hosts:
             cpu_info = getattr(host, "cpu_info", None)
@@ -222,9 +291,9 @@ class CpuPlacement:
                 known[host.host] = cpu_info  # one dict store: atomic under the GIL
 
     def source_cpu(self, host: str, lookup: Callable[[str], Any] | None = None) -> HostCpu | None:
-        """The CPU of a move's source host: its cpu_info as remember() last
-        saw it, else as `lookup(host)` gives it (Nova's database), then
-        remembered; None when neither knows it."""
+        """The CPU of a live migration's source host: its cpu_info as
+        remember() last saw it, else as `lookup(host)` gives it (Nova's
+        database), then remembered; None when neither knows it."""
         cpu_info = self._known_hosts.get(host)
         if cpu_info is None and lookup is not None:
             cpu_info = lookup(host)
@@ -235,15 +304,18 @@ class CpuPlacement:
 
     # -- requests --------------------------------------------------------------
     def request(self, extra_specs: Mapping[str, Any] | None = None, *, image_traits: Sequence[str] = (),
-                source_host: str | None = None, aggregate_model: str | None = None,
+                move: MoveKind = MoveKind.BOOT, source_host: str | None = None,
+                aggregate_model: str | None = None,
                 lookup_source: Callable[[str], Any] | None = None) -> Request:
-        """Build the Request of a scheduling request from plain values;
-        `lookup_source(host)` gives a move's source cpu_info when this
-        process has not seen the host, and is called only when the mode
-        needs it.
+        """Build the Request of a scheduling request from plain values.
 
-        Raises CpuCompatError for unusable extra specs (the filter turns that
-        into rejecting every host with the reason)."""
+        `source_host` is the host the guest leaves; it counts only for a
+        move judged by the live-migration rule (`MoveKind.keeps_cpu`).
+        `lookup_source(host)` gives its cpu_info when this process has not
+        seen the host, and is called only when the mode needs it.
+
+        Raises CpuCompatError for unusable extra specs or aggregate metadata
+        (the filter turns that into rejecting every host with the reason)."""
         specs = {str(k): str(v) for k, v in (extra_specs or {}).items()}
         for key in (SPEC_MODE, SPEC_MODEL, SPEC_FLAGS):
             if len(specs.get(key, "")) > MAX_SPEC:  # refused before any lookup of its names
@@ -252,33 +324,38 @@ class CpuPlacement:
         if aggregate_model and len(aggregate_model) > MAX_SPEC:
             raise CpuCompatError(f"value of {len(aggregate_model)} characters, more than the {MAX_SPEC} Nova "
                                  "stores", source=f"aggregate {AGGREGATE_MODEL}")
-        policy = self.policy
-        mode = specs.get(SPEC_MODE, policy.mode)
-        models = policy.models
-        if SPEC_MODEL in specs:
-            models = tuple(self.cpumap.x86.model(m.strip(), source=SPEC_MODEL).name
-                           for m in specs[SPEC_MODEL].split(",") if m.strip())
-        elif aggregate_model:
-            models = (self.cpumap.x86.model(aggregate_model, source=f"aggregate {AGGREGATE_MODEL}").name,)
-            if SPEC_MODE not in specs:
-                mode = "custom"
-        flags = policy.flags
-        if SPEC_FLAGS in specs:
-            flags = tuple(dict(policy.flags + parse_flags(specs[SPEC_FLAGS].split(","), self.cpumap,
-                                                          source=SPEC_FLAGS)).items())
-        if mode not in MODES:
-            raise CpuCompatError(f"unknown CPU mode {mode!r}", source=SPEC_MODE)
-        if mode == "custom" and not models:
-            raise CpuCompatError("cpu_mode=custom without a CPU model", source=SPEC_MODEL)
+        policy, x86 = self.policy, self.cpumap.x86
+        mode, models, flags = policy.mode, policy.models, policy.flags
+        if aggregate_model:  # the aggregate's computes are configured with that custom model
+            mode, models = "custom", (x86.model(aggregate_model, source=f"aggregate {AGGREGATE_MODEL}").name,)
+        needs_models = tuple(x86.model(m.strip(), source=SPEC_MODEL).name
+                             for m in specs.get(SPEC_MODEL, "").split(",") if m.strip())
+        needs_flags = parse_flags(specs[SPEC_FLAGS].split(","), self.cpumap, source=SPEC_FLAGS) \
+            if SPEC_FLAGS in specs else ()
         traits = trait_requirements(specs, [str(t) for t in image_traits])
+        refused = None
+        if SPEC_MODE in specs:
+            refused = (f"flavor extra spec {SPEC_MODE}={clip(specs[SPEC_MODE])} is not honoured: nova-compute "
+                       "gives every guest its own [libvirt] cpu_mode")
+        elif mode not in MODES:  # a policy built by hand, not by load_policy
+            refused = f"unknown CPU mode {clip(mode)}"
+        elif mode == "custom":
+            try:  # Nova's driver: the first model with the required traits, whatever the host
+                models = (choose_model(models, flags, self.cpumap, traits.required),)
+            except NoSuitableModel as exc:
+                refused = str(exc)
+        if not move.keeps_cpu:
+            source_host = None
         source_cpu = self.source_cpu(source_host, lookup_source) if source_host and mode in SOURCE_MODES else None
         return Request(mode, models if mode == "custom" else (), flags, traits.required, traits.forbidden,
                        source_host, source_cpu, policy.passthrough_match, policy.strict_host_model,
-                       traits.unknown_required, traits.unknown_forbidden)
+                       traits.unknown_required, traits.unknown_forbidden, move, needs_models, needs_flags, refused)
 
     # -- decisions ---------------------------------------------------------------
     def decide(self, request: Request, cpu_info: Any) -> Decision:
         """Can `request`'s guest run on the host described by `cpu_info`?"""
+        if request.move is MoveKind.REBUILD:  # before the host's CPU is even read
+            return Decision(True, "rebuild on its own host")
         host, text = self._host_cpu(cpu_info)
         if not isinstance(host, HostCpu):
             return host
@@ -297,6 +374,8 @@ class CpuPlacement:
         return found
 
     def _decide(self, request: Request, host: HostCpu) -> Decision:
+        if request.refused:
+            return Decision(False, request.refused)
         if request.unknown_required:
             names = ", ".join(clip(trait) for trait in request.unknown_required)
             return Decision(False, f"requires {names}, unknown to os-traits and cpucompat: no host has it")
@@ -305,14 +384,17 @@ class CpuPlacement:
         forbidden = x86.bits(request.forbidden) & host_bits
         if forbidden:
             return Decision(False, f"host provides forbidden features {', '.join(x86.names(forbidden))}")
+        needs = self._flavor_needs(request, host.cpu, host_bits)
+        if needs is not None:
+            return needs
         mode = request.mode
         if mode == "custom":
             return self._custom(request, host.cpu)
         missing = (x86.bits(request.required) | x86.bits(n for n, p in request.flags if p == "require")) & ~host_bits
         if missing:
             return Decision(False, f"host lacks required features {', '.join(x86.names(missing))}")
-        if not request.is_move or mode == "none":
-            return Decision(True, f"{mode} guest can boot here")
+        if not request.is_live or mode == "none":
+            return Decision(True, f"{mode} guest can boot here ({request.move})")
         source = request.source_cpu
         if source is None:
             return Decision(True, f"source host {request.source_host} CPU unknown: boot rule applied")
@@ -320,9 +402,9 @@ class CpuPlacement:
         unknown_lacking = sorted(source.unknown - host.unknown)
         if mode == "host-model":
             if not request.strict_host_model:
-                return Decision(True, "host-model move, strict_host_model off")
+                return Decision(True, "host-model live migration, strict_host_model off")
             if is_x86(source.cpu.arch):
-                guest = host_model(source.cpu, self.cpumap).as_cpu().with_features(request.flags)
+                guest = guest_host_model(source.cpu, self.cpumap).as_cpu().with_features(request.flags)
             else:  # other maps describe models by name only: compare() matches the source's model
                 guest = Cpu(model=source.cpu.model, arch=source.cpu.arch, match=None)
             verdict = compare(guest, host.cpu, self.cpumap)
@@ -351,21 +433,31 @@ class CpuPlacement:
             return Decision(False, f"host-passthrough guest: host lacks {', '.join(lacking)}")
         return Decision(True, "host CPU is a superset of the source's")
 
-    def _custom(self, request: Request, host: Cpu) -> Decision:
+    def _flavor_needs(self, request: Request, host: Cpu, host_bits: int) -> Decision | None:
+        """The failing decision when the host cannot meet the flavor's
+        cpucompat:cpu_model / cpu_flags requirement; None when it can."""
+        if request.needs_models:
+            reasons = []
+            for name in request.needs_models:
+                verdict = compare(Cpu(model=name, features=request.needs_flags), host, self.cpumap)
+                if verdict.compatible:
+                    return None
+                reasons.append(f"{name}: {verdict.reason}")
+            return Decision(False, f"flavor requires a host able to run {' or '.join(request.needs_models)}: "
+                                   + "; ".join(reasons))
         x86 = self.cpumap.x86
-        need = x86.bits(request.required)
-        reasons = []
-        for name in request.models:
-            guest = Cpu(model=name, features=request.flags)
-            lacking = need & ~features_of(guest, self.cpumap)
-            if lacking:
-                reasons.append(f"{name} lacks required {', '.join(x86.names(lacking))}")
-                continue
-            verdict = compare(guest, host, self.cpumap)
-            if verdict.compatible:
-                return Decision(True, f"runs {name}", name)
-            reasons.append(f"{name}: {verdict.reason}")
-        return Decision(False, "; ".join(reasons))
+        missing = x86.bits(n for n, p in request.needs_flags if p == "require") & ~host_bits
+        if missing:
+            return Decision(False, f"flavor requires features the host lacks: {', '.join(x86.names(missing))}")
+        return None
+
+    def _custom(self, request: Request, host: Cpu) -> Decision:
+        name = request.models[0]  # chosen as Nova's driver chooses it, in request()
+        verdict = compare(Cpu(model=name, features=request.flags), host, self.cpumap)
+        if verdict.compatible:
+            return Decision(True, f"runs {name}", name)
+        return Decision(False, f"cannot run {name}, the model Nova's driver gives guests here: {verdict.reason}",
+                        name, misconfigured=True)
 
 
 def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
@@ -433,7 +525,8 @@ class RequestDecisions:
         if found is None:
             try:
                 found = self.placement.request(self.extra_specs, image_traits=self.image_traits,
-                                               source_host=self.request.source_host, aggregate_model=model)
+                                               move=self.request.move, source_host=self.request.source_host,
+                                               aggregate_model=model)
             except CpuCompatError as exc:
                 found = _clipped(Decision(False, str(exc), error=True))
             self._pinned[model] = found

@@ -11,17 +11,21 @@ HASWELL_HOST = parse_cpus("<cpu><arch>x86_64</arch><model>Haswell-noTSX</model><
                           "<feature name='vmx'/></cpu>")[0]
 
 
-def test_custom_picks_the_first_model_the_host_runs():
+def test_custom_picks_the_first_model_as_nova_does_without_looking_at_the_host():
+    # Nova's driver takes models[0] (no required traits) even where the host cannot run it
     cpu = guest_cpu("custom", ["Skylake-Client", "SandyBridge", "Nehalem"], [("pcid", "require")], HASWELL_HOST)
-    assert (cpu.model, cpu.match, cpu.features) == ("SandyBridge", "exact", (("pcid", "require"),))
-    xml = guest_cpu_xml(cpu)
+    assert (cpu.model, cpu.match, cpu.features) == ("Skylake-Client", "exact", (("pcid", "require"),))
+    assert not cpucompat.compare(cpu, HASWELL_HOST).compatible
+    xml = guest_cpu_xml(guest_cpu("custom", ["SandyBridge", "Nehalem"], [("pcid", "require")], HASWELL_HOST))
     assert '<model fallback="allow">SandyBridge</model>' in xml and 'name="pcid"' in xml
 
 
 def test_custom_honours_required_trait_features_like_nova_train():
-    assert choose_model(["SandyBridge", "Haswell-noTSX"], [], None, required=["avx2"]) == "Haswell-noTSX"
+    assert choose_model(["SandyBridge", "Haswell-noTSX"], [], required=["avx2"]) == "Haswell-noTSX"
     with pytest.raises(cpucompat.NoSuitableModel, match="SandyBridge lacks avx2"):
-        choose_model(["SandyBridge"], [], None, required=["avx2"])
+        choose_model(["SandyBridge"], [], required=["avx2"])
+    # an extra flag counts as the model's: Nova matches the flags on the expanded model
+    assert choose_model(["SandyBridge"], [("avx2", "require")], required=["avx2"]) == "SandyBridge"
 
 
 def test_host_model_and_passthrough_are_passed_through():
@@ -48,11 +52,13 @@ def test_the_filter_predicts_the_model_the_driver_picks():
     from cpucompat.nova.scheduling import CpuPlacement
 
     cpumap = cpucompat.embedded_cpu_map()
-    policy = CpuPolicy("custom", ("Skylake-Client", "SandyBridge"), (), cpumap, "exact", True)
+    policy = CpuPolicy("custom", ("SandyBridge", "Haswell-noTSX"), (), cpumap, "exact", True)
     placement = CpuPlacement(policy)
     info = {"arch": "x86_64", "model": "Haswell-noTSX", "vendor": "Intel", "features": ["vmx"]}
-    decision = placement.decide(placement.request({}), info)
-    assert decision.passes and decision.model == guest_cpu("custom", policy.models, (), HASWELL_HOST).model
+    for specs, required in (({}, ()), ({"trait:HW_CPU_X86_AVX2": "required"}, ("avx2",))):
+        decision = placement.decide(placement.request(specs), info)
+        assert decision.passes
+        assert decision.model == guest_cpu("custom", policy.models, (), HASWELL_HOST, required=required).model
 
 
 def test_before_0_9_10_custom_xml_has_no_mode_or_fallback_attribute():

@@ -274,6 +274,17 @@ class CpuCompatTestBase(libvirt_base.LibvirtMigrationMixin, libvirt_base.Servers
         self.assertIn(host, seen["passed"], f"CpuCompatFilter refused {host}: {seen}")
         return seen
 
+    def aggregate(self, name: str, hosts, metadata: dict) -> None:
+        """A host aggregate holding `hosts`, with `metadata`, made through the API as an operator does."""
+        aggregate = self.admin_api.post_aggregate({"aggregate": {"name": name}})
+        for host in hosts:
+            self.admin_api.add_host_to_aggregate(aggregate["id"], host)
+        self.admin_api.post_aggregate_action(aggregate["id"], {"set_metadata": {"metadata": metadata}})
+
+    def logged(self) -> str:
+        """Everything logged so far (Nova's StandardLogging fixture)."""
+        return self.stdlog.logger.output
+
     def set_cpu_info(self, hostname: str, cpu_info) -> None:
         """Write a cpu_info row into the compute_nodes table of the host's cell."""
         ctxt = nova_context.get_admin_context()

@@ -9,22 +9,14 @@ destination (issue 13).
 """
 from nova_functional import base
 
-# Tests of the behaviour issue 13 asks for that today's filter does not give:
-# the filter judges these moves by the live-migration rule.  Each marks only the
-# filter's decision as an expected failure (testtools' expectFailure): an error
-# anywhere else still fails, and once the filter is fixed the mark turns into
-# an unexpected success, which fails the run until the mark is removed.
-BOOT_RULE_TODAY = ("issue 13: today's filter judges this move by the live-migration rule "
-                   "(host-model guest from Ice Lake refused on older hosts)")
-
 
 class HostModelTest(base.CpuCompatTestBase):
     CPU_MODE = "host-model"
 
     def expect_boot_rule(self, host: str) -> None:
-        seen = self.last_observed()
-        self.assertIn(host, seen["hosts"], "Placement or another filter removed the host first")
-        self.expectFailure(BOOT_RULE_TODAY, self.assertIn, host, seen["passed"])
+        """The move was judged by the boot rule: the older host, which cannot
+        run the Ice Lake guest's CPU live, was accepted."""
+        self.assert_accepted_by_filter(host)
 
     # -- boots -------------------------------------------------------------------------
     def test_boot_lands_on_every_host(self):
@@ -181,8 +173,7 @@ class HostModelTest(base.CpuCompatTestBase):
         server = self.boot_and_settle(host="haswell", flavor_id=icelake_model)
         seen = self.last_observed()
         self.assertEqual(["haswell"], seen["hosts"])
-        self.expectFailure("issue 13: today a flavor's cpucompat:cpu_model is ignored under host-model",
-                           self.assertEqual, [], seen["passed"])
+        self.assertEqual([], seen["passed"])
         self.assertEqual("ERROR", server["status"])
 
     def test_flavor_cpu_mode_is_refused_on_every_host(self):
@@ -190,9 +181,49 @@ class HostModelTest(base.CpuCompatTestBase):
         server = self.boot_and_settle(host="icelake1", flavor_id=custom)
         seen = self.last_observed()
         self.assertEqual(["icelake1"], seen["hosts"])
-        self.expectFailure("issue 13: today a flavor's cpucompat:cpu_mode changes the predicted guest CPU",
-                           self.assertEqual, [], seen["passed"])
+        self.assertEqual([], seen["passed"])
         self.assertEqual("ERROR", server["status"])
+
+    def test_flavor_cpu_flags_are_a_requirement_of_the_host(self):
+        avx512 = self.flavor({"cpucompat:cpu_flags": "+avx512f"})
+        server = self.boot_and_settle(host="haswell", flavor_id=avx512)
+        self.assert_refused_by_filter("haswell")
+        self.assertEqual("ERROR", server["status"])
+        server = self.boot(host="skylake", flavor_id=avx512)
+        self.assertIn('mode="host-model"', self.guest_cpu_xml(server))  # a requirement, not the guest's CPU
+
+    def test_flavor_requirement_counts_on_a_cold_move_too(self):
+        icelake_model = self.flavor({"cpucompat:cpu_model": "Icelake-Server"})
+        server = self.boot(host="icelake1", flavor_id=icelake_model)
+        self.post_action(server, {"migrate": {"host": "skylake"}})
+        self.assert_refused_by_filter("skylake")
+        self.assert_stays(server, "icelake1")
+
+    def test_flavor_cpu_mode_warns_once_naming_the_flavor(self):
+        custom = self.flavor({"cpucompat:cpu_mode": "custom"}, name="old-custom-cpu")
+        for host in ("icelake1", "haswell"):
+            self.boot_and_settle(host=host, flavor_id=custom)
+        warnings = [line for line in self.logged().splitlines() if "flavor old-custom-cpu sets" in line]
+        self.assertEqual(1, len(warnings), warnings)
+        self.assertIn("[libvirt] cpu_mode", warnings[0])
+
+    # -- aggregates and images --------------------------------------------------------------------
+    def test_an_aggregates_model_is_checked_on_its_hosts(self):
+        # computes of this aggregate are (said to be) configured with cpu_models = Icelake-Server
+        self.aggregate("icelake-model", ["haswell", "icelake1"], {"cpucompat_cpu_model": "Icelake-Server"})
+        self.boot(host="haswell", expected_state="ERROR")
+        self.assert_refused_by_filter("haswell")
+        self.boot(host="icelake1")
+        self.assert_accepted_by_filter("icelake1")
+
+    def test_an_images_required_trait_keeps_guests_on_hosts_with_the_feature(self):
+        image = {"id": "c456eb30-91d7-4f43-8f46-2efd9eccd744", "name": "avx512-image", "status": "active",
+                 "container_format": "bare", "disk_format": "qcow2", "size": 1,
+                 "properties": {"trait:HW_CPU_X86_AVX512F": "required"}}
+        self.glance.create(None, image)
+        server = self.boot(image_uuid=image["id"])
+        self.assertIn(self.host_of(server), ("skylake", "icelake1", "icelake2"))
+        self.assertTrue(all(h in ("skylake", "icelake1", "icelake2") for h in self.last_observed()["passed"]))
 
     # -- bad rows ---------------------------------------------------------------------------------
     def test_bad_cpu_info_rows_refuse_only_their_hosts(self):

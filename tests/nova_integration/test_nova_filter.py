@@ -24,6 +24,8 @@ nova_conf = pytest.importorskip("nova.conf", reason="Nova is not installed: pip 
 from nova import objects  # noqa: E402
 from nova.scheduler import filters, host_manager  # noqa: E402
 
+from cpucompat.filters.cpu_compat_filter import nova_instance_state as real_instance_state  # noqa: E402
+
 objects.register_all()
 CONF = nova_conf.CONF
 NOVA_DATA = Path(__file__).resolve().parents[1] / "data" / "nova"
@@ -71,6 +73,42 @@ def spec(extra_specs=None, ignore_hosts=None, hints=None, image=None, destinatio
                               extra_specs=extra_specs or {}))
 
 
+def a_move():
+    """requested_destination as conductor sets it on every move: restricted to the instance's cell."""
+    return objects.Destination(cell=objects.CellMapping(uuid=str(uuid.uuid4()), name="cell1"))
+
+
+TASK_STATES: dict[str, tuple[str | None, str | None]] = {}  # instance uuid → (task_state, host) Nova holds
+
+
+def fake_instance_state(context, instance_uuid, cell):
+    """nova_instance_state for the RequestSpecs `move` builds; any other instance: Nova cannot be asked."""
+    if instance_uuid not in TASK_STATES:
+        raise LookupError("no database")
+    return TASK_STATES[instance_uuid]
+
+
+def move(source, task_state="migrating", **fields):
+    """A move of an instance on `source` as conductor asks for it (source in ignore_hosts, the
+    instance's cell as destination), the instance in `task_state` ('migrating': a live migration)."""
+    instance_uuid = str(uuid.uuid4())
+    TASK_STATES[instance_uuid] = (task_state, source)
+    return spec(ignore_hosts=[source] if source else [], destination=a_move(), instance_uuid=instance_uuid,
+                **fields)
+
+
+def live(source, **fields):
+    return move(source, "migrating", **fields)
+
+
+@pytest.fixture(autouse=True)
+def nova_task_states(monkeypatch):
+    """Filters built by the fixtures below read task_states from TASK_STATES, not a database."""
+    from cpucompat.filters import cpu_compat_filter
+
+    monkeypatch.setattr(cpu_compat_filter, "nova_instance_state", fake_instance_state)
+
+
 @pytest.fixture()
 def scheduler(tmp_path):
     """A HostManager built the way nova-scheduler builds it, from a nova.conf."""
@@ -101,6 +139,19 @@ def passing(manager, hosts, request):
     return sorted(h.host for h in manager.get_filtered_hosts(hosts, request))
 
 
+def test_a_multi_create_is_filtered_once_its_instances_share_the_answer(scheduler):
+    manager = scheduler("cpu_mode = custom\ncpu_models = Icelake-Server\n")
+    request = spec()
+    request.num_instances = 3
+    first = sorted(h.host for h in manager.get_filtered_hosts(fleet(), request, index=0))
+    assert first == ["icelake-host"]
+    # nova-scheduler places instance 1, 2, ... among the hosts instance 0's filtering left
+    assert sorted(h.host for h in manager.get_filtered_hosts(
+        [h for h in fleet() if h.host in first], request, index=1)) == first
+    cpu_filter = manager.enabled_filters[1]
+    assert cpu_filter.run_filter_for_index(0) and not cpu_filter.run_filter_for_index(1)
+
+
 def test_operator_conf_lines_load_the_filter(scheduler):
     manager = scheduler("cpu_mode = custom\ncpu_models = Haswell-noTSX\n")
     assert [type(f).__name__ for f in manager.enabled_filters] == ["ImagePropertiesFilter", "CpuCompatFilter"]
@@ -121,45 +172,85 @@ def test_custom_models_in_order_with_required_traits(scheduler):
     assert passing(manager, fleet(), avx2) == [h for h in everywhere_intel if h != "sandybridge-host"]
 
 
-def test_flavor_extra_specs_choose_the_cpu(scheduler):
+def test_flavor_cpu_model_and_flags_are_requirements_of_the_host_in_every_mode(scheduler):
+    for section in ("cpu_mode = host-model\n", "cpu_mode = custom\ncpu_models = SandyBridge\n"):
+        manager = scheduler(section)
+        assert passing(manager, fleet(), spec({"cpucompat:cpu_model": "Icelake-Server"})) == ["icelake-host"]
+        assert passing(manager, fleet(), spec({"cpucompat:cpu_flags": "+avx512f"})) == [
+            "cascadelake-host", "icelake-host", "skylake-host"]
+        # "any of": the host runs one of the listed models
+        assert passing(manager, fleet(), spec({"cpucompat:cpu_model": "Icelake-Server,Cascadelake-Server"})) == [
+            "cascadelake-host", "icelake-host"]
+
+
+def test_flavor_cpu_model_never_changes_the_predicted_guest_cpu(scheduler):
     manager = scheduler("cpu_mode = host-model\n")
-    request = spec({"cpucompat:cpu_mode": "custom", "cpucompat:cpu_model": "Icelake-Server"})
-    assert passing(manager, fleet(), request) == ["icelake-host"]
+    hosts = fleet()
+    passing(manager, hosts, spec())
+    # a host-model guest from Skylake: its CPU is Skylake's host-model whatever the flavor says
+    assert passing(manager, hosts, live("skylake-host", extra_specs={"cpucompat:cpu_model": "Haswell-noTSX"})) == [
+        "cascadelake-host", "icelake-host"]
+    # and the flavor's requirement counts on the move too
+    assert passing(manager, hosts, live("skylake-host", extra_specs={"cpucompat:cpu_model": "Icelake-Server"})) == [
+        "icelake-host"]
+
+
+def test_flavor_cpu_mode_refuses_every_host_with_one_warning_naming_the_flavor(scheduler, caplog):
+    manager = scheduler("cpu_mode = host-model\n")
+    request = spec({"cpucompat:cpu_mode": "custom", "cpucompat:cpu_model": "Skylake-Server"})
+    request.flavor.name = "old-skylake"
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert passing(manager, fleet(), request) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "flavor old-skylake" in warnings[0] and "[libvirt] cpu_mode" in warnings[0]
+    assert any("not honoured" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
 
 
 def test_host_model_live_migration_old_to_new_accepted_new_to_old_refused(scheduler):
     manager = scheduler("cpu_mode = host-model\n")
     hosts = fleet()
     passing(manager, hosts, spec())  # the scheduler sees every host on every request
-    from_skylake = spec(ignore_hosts=["skylake-host"])
+    from_skylake = live("skylake-host")
     assert passing(manager, hosts, from_skylake) == ["cascadelake-host", "icelake-host"]
-    from_haswell = spec(ignore_hosts=["haswell-host"])
+    from_haswell = live("haswell-host")
     assert "broadwell-host" in passing(manager, hosts, from_haswell)
     assert "sandybridge-host" not in passing(manager, hosts, from_haswell)
 
 
-def a_move():
-    """requested_destination as conductor sets it on every move: restricted to the instance's cell."""
-    return objects.Destination(cell=objects.CellMapping(uuid=str(uuid.uuid4()), name="cell1"))
+@pytest.mark.parametrize("task_state, kind", [("resize_prep", "resize or cold migration"),
+                                              ("rebuilding", "evacuation"), ("unshelving", "unshelve"),
+                                              ("resize_migrating", "other move")])
+def test_every_move_but_a_live_migration_is_checked_like_a_boot(scheduler, caplog, task_state, kind):
+    manager = scheduler("cpu_mode = host-model\n")
+    hosts = [h for h in fleet() if h.host != "icelake-host"]  # Nova strips the source
+    passing(manager, fleet(), spec())
+    with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
+        assert passing(manager, hosts, move("icelake-host", task_state)) == sorted(h.host for h in hosts)
+    assert any(f"task_state {task_state}: {kind}" in r.getMessage() for r in caplog.records)
+    assert passing(manager, hosts, live("icelake-host")) == []  # no other Ice Lake
 
 
-def test_move_source_can_be_named_by_hint_when_nova_cannot_be_asked(scheduler):
+def test_a_move_nova_cannot_describe_is_judged_as_a_live_migration_with_one_warning(scheduler, caplog):
     manager = scheduler("cpu_mode = host-model\n")
     hosts = fleet()
     passing(manager, hosts, spec())
-    request = spec(hints={"cpucompat_source_host": ["icelake-host"]}, destination=a_move())
-    assert passing(manager, hosts, request) == ["icelake-host"]
+    unknown = spec(ignore_hosts=["skylake-host"], destination=a_move())  # not in TASK_STATES: no database
+    with caplog.at_level(logging.WARNING, logger="cpucompat.filters.cpu_compat_filter"):
+        for _ in range(2):
+            assert passing(manager, hosts, unknown) == ["cascadelake-host", "icelake-host"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "checked as a live migration from skylake-host" in warnings[0]
+    no_source = spec(destination=a_move())
+    assert passing(manager, hosts, no_source) == sorted(h.host for h in hosts)  # nothing to compare with
 
 
-def test_the_real_source_wins_over_a_stale_hint_and_a_boot_ignores_it(scheduler):
+def test_hints_never_make_a_move(scheduler):
     manager = scheduler("cpu_mode = host-model\n")
     hosts = fleet()
     passing(manager, hosts, spec())
-    stale = {"cpucompat_source_host": ["icelake-host"]}  # hints persist in the RequestSpec
-    from_skylake = spec(hints=stale, ignore_hosts=["skylake-host"], destination=a_move())
-    assert passing(manager, hosts, from_skylake) == ["cascadelake-host", "icelake-host"]
-    boot = spec(hints=stale)
-    assert passing(manager, hosts, boot) == sorted(h.host for h in hosts)
+    stale = {"cpucompat_source_host": ["icelake-host"]}  # the old creation-time hint, still in old RequestSpecs
+    assert passing(manager, hosts, spec(hints=stale)) == sorted(h.host for h in hosts)
     boot_on_a_host = spec(hints=stale, destination=objects.Destination(host="haswell-host", node=None))
     assert "haswell-host" in passing(manager, hosts, boot_on_a_host)
 
@@ -168,10 +259,11 @@ def test_passthrough_only_between_identical_hosts(scheduler):
     manager = scheduler("cpu_mode = host-passthrough\n")
     hosts = fleet(**{"skylake-twin": CPU_INFO["skylake"]})
     passing(manager, hosts, spec())
-    assert passing(manager, hosts, spec(ignore_hosts=["skylake-host"])) == ["skylake-twin"]
+    assert passing(manager, hosts, live("skylake-host")) == ["skylake-twin"]
+    assert len(passing(manager, hosts, move("skylake-host", "resize_prep"))) == len(hosts) - 1  # cold: any CPU
     superset = scheduler("cpu_mode = host-passthrough\npassthrough_match = superset\n")
     passing(superset, hosts, spec())
-    assert passing(superset, hosts, spec(ignore_hosts=["skylake-host"])) == [
+    assert passing(superset, hosts, live("skylake-host")) == [
         "cascadelake-host", "icelake-host", "skylake-twin"]
 
 
@@ -217,6 +309,13 @@ def test_rebuild_bypasses_the_filter_as_nova_expects(scheduler):
     manager = scheduler("cpu_mode = custom\ncpu_models = Icelake-Server\n")
     request = spec(hints={"_nova_check_type": ["rebuild"]})
     assert len(passing(manager, fleet(), request)) == len(CPU_INFO)
+    # even a flavor the filter would refuse: Nova bypasses filters for a same-host rebuild
+    refused = spec({"cpucompat:cpu_mode": "custom"}, hints={"_nova_check_type": ["rebuild"]})
+    assert len(passing(manager, fleet(), refused)) == len(CPU_INFO)
+    from cpucompat.filters import CpuCompatFilter
+
+    host_passes = CpuCompatFilter(instance_state=fake_instance_state).host_passes
+    assert all(host_passes(host, spec(hints={"_nova_check_type": ["rebuild"]})) for host in fleet())
 
 
 def test_sample_config_is_generated_with_help():
@@ -268,10 +367,10 @@ def test_a_newer_libvirts_model_name_changes_no_move(scheduler):
     hosts = fleet(**NEWER)
     passing(manager, hosts, spec())
     swap = {"cascadelake-host": "cascadelake-v1", "cascadelake-v1": "cascadelake-host"}
-    from_known = passing(manager, hosts, spec(ignore_hosts=["cascadelake-host"]))
-    from_newer = passing(manager, hosts, spec(ignore_hosts=["cascadelake-v1"]))
+    from_known = passing(manager, hosts, live("cascadelake-host"))
+    from_newer = passing(manager, hosts, live("cascadelake-v1"))
     assert from_newer == sorted(swap.get(h, h) for h in from_known) and "cascadelake-host" in from_newer
-    assert "cascadelake-v1" in passing(manager, hosts, spec(ignore_hosts=["skylake-host"]))
+    assert "cascadelake-v1" in passing(manager, hosts, live("skylake-host"))
 
 
 def test_passthrough_exact_counts_feature_names_the_map_does_not_know(scheduler):
@@ -279,19 +378,19 @@ def test_passthrough_exact_counts_feature_names_the_map_does_not_know(scheduler)
     hosts = fleet(**{"skylake-fred": with_fred, "skylake-fred-twin": with_fred})
     exact = scheduler("cpu_mode = host-passthrough\n")
     passing(exact, hosts, spec())
-    assert passing(exact, hosts, spec(ignore_hosts=["skylake-host"])) == []  # the others list fred too
-    assert passing(exact, hosts, spec(ignore_hosts=["skylake-fred"])) == ["skylake-fred-twin"]
+    assert passing(exact, hosts, live("skylake-host")) == []  # the others list fred too
+    assert passing(exact, hosts, live("skylake-fred")) == ["skylake-fred-twin"]
     superset = scheduler("cpu_mode = host-passthrough\npassthrough_match = superset\n")
     passing(superset, hosts, spec())
-    assert "skylake-host" not in passing(superset, hosts, spec(ignore_hosts=["skylake-fred"]))
-    assert "skylake-fred" in passing(superset, hosts, spec(ignore_hosts=["skylake-host"]))
+    assert "skylake-host" not in passing(superset, hosts, live("skylake-fred"))
+    assert "skylake-fred" in passing(superset, hosts, live("skylake-host"))
 
 
 def test_host_model_moves_need_the_sources_unknown_features(scheduler):
     manager = scheduler("cpu_mode = host-model\n")
     hosts = fleet(**{"skylake-fred": renamed("skylake", add=["fred"]), "icelake-fred": renamed("icelake", add=["fred"])})
     passing(manager, hosts, spec())
-    assert passing(manager, hosts, spec(ignore_hosts=["skylake-fred"])) == [
+    assert passing(manager, hosts, live("skylake-fred")) == [
         "icelake-fred"]  # icelake-host, cascadelake-host, skylake-host lack fred
 
 
@@ -354,11 +453,11 @@ def test_unseen_source_is_looked_up_and_an_unknown_one_logged_once_per_request(p
 
     cpu_filter = CpuCompatFilter(source_cpu_info=lookup)
     hosts = [h for h in fleet() if h.host != "skylake-host"]
-    assert sorted(h.host for h in cpu_filter.filter_all(hosts, spec(ignore_hosts=["skylake-host"]))) == [
+    assert sorted(h.host for h in cpu_filter.filter_all(hosts, live("skylake-host"))) == [
         "cascadelake-host", "icelake-host"]
     with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
         for _ in range(2):
-            assert len(cpu_filter.filter_all(hosts, spec(ignore_hosts=["gone-host"]))) == len(hosts)
+            assert len(cpu_filter.filter_all(hosts, live("gone-host"))) == len(hosts)
     unknown = [r for r in caplog.records if "gone-host" in r.getMessage() and "boot rule" in r.getMessage()]
     assert len(unknown) == 2 and asked == ["skylake-host", "gone-host", "gone-host"]
 
@@ -410,11 +509,14 @@ def test_unseen_source_cpu_info_comes_from_nova_database(nova_database):
     assert nova_cpu_info(context, "no-such-host") is None and nova_cpu_info(None, "skylake-host") is None
     CONF.set_override("cpu_mode", "host-model", group="cpucompat")
     hosts = [h for h in fleet() if h.host != "skylake-host"]
-    passed = CpuCompatFilter().filter_all(hosts, spec(ignore_hosts=["skylake-host"], context=context))
+    migrating = an_instance_on(context, cell, "skylake-host", "migrating")
+    request = spec(ignore_hosts=["skylake-host"], context=context, destination=objects.Destination(cell=cell),
+                   instance_uuid=migrating)
+    passed = CpuCompatFilter(instance_state=real_instance_state).filter_all(hosts, request)
     assert sorted(h.host for h in passed) == ["cascadelake-host", "icelake-host"]
 
 
-def an_instance_on(context, cell, host):
+def an_instance_on(context, cell, host, task_state=None):
     """An instance row in the cell database and its mapping, as Nova keeps them."""
     from nova import context as nova_context
     from nova.db.main import api as main_db, models as main_models
@@ -422,58 +524,57 @@ def an_instance_on(context, cell, host):
     instance_uuid = str(uuid.uuid4())
     with nova_context.target_cell(context, cell) as cell_context:
         with main_db.get_context_manager(cell_context).writer.using(cell_context) as session:
-            session.add(main_models.Instance(uuid=instance_uuid, host=host, project_id="p", user_id="u"))
+            session.add(main_models.Instance(uuid=instance_uuid, host=host, project_id="p", user_id="u",
+                                             task_state=task_state))
     objects.InstanceMapping(context, instance_uuid=instance_uuid, cell_mapping=cell, project_id="p").create()
     return instance_uuid
 
 
-def test_a_move_naming_no_source_asks_nova_where_the_instance_is_not_the_creation_hint(nova_database):
+def test_nova_database_tells_the_moves_apart_by_task_state(nova_database):
     from cpucompat.filters import CpuCompatFilter
-    from cpucompat.filters.cpu_compat_filter import nova_instance_host
 
+    nova_instance_state = real_instance_state
     context, cell = nova_database
-    on_skylake, offloaded = an_instance_on(context, cell, "skylake-host"), an_instance_on(context, cell, None)
-    assert nova_instance_host(context, on_skylake, cell) == "skylake-host"
-    assert nova_instance_host(context, on_skylake) == "skylake-host"  # the cell from its instance mapping
-    assert nova_instance_host(context, offloaded, cell) is None
-    cpu_filter, hosts = CpuCompatFilter(), fleet()
+    live_on_skylake = an_instance_on(context, cell, "skylake-host", "migrating")
+    resizing_on_icelake = an_instance_on(context, cell, "icelake-host", "resize_prep")
+    offloaded = an_instance_on(context, cell, None, "unshelving")
+    assert nova_instance_state(context, live_on_skylake, cell) == ("migrating", "skylake-host")
+    assert nova_instance_state(context, live_on_skylake) == ("migrating", "skylake-host")  # cell from the mapping
+    assert nova_instance_state(context, offloaded, cell) == ("unshelving", None)
+    with pytest.raises(LookupError):
+        nova_instance_state(None, offloaded, cell)
+    cpu_filter, hosts = CpuCompatFilter(instance_state=real_instance_state), fleet()
     CONF.set_override("cpu_mode", "host-model", group="cpucompat")  # read again at the next request
-    created_on = {"cpucompat_source_host": ["icelake-host"]}  # the hint of the server's creation, kept
-    same_host_resize = spec(hints=created_on, destination=objects.Destination(cell=cell), context=context,
-                            instance_uuid=on_skylake)
-    assert sorted(h.host for h in cpu_filter.filter_all(hosts, same_host_resize)) == [
-        "cascadelake-host", "icelake-host", "skylake-host"]
-    unshelve = spec(hints=created_on, destination=objects.Destination(cell=cell), context=context,
-                    instance_uuid=offloaded)
-    assert len(cpu_filter.filter_all(hosts, unshelve)) == len(hosts)  # on no host: the boot rule
+
+    def passing_move(instance_uuid, ignore_hosts):
+        request = spec(ignore_hosts=ignore_hosts, destination=objects.Destination(cell=cell), context=context,
+                       instance_uuid=instance_uuid)
+        return sorted(h.host for h in cpu_filter.filter_all([h for h in hosts if h.host not in ignore_hosts],
+                                                            request))
+
+    assert passing_move(live_on_skylake, ["skylake-host"]) == ["cascadelake-host", "icelake-host"]
+    assert len(passing_move(resizing_on_icelake, ["icelake-host"])) == len(hosts) - 1  # defined anew: boot rule
+    assert len(passing_move(offloaded, [])) == len(hosts)
 
 
-def test_the_instance_lookup_is_given_the_moves_cell_and_the_hint_is_the_fallback(plain_conf):
+def test_the_instance_lookup_is_given_the_moves_cell_and_a_boot_asks_nothing(plain_conf):
     from cpucompat.filters import CpuCompatFilter
 
-    asked, answers = [], {"on-icelake": "icelake-host", "offloaded": None}
+    asked = []
 
-    def instance_host(context, instance_uuid, cell):
+    def instance_state(context, instance_uuid, cell):
         asked.append((instance_uuid, cell.name))
-        if instance_uuid not in answers:
-            raise LookupError("no database")
-        return answers[instance_uuid]
+        return fake_instance_state(context, instance_uuid, cell)
 
-    cpu_filter, hosts = CpuCompatFilter(instance_host=instance_host), fleet()
+    cpu_filter, hosts = CpuCompatFilter(instance_state=instance_state), fleet()
     CONF.set_override("cpu_mode", "host-model", group="cpucompat")
     cpu_filter.filter_all(hosts, spec())
-    hint = {"cpucompat_source_host": ["skylake-host"]}
-
-    def passing_move(instance_uuid):
-        request = spec(hints=hint, destination=a_move(), instance_uuid=instance_uuid)
-        return sorted(h.host for h in cpu_filter.filter_all(hosts, request))
-
-    assert passing_move("on-icelake") == ["icelake-host"]
-    assert len(passing_move("offloaded")) == len(hosts)
-    assert passing_move("unknown") == ["cascadelake-host", "icelake-host", "skylake-host"]
-    assert asked == [("on-icelake", "cell1"), ("offloaded", "cell1"), ("unknown", "cell1")]
-    cpu_filter.filter_all(hosts, spec(hints=hint))  # a boot asks nothing
-    assert len(asked) == 3
+    assert asked == []
+    request = live("icelake-host")
+    assert [h.host for h in cpu_filter.filter_all(hosts, request)] == ["icelake-host"]
+    assert asked == [(request.instance_uuid, "cell1")]
+    cpu_filter.filter_all(hosts, spec(hints={"_nova_check_type": ["rebuild"]}, destination=a_move()))
+    assert len(asked) == 1  # a rebuild passes before Nova is asked
 
 
 ARM = {name: json.dumps({"arch": "aarch64", "model": model, "vendor": "ARM", "features": ["fp", "asimd"]})
@@ -485,7 +586,7 @@ def test_host_model_moves_from_a_non_x86_source_go_to_the_same_model_without_a_f
     hosts = fleet(**ARM)
     passing(manager, hosts, spec())
     with caplog.at_level(logging.DEBUG, logger="cpucompat.filters.cpu_compat_filter"):
-        assert passing(manager, hosts, spec(ignore_hosts=["arm-n1"])) == ["arm-n1-twin"]
+        assert passing(manager, hosts, live("arm-n1")) == ["arm-n1-twin"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "Neoverse-N1" in next(r.getMessage() for r in caplog.records if "arm-v1 fails" in r.getMessage())
 
