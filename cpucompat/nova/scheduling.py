@@ -74,7 +74,7 @@ from ..engine.cpu import Cpu, resolve_arch
 from ..engine.drivers import is_x86
 from ..engine.cpumap import CpuMap
 from ..engine.decode import decode_features
-from ..errors import CpuCompatError, NoSuitableModel, UnknownInputFormat, UnknownModel
+from ..errors import CpuCompatError, NoSuitableModel, UnknownModel
 from ..inputs.parse import parse_cpu_info
 from .config import MODES, CpuPolicy, parse_flags
 from .guest import choose_model
@@ -469,9 +469,7 @@ def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
     the library's CPU caches (cpu_bits, compare, host_model), which are
     bounded in entries only; the names the map does not know stay in the
     HostCpu, whose cache is bounded in characters."""
-    cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)
-    if cpu.vendor is not None and len(cpu.vendor) > MAX_SPEC:
-        raise UnknownInputFormat(f"cpu_info vendor of {len(cpu.vendor)} characters", source="cpu_info")
+    cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)  # names past 200 characters are refused there
     unknown = cpu.unknown_features
     cpu = replace(cpu, unknown_features=frozenset())
     archmap = resolve_arch(cpumap, cpu)
