@@ -25,7 +25,7 @@ from ..inputs.jsonstream import mapping_of
 from ..inputs.parse import parse_cpus, read_cpus, read_text
 from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet
 from ..planner.inventory import MAX_INVENTORY_BYTES, load_inventory
-from ..planner.results import Guest, StrandedGuests, domain_shape, plural
+from ..planner.results import Guest, StrandedGuests, domain_shape, grouped, plural
 
 __all__ = ["add_commands"]
 
@@ -199,10 +199,11 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         before, after = result.common_before.get(vendor, "-"), result.common_after.get(vendor, "-")
         if before != after:
             lines.append(f"  {shown(vendor)} fleet-wide common CPU: {shown(before)} -> {shown(after)}")
-    for host, gained in result.targets_gained.items():
-        lines.append(f"  {shown(host)} gains targets: {_names(gained)}")
-    for host, lost in result.targets_lost.items():
-        lines.append(f"  {shown(host)} loses targets: {_names(lost)}")
+    for verb, targets in (("gain", result.targets_gained), ("lose", result.targets_lost)):
+        for sources, hosts in grouped(targets):
+            who = (f"{shown(sources[0])} {verb}s" if len(sources) == 1
+                   else f"{_hosts_summary(sources, args.every_host, '{count} ({names})')} {verb}")
+            lines.append(f"  {who} {plural(len(hosts), 'target')}: {_host_names(hosts, args.every_host)}")
     # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
     before = {domain_shape(d)[1:]: d for d in result.domains_before}
     after = {domain_shape(d)[1:]: d for d in result.domains_after}

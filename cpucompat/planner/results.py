@@ -14,7 +14,7 @@ from ..engine.levels import level_of
 from .partition import Part
 
 __all__ = ["CpuClass", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded", "Unchecked",
-           "StrandedGuests", "WhatIf", "domain_shape", "plural"]
+           "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -240,9 +240,23 @@ class WhatIf:
                 "changed": bool(self.changed),
                 "domains_before": [d.to_dict() for d in self.domains_before],
                 "domains_after": [d.to_dict() for d in self.domains_after],
-                "targets_gained": {h: list(t) for h, t in self.targets_gained.items()},
-                "targets_lost": {h: list(t) for h, t in self.targets_lost.items()},
+                "targets_gained": [{"hosts": list(h), "targets": list(t)} for h, t in grouped(self.targets_gained)],
+                "targets_lost": [{"hosts": list(h), "targets": list(t)} for h, t in grouped(self.targets_lost)],
                 "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
+
+
+def grouped(targets: Mapping[str, tuple[str, ...]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """host → hosts, as (sources, their hosts) with each list of hosts once:
+    the hosts of a class share one tuple (`Fleet.what_if`), so they are
+    grouped by that tuple first (no hashing of long tuples per host), then
+    equal tuples merged; in the order of the first source."""
+    by_tuple: dict[int, tuple[tuple[str, ...], list[str]]] = {}
+    for host, hosts in targets.items():
+        by_tuple.setdefault(id(hosts), (hosts, []))[1].append(host)
+    merged: dict[tuple[str, ...], list[str]] = {}
+    for hosts, sources in by_tuple.values():
+        merged.setdefault(hosts, []).extend(sources)
+    return sorted(((tuple(sorted(sources)), hosts) for hosts, sources in merged.items()), key=lambda g: g[0][0])
 
 
 def domain_shape(domain: Domain) -> tuple[Any, ...]:

@@ -319,3 +319,22 @@ def test_counts_and_messages_read_as_english(args, expect):
     assert expect in text
     assert "1 hosts" not in text and "1 classes" not in text and "classs" not in text
     assert "missing host CPU vendor" not in text  # a refusal for the vendor is its reason, not "missing ..."
+
+
+def test_whatif_json_groups_hosts_that_gain_or_lose_the_same_targets():
+    from cpucompat.planner.fleet import Fleet
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    value = as_json("whatif", "sample", "--retire", "sandybridge-01", "sandybridge-02",
+                    "--add", str(examples / "new-hosts.json"))
+    fleet = Fleet.load("sample")
+    added = Fleet.load(str(examples / "new-hosts.json"))
+    expected = fleet.what_if({h: added.class_of[h].cpu for h in added.hosts}, ["sandybridge-01", "sandybridge-02"])
+    for key, mapping in (("targets_gained", expected.targets_gained), ("targets_lost", expected.targets_lost)):
+        groups = value[key]
+        sources = [h for g in groups for h in g["hosts"]]
+        assert len(sources) == len(set(sources))  # each host once
+        assert {h: tuple(g["targets"]) for g in groups for h in g["hosts"]} == dict(mapping)
+        assert len({tuple(g["targets"]) for g in groups}) == len(groups)  # each list of targets once
+    assert value["targets_gained"][0]["targets"] == ["icelake-new-01", "icelake-new-02"]
+    assert len(value["targets_gained"][0]["hosts"]) == 26
