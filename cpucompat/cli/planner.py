@@ -156,7 +156,8 @@ def _domain_lines(domains, every: bool) -> list[str]:
         lines.append(f"{d.name}: {plural(len(d.hosts), 'host')} in {plural(len(d.classes), 'class')}, "
                      f"common CPU {shown(d.common.model)} +{len(d.common.features)} -{len(d.common.disabled)}, "
                      f"{d.level or 'below x86-64-v1'}, "
-                     + (f"hosts give up at most {plural(d.max_loss, 'feature')}" if d.max_loss else "no host gives up a feature"))
+                     + (f"hosts give up at most {plural(d.max_loss, 'feature')}" if d.max_loss
+                        else "no host gives up a feature"))
         lines += ["    " + line for line in _class_lines(d.classes, every)]
     return lines
 
@@ -166,7 +167,8 @@ def cmd_domains(args: argparse.Namespace) -> int:
     domains = fleet.domains(args.max_domains, args.max_loss)
     lines = [f"{plural(len(fleet.hosts), 'host')} in {plural(len(fleet.classes), 'CPU class')} form "
              f"{plural(len(domains), 'migration domain')}:"]
-    return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines + _domain_lines(domains, args.every_host))
+    lines += _domain_lines(domains, args.every_host)
+    return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines)
 
 
 def cmd_common(args: argparse.Namespace) -> int:
@@ -301,8 +303,8 @@ def cmd_stranded(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     result, unchecked = _stranded(args.guests, fleet)
     _report_unchecked(args, unchecked, result.checked)
-    lines = [f"{plural(len(result), 'stranded guest')}"] + [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}"
-                                                  for s in result]
+    lines = [plural(len(result), "stranded guest")]
+    lines += [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}" for s in result]
     return _emit(args, fleet, {"stranded": [s.to_dict() for s in result], "unchecked": unchecked}, lines)
 
 

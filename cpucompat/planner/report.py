@@ -255,7 +255,7 @@ def graph_svg(fleet: Fleet, domains: Sequence[Domain] | None = None) -> str:
     upper = min(ys, default=0.0) - GAP_X / 2
     lower = max(ys, default=0.0) + GAP_X / 2
     # the legend, under the drawing
-    body.append(f'<g class="legend" font-family="sans-serif" font-size="12">')
+    body.append('<g class="legend" font-family="sans-serif" font-size="12">')
     for i, (colour, text) in enumerate(legend):
         ly = lower + GAP_X / 2 + i * LEGEND_ROW
         body.append(f'<rect x="{left + GAP_X / 2:.1f}" y="{ly:.1f}" width="14" height="14" fill="{colour}" '
@@ -264,9 +264,9 @@ def graph_svg(fleet: Fleet, domains: Sequence[Domain] | None = None) -> str:
     body.append("</g>")
     right = max(right, left + LEGEND_W) if legend else right
     lower += legend_h
-    width, height = right - left, lower - upper
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="{left:.1f} {upper:.1f} {width:.1f} {height:.1f}" role="img" aria-label="migration lattice">',
+    view_w, view_h = right - left, lower - upper
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{view_w:.0f}" height="{view_h:.0f}" '
+           f'viewBox="{left:.1f} {upper:.1f} {view_w:.1f} {view_h:.1f}" role="img" aria-label="migration lattice">',
            '<defs><marker id="arrow" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto">'
            '<path d="M0,0 L10,4 L0,8 z" fill="#555"/></marker></defs>', *body, "</svg>"]
     return "\n".join(out) + "\n"

@@ -13,8 +13,8 @@ from ..engine.cpumap import ArchMap
 from ..engine.levels import level_of
 from .partition import Part
 
-__all__ = ["CpuClass", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded", "Unchecked",
-           "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
+__all__ = ["CpuClass", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded",
+           "Unchecked", "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -116,9 +116,6 @@ class HostLoss(Mapping[str, tuple[str, ...]]):
 
     def __len__(self) -> int:
         return sum(len(member.hosts) for member in self._members)
-
-    def values(self):  # type: ignore[override]  # one tuple per host, without a lookup each
-        return [member.loss for member in self._members for _ in member.hosts]
 
 
 def _members_dict(members: Iterable[ClassLoss]) -> list[dict[str, Any]]:
