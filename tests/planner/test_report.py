@@ -299,7 +299,8 @@ def test_report_search_finds_a_host_and_says_what_it_gives_up(report):
 
 
 def _large_fleet(hosts: int) -> Fleet:
-    """`hosts` hosts over 40 classes: the sample's CPUs, each in five variants."""
+    """`hosts` hosts: the sample's CPUs, each with one of five extra features
+    (ten classes: most sample CPUs have them already)."""
     sample = Fleet.load("sample")
     extras = ["invtsc", "pdpe1gb", "xsaveopt", "arat", "vmx"]
     cpus = [cls.cpu.with_features([(extra, "require")]) for cls in sample.classes for extra in extras]
