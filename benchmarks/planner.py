@@ -10,6 +10,7 @@ hosts or many distinct CPUs, in this process.
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -114,6 +115,36 @@ def _load_rows(quick: bool) -> list[Row]:
     return rows
 
 
+def _domains_json_rows(quick: bool) -> list[Row]:
+    """`cpucompat domains --json` as a user runs it (a process each), at 1,000
+    and 100,000 hosts of 50 CPU files: time and output size, and their
+    ratios (target: 100k within 5x the time of 1k; the output growing with
+    the host names only)."""
+    sizes = (1_000, 10_000) if quick else (1_000, 100_000)
+    measured = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = _files_inventory(Path(tmp), size)
+            best = math.inf
+            for _ in range(3):  # the best of three: the machine's noise, not cpucompat's
+                start = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-m", "cpucompat", "domains", str(path), "--json"],
+                                      capture_output=True, timeout=600, cwd=tmp)
+                best = min(best, time.perf_counter() - start)
+            if proc.returncode != 0:
+                return [Row(f"domains --json, {size:,} hosts", f"{DISTINCT} CPU files", float("nan"), None,
+                            proc.stderr.decode(errors="replace").strip()[-200:])]
+            names = sum(len(f"host-{i:07d}") for i in range(size))
+            measured[size] = (best, len(proc.stdout), names)
+    (small, (t1, b1, n1)), (large, (t2, b2, n2)) = sorted(measured.items())
+    per_host = (b2 - b1) / (large - small)
+    note = (f"{small:,}: {t1:.2f} s, {b1 / 1024:.0f} KiB; {large:,}: {t2:.2f} s, {b2 / 2**20:.1f} MiB; "
+            f"time {t2 / t1:.1f}x (target <= 5x: {'met' if t2 <= 5 * t1 else 'NOT met'}), "
+            f"size {b2 / b1:.0f}x, {per_host:.0f} bytes a host (its name {(n2 - n1) / (large - small):.0f})")
+    return [Row(f"domains --json, {large:,} vs {small:,} hosts", f"{DISTINCT} CPU files, a process each", t2,
+                None, note)]
+
+
 def _timed(func) -> float:
     start = time.perf_counter()
     func()
@@ -143,4 +174,4 @@ def _question_rows(quick: bool) -> list[Row]:
 
 
 def run(quick: bool) -> list[Row]:
-    return _load_rows(quick) + _question_rows(quick)
+    return _load_rows(quick) + _domains_json_rows(quick) + _question_rows(quick)

@@ -27,6 +27,7 @@ NEEDED = ["LICENSE", "README.rst", "SECURITY.rst", "setup.cfg", "pyproject.toml"
           "tests/conftest.py", "tests/legacy_map.py", "tests/data/legacy/cpu_map.xml",
           "tests/data/nova/haswell.json", "tests/data/inputs/amd-vm-capabilities.xml",
           "benchmarks/__main__.py", "benchmarks/RESULTS.md", "fuzz/run.py", "fuzz/RESULTS.md",
+          "examples/guest.xml", "examples/guests.json", "examples/new-hosts.json",
           "cpucompat/cli/main.py", "cpucompat/py.typed", "filters/__init__.py", "data/cpu_maps/index.xml", "data/fleet/sample.json"]
 
 BUILD_SDIST = "import sys; from setuptools.build_meta import build_sdist; print(build_sdist(sys.argv[1]))"
@@ -116,7 +117,8 @@ def test_the_unpacked_sdist_installs_and_runs_its_own_tests(sdist, unpacked, tmp
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()).is_relative_to(venv), proc.stdout
     proc = subprocess.run([python, "-P", "-m", "pytest", "-q", "-x", "-p", "no:randomly",
-                           "tests/engine/test_cpumap.py", "tests/cli/test_cli_errors.py", "tests/cli/test_planner_readme.py"],
+                           "tests/engine/test_cpumap.py", "tests/cli/test_cli_errors.py", "tests/cli/test_planner_readme.py",
+                           "tests/cli/test_readme_commands.py"],
                           cwd=unpacked, check=False, capture_output=True, text=True, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout.splitlines()[-1]

@@ -141,6 +141,30 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+CPU_FILE_HELP = ("CPUs: libvirt capabilities, domain capabilities, <cpu> or <domain> XML, virsh cpu-baseline "
+                 "output, Nova cpu_info JSON, /proc/cpuinfo or raw CPUID dumps")
+
+
+class _Version(argparse.Action):
+    """--version: the installed distribution's version (looked up only when asked) and the embedded map's."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from ..engine.cpumap import embedded_cpu_map
+
+        try:
+            mine = version("cpucompat")
+        except PackageNotFoundError:
+            mine = "(not installed)"
+        print(f"cpucompat {mine} (embedded cpu_map: {embedded_cpu_map().version or 'version unknown'})")
+        parser.exit(EXIT_OK)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors too are one line on stderr, exit status 2."""
 
@@ -152,31 +176,34 @@ def build_parser() -> argparse.ArgumentParser:
     common = common_options()
     parser = _Parser(
         prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action=_Version, help="print cpucompat's version and that of its map, and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                description="cpucompat COMMAND --help says more about each")
 
     p = sub.add_parser("models", parents=[common], help="list the CPU models of the map")
     p.add_argument("--arch", help="only this arch (x86_64, ppc64, aarch64, ...)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("show", parents=[common], help="a model's parents, features and neighbours")
-    p.add_argument("model")
-    p.add_argument("--arch", default="x86")
+    p.add_argument("model", metavar="MODEL", help="a CPU model of the map (cpucompat models lists them)")
+    p.add_argument("--arch", default="x86", help="the map's arch to look in (default x86)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("expand", parents=[common], help="full feature list of every CPU in FILE")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
-    p.add_argument("file", type=path_argument)
+    p.add_argument("file", metavar="FILE", type=path_argument, help=CPU_FILE_HELP)
     p.set_defaults(func=cmd_expand)
 
     p = sub.add_parser("baseline", parents=[common], help="the best CPU all CPUs in FILE can run")
     p.add_argument("--features", action="store_true", help="list every feature (EXPAND_FEATURES)")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
-    p.add_argument("file", type=path_argument)
+    p.add_argument("file", metavar="FILE", type=path_argument, help=CPU_FILE_HELP)
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("compare", parents=[common], help="can the guest CPUs in GUESTFILE run on the host?")
     p.add_argument("--host", metavar="HOSTFILE", type=path_argument, help="host CPU (default: this machine)")
-    p.add_argument("guest", metavar="GUESTFILE", type=path_argument)
+    p.add_argument("guest", metavar="GUESTFILE", type=path_argument,
+                   help="guest CPUs (<cpu> or <domain> XML, several concatenated, or any CPU input above)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("decode", parents=[common], help="host (or --guest host-model) CPU of raw CPUID dumps")
@@ -185,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qemu-models", metavar="QMP_JSON", type=path_argument,
                    help="with --guest: decode as libvirt's QEMU driver does, against the models and "
                         "blockers of QEMU's query-cpu-definitions reply in this file")
-    p.add_argument("file", type=path_argument)
+    p.add_argument("file", metavar="FILE", type=path_argument,
+                   help="raw CPUID dumps (<cpudata arch='x86'> elements, one or several)")
     p.set_defaults(func=cmd_decode)
 
     planner.add_commands(sub, common)
@@ -196,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # no command: how to give one
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
     try:
         return args.func(args)
     except CpuCompatError as exc:

@@ -25,7 +25,7 @@ from ..inputs.jsonstream import mapping_of
 from ..inputs.parse import parse_cpus, read_cpus, read_text
 from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet
 from ..planner.inventory import MAX_INVENTORY_BYTES, load_inventory
-from ..planner.results import Guest, StrandedGuests, domain_shape, plural
+from ..planner.results import Guest, StrandedGuests, domain_shape, grouped, plural
 
 __all__ = ["add_commands"]
 
@@ -77,8 +77,22 @@ def cmd_classes(args: argparse.Namespace) -> int:
     lines = [f"{'class':<6} {'vendor':<7} {'host CPU':<22} {'host-model':<22} {'level':<10} hosts"]
     for c in rows:
         lines.append(f"C{c['class']:<5} {c['vendor'] or '-':<7} {shown(c['model']):<22} {shown(c['host_model']):<22} "
-                     f"{c['level'] or '-':<10} {len(c['hosts'])}: {_names(c['hosts'])}")
+                     f"{c['level'] or '-':<10} {_hosts_summary(c['hosts'], args.every_host)}")
     return _emit(args, fleet, {"classes": rows}, lines)
+
+
+def _refusal_lines(refused, every: bool) -> list[str]:
+    """Refused hosts, those refused for the same reason together (the hosts of
+    a class share it): "not 2 hosts (a b): missing x y"."""
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for r in refused:
+        groups.setdefault((r.reason, r.missing), []).append(r.host)
+    lines = []
+    for (reason, missing), hosts in groups.items():
+        why = f"missing {_names(missing)}" if missing else cli.one_line(reason)
+        who = shown(hosts[0]) if len(hosts) == 1 else _hosts_summary(hosts, every, "{count} ({names})")
+        lines.append(f"  not {who}: {why}")
+    return lines
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
@@ -86,9 +100,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
     result = fleet.targets(args.host)
     lines = [f"A host-model guest started on {shown(args.host)} runs as {shown(result.guest.model)} "
              f"+{len(result.guest.features)} -{len(result.guest.disabled)} features.",
-             f"It can live-migrate to {len(result.targets)} hosts: {_names(result.targets) or '-'}"]
-    for r in result.refused:
-        lines.append(f"  not {shown(r.host)}: missing {_names(r.missing) or cli.one_line(r.reason)}")
+             f"It can live-migrate to {_hosts_summary(result.targets, args.every_host)}"]
+    lines += _refusal_lines(result.refused, args.every_host)
     return _emit(args, fleet, result.to_dict(), lines)
 
 
@@ -104,37 +117,69 @@ def cmd_domain(args: argparse.Namespace) -> int:
         label = guest.describe()
     hosts, refused = fleet.domain(guest)
     value = {"guest": label, "hosts": list(hosts), "refused": [r.to_dict() for r in refused]}
-    lines = [f"{len(hosts)} hosts can run {shown(label)}: {_names(hosts) or '-'}"]
-    lines += [f"  not {shown(r.host)}: {cli.one_line(r.reason)}" for r in refused]
+    lines = [f"{plural(len(hosts), 'host')} can run {shown(label)}: {_host_names(hosts, args.every_host)}"]
+    lines += _refusal_lines(refused, args.every_host)
     return _emit(args, fleet, value, lines)
 
 
-def _domain_lines(domains) -> list[str]:
+FEW_HOSTS = 3  # host names a class shows in text output without --hosts
+
+
+def _hosts_summary(hosts: tuple[str, ...] | list[str], every: bool, form: str = "{count}: {names}") -> str:
+    """"3 hosts: a b c" or, past FEW_HOSTS (without --hosts), "12 hosts: a b c
+    and 9 more" (`form` places the count and the names)."""
+    if not hosts:
+        return "no host"
+    return form.format(count=plural(len(hosts), "host"), names=_host_names(hosts, every))
+
+
+def _host_names(hosts: tuple[str, ...] | list[str], every: bool) -> str:
+    """"a b c" or, past FEW_HOSTS (without --hosts), "a b c and 9 more"."""
+    shown_hosts = hosts if every else hosts[:FEW_HOSTS]
+    more = len(hosts) - len(shown_hosts)
+    return (_names(shown_hosts) or "-") + (f" and {more} more" if more else "")
+
+
+def _class_lines(members, every: bool) -> list[str]:
+    """One line per class of an answer: its hosts (summarised) and what they give up."""
+    lines = []
+    for m in members:
+        verb = "gives up" if len(m.hosts) == 1 else "give up"
+        given_up = f"{verb} {len(m.loss)}: {_names(m.loss)}" if m.loss else f"{verb} none"
+        lines.append(f"C{m.cpu_class.index} {shown(m.cpu_class.cpu.model or '-')}, "
+                     f"{_hosts_summary(m.hosts, every)}; {given_up}")
+    return lines
+
+
+def _domain_lines(domains, every: bool) -> list[str]:
     lines = []
     for d in domains:
-        lines.append(f"{d.name}: {len(d.hosts)} hosts, common CPU {shown(d.common.model)} "
-                     f"+{len(d.common.features)} -{len(d.common.disabled)}, {d.level or 'below x86-64-v1'}, "
-                     f"hosts give up at most {d.max_loss} features")
-        lines.append(f"    hosts: {_names(d.hosts)}")
+        lines.append(f"{d.name}: {plural(len(d.hosts), 'host')} in {plural(len(d.classes), 'class')}, "
+                     f"common CPU {shown(d.common.model)} +{len(d.common.features)} -{len(d.common.disabled)}, "
+                     f"{d.level or 'below x86-64-v1'}, "
+                     + (f"hosts give up at most {plural(d.max_loss, 'feature')}" if d.max_loss
+                        else "no host gives up a feature"))
+        lines += ["    " + line for line in _class_lines(d.classes, every)]
     return lines
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     domains = fleet.domains(args.max_domains, args.max_loss)
-    lines = [f"{len(fleet.hosts)} hosts in {len(fleet.classes)} CPU classes form {len(domains)} migration domains:"]
-    return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines + _domain_lines(domains))
+    lines = [f"{plural(len(fleet.hosts), 'host')} in {plural(len(fleet.classes), 'CPU class')} form "
+             f"{plural(len(domains), 'migration domain')}:"]
+    lines += _domain_lines(domains, args.every_host)
+    return _emit(args, fleet, {"domains": [d.to_dict() for d in domains]}, lines)
 
 
 def cmd_common(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     result = fleet.common(args.hosts)
-    lines = [f"Best common CPU of {len(result.hosts)} hosts: {shown(result.common.model)} "
+    lines = [f"Best common CPU of {plural(len(result.hosts), 'host')}: {shown(result.common.model)} "
              f"+{_names(result.common.features, ' +')} {' '.join('-' + shown(f) for f in result.common.disabled)}"
              .rstrip(),
              f"Guaranteed level: {result.level or 'below x86-64-v1'}"]
-    for host, lost in result.loss.items():
-        lines.append(f"  {shown(host)} gives up {len(lost)}: {_names(lost) or '-'}")
+    lines += ["  " + line for line in _class_lines(result.classes, args.every_host)]
     return _emit(args, fleet, result.to_dict(), lines)
 
 
@@ -148,7 +193,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
                                    source=", ".join(args.add))
         added = dict(extra.hosts)
     result = fleet.what_if(added, args.retire or (), args.max_domains, args.max_loss)
-    lines = [f"Adding {len(result.added)} and retiring {len(result.retired)} hosts "
+    lines = [f"Adding {plural(len(result.added), 'host')} and retiring {plural(len(result.retired), 'host')} "
              + ("changes:" if result.changed else "changes nothing.")]
     if result.not_added:
         lines.append(f"  {plural(len(result.not_added), 'host')} not added:")
@@ -157,10 +202,11 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         before, after = result.common_before.get(vendor, "-"), result.common_after.get(vendor, "-")
         if before != after:
             lines.append(f"  {shown(vendor)} fleet-wide common CPU: {shown(before)} -> {shown(after)}")
-    for host, gained in result.targets_gained.items():
-        lines.append(f"  {shown(host)} gains targets: {_names(gained)}")
-    for host, lost in result.targets_lost.items():
-        lines.append(f"  {shown(host)} loses targets: {_names(lost)}")
+    for verb, targets in (("gain", result.targets_gained), ("lose", result.targets_lost)):
+        for sources, hosts in grouped(targets):
+            who = (f"{shown(sources[0])} {verb}s" if len(sources) == 1
+                   else f"{_hosts_summary(sources, args.every_host, '{count} ({names})')} {verb}")
+            lines.append(f"  {who} {plural(len(hosts), 'target')}: {_host_names(hosts, args.every_host)}")
     # a domain keeping its hosts and its common CPU is unchanged, even when renumbered
     before = {domain_shape(d)[1:]: d for d in result.domains_before}
     after = {domain_shape(d)[1:]: d for d in result.domains_after}
@@ -168,10 +214,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     formed = [d for shape, d in after.items() if shape not in before]
     if gone:
         lines.append("  domains no longer formed:")
-        lines += ["    " + line for line in _domain_lines(gone)]
+        lines += ["    " + line for line in _domain_lines(gone, args.every_host)]
     if formed:
         lines.append("  domains formed instead:")
-        lines += ["    " + line for line in _domain_lines(formed)]
+        lines += ["    " + line for line in _domain_lines(formed, args.every_host)]
     return _emit(args, fleet, result.to_dict(), lines)
 
 
@@ -258,8 +304,8 @@ def cmd_stranded(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     result, unchecked = _stranded(args.guests, fleet)
     _report_unchecked(args, unchecked, result.checked)
-    lines = [f"{len(result)} stranded guests"] + [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}"
-                                                  for s in result]
+    lines = [plural(len(result), "stranded guest")]
+    lines += [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}" for s in result]
     return _emit(args, fleet, {"stranded": [s.to_dict() for s in result], "unchecked": unchecked}, lines)
 
 
@@ -268,19 +314,36 @@ def cmd_levels(args: argparse.Namespace) -> int:
     levels = fleet.levels()
     domains = fleet.domains(args.max_domains, args.max_loss)
     lines = [f"{shown(host):<30} {level or '-'}" for host, level in levels.items()]
-    lines += [f"domain {d.name} ({len(d.hosts)} hosts): {d.level or '-'}" for d in domains]
+    lines += [f"domain {d.name} ({plural(len(d.hosts), 'host')}): {d.level or '-'}" for d in domains]
     value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
     return _emit(args, fleet, value, lines)
+
+
+GRAPH_FORMATS = ("graphml", "dot", "svg", "png")
+
+
+def _graph_format(args: argparse.Namespace) -> str:
+    """--format, else the extension of -o (``.gv`` is DOT too), else DOT;
+    a --format the extension contradicts is refused."""
+    suffix = Path(args.output).suffix.lower().lstrip(".")
+    implied = "dot" if suffix == "gv" else suffix if suffix in GRAPH_FORMATS else None
+    if args.format is None:
+        return implied or "dot"
+    if implied is not None and implied != args.format:
+        raise CpuCompatError(f"--format {args.format} does not match the extension of {shown(args.output)} "
+                             f"({implied}); drop --format or change the name")
+    return args.format
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from ..planner.report import graph_dot, graph_graphml, graph_png, graph_svg
 
+    form = _graph_format(args)
     fleet = _fleet(args, reasons_in_json=False)
     writers = {"dot": graph_dot, "graphml": graph_graphml, "svg": graph_svg, "png": graph_png}
-    if not write_output(args.output, writers[args.format](fleet)):  # standard output holds the graph alone
-        cli.emit(args, {"output": args.output, "format": args.format, "classes": len(fleet.classes)},
-                 f"wrote {args.format} lattice of {len(fleet.classes)} CPU classes to {shown(args.output)}")
+    if not write_output(args.output, writers[form](fleet)):  # standard output holds the graph alone
+        cli.emit(args, {"output": args.output, "format": form, "classes": len(fleet.classes)},
+                 f"wrote {form} lattice of {plural(len(fleet.classes), 'CPU class')} to {shown(args.output)}")
     return cli.EXIT_OK
 
 
@@ -295,7 +358,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not write_output(args.output, html_report(fleet, domains, stranded, unchecked)):
         cli.emit(args, {"output": args.output, "hosts": len(fleet.hosts), "unreadable": len(fleet.failures),
                         "unchecked": unchecked},
-                 f"wrote report on {len(fleet.hosts)} hosts to {shown(args.output)}")
+                 f"wrote report on {plural(len(fleet.hosts), 'host')} to {shown(args.output)}")
     return cli.EXIT_OK
 
 
@@ -341,29 +404,37 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
                            type=_number(int, "a whole number", "at least 0", lambda v: v >= 0),
                            help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
 
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--hosts", dest="every_host", action="store_true",
+                         help=f"list every host in text output (default: the first {FEW_HOSTS} of each class "
+                              "and how many more)")
+
     def add(name: str, func, help_text: str, extra=(), inventory=inventories) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common, live, inventory, *extra], help=help_text)
         p.set_defaults(func=func)
         return p
 
-    add("classes", cmd_classes, "hosts grouped by identical CPU")
-    add("targets", cmd_targets, "where a host-model guest of HOST can live-migrate").add_argument("host")
-    add("domain", cmd_domain, "hosts that can run a guest CPU (a file, or a host's host-model)").add_argument(
-        "guest", metavar="GUEST", type=cli.path_argument,
-        help="a guest CPU file, or a host name for its host-model CPU")
-    add("domains", cmd_domains, "partition the fleet into migration domains", [partition])
-    add("common", cmd_common, "best common CPU of some hosts", inventory=one_inventory).add_argument(
-        "hosts", nargs="+")
-    p = add("whatif", cmd_whatif, "what changes when hosts are added or retired", [partition])
+    add("classes", cmd_classes, "hosts grouped by identical CPU", [listing])
+    add("targets", cmd_targets, "where a host-model guest of HOST can live-migrate", [listing]).add_argument(
+        "host", metavar="HOST", help="a host of the inventory, where the guest starts")
+    add("domain", cmd_domain, "hosts that can run a guest CPU (a file, or a host's host-model)",
+        [listing]).add_argument("guest", metavar="GUEST", type=cli.path_argument,
+                                help="a guest CPU file, or a host name for its host-model CPU")
+    add("domains", cmd_domains, "partition the fleet into migration domains", [partition, listing])
+    add("common", cmd_common, "best common CPU of some hosts", [listing], inventory=one_inventory).add_argument(
+        "hosts", metavar="HOST", nargs="+", help="hosts of the inventory to find the common CPU of")
+    p = add("whatif", cmd_whatif, "what changes when hosts are added or retired", [partition, listing])
     p.add_argument("--add", nargs="+", metavar="INVENTORY", type=cli.path_argument, help="inventories of hosts to add")
     p.add_argument("--retire", nargs="+", metavar="HOST", help="hosts to retire")
     add("stranded", cmd_stranded, "running guests with nowhere to go").add_argument(
-        "guests", type=cli.path_argument, help="JSON: [{name, host[, cpu]}]")
+        "guests", metavar="GUESTS", type=cli.path_argument,
+        help="JSON of running guests: [{\"name\", \"host\"[, \"cpu\"]}], cpu being CPU XML or a file")
     add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition])
     p = add("graph", cmd_graph, "export the migration lattice")
-    p.add_argument("--format", default="dot", choices=["graphml", "dot", "svg", "png"])
+    p.add_argument("--format", choices=GRAPH_FORMATS,
+                   help="graphml, dot, svg or png (Graphviz); default: from the extension of -o, else dot")
     p.add_argument("-o", "--output", required=True, type=cli.path_argument, metavar="PATH", help=OUTPUT_HELP)
     p = add("report", cmd_report, "one self-contained HTML report", [partition])
     p.add_argument("-o", "--output", required=True, type=cli.path_argument, metavar="PATH", help=OUTPUT_HELP)
-    p.add_argument("--guests", type=cli.path_argument, help="JSON of running guests, for the stranded section")
-
+    p.add_argument("--guests", metavar="GUESTS", type=cli.path_argument,
+                   help="JSON of running guests, for the stranded section")

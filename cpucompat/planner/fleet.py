@@ -31,7 +31,7 @@ from ..errors import CpuCompatError, InvalidInventory, TooFewDomains
 from .inventory import Inventory, load_inventory
 from ..engine.levels import level_of
 from .partition import EXACT_CLASSES, Part, fewest_groups, merge_greedily
-from .results import (Common, CpuClass, Domain, Guest, Refusal, Stranded, StrandedGuests, Targets, Unchecked,
+from .results import (ClassLoss, Common, CpuClass, Domain, Guest, Refusal, Stranded, StrandedGuests, Targets, Unchecked,
                       WhatIf, plural)
 
 if TYPE_CHECKING:
@@ -199,9 +199,17 @@ class Fleet:
         reduced.add_nodes_from(condensed.nodes(data=True))
         return condensed, reduced
 
-    def _loss(self, classes: Sequence[CpuClass], common_bits: int) -> dict[str, tuple[str, ...]]:
-        given_up = [(c, tuple(self.archmap.names(c.guest_features & ~common_bits))) for c in classes]
-        return {host: names for cls, names in given_up for host in cls.hosts}
+    def _loss(self, classes: Sequence[CpuClass], common_bits: int,
+              chosen: Iterable[str] | None = None) -> tuple[ClassLoss, ...]:
+        """Each class with its hosts (those `chosen`, if given) and the
+        features they give up under a common CPU of `common_bits`: once per
+        class, never per host."""
+        wanted = None if chosen is None else set(chosen)
+        members = []
+        for cls in classes:
+            hosts = cls.hosts if wanted is None else tuple(h for h in cls.hosts if h in wanted)
+            members.append(ClassLoss(cls, hosts, tuple(self.archmap.names(cls.guest_features & ~common_bits))))
+        return tuple(members)
 
     def _domain_of(self, name: str, classes: Sequence[CpuClass]) -> Domain:
         common = baseline([c.cpu for c in classes], self.cpumap, migratable=True)
@@ -261,11 +269,10 @@ class Fleet:
         names = tuple(dict.fromkeys(hosts))
         if not names:
             raise InvalidInventory("no hosts given")
-        classes = list({self._class(h).index: self._class(h) for h in names}.values())
+        classes = sorted({self._class(h).index: self._class(h) for h in names}.values(), key=lambda c: c.index)
         common = baseline([c.cpu for c in classes], self.cpumap, migratable=True)
         bits = features_of(common.as_cpu(), self.cpumap)
-        loss = {h: v for h, v in self._loss(classes, bits).items() if h in names}
-        return Common(names, common, level_of(bits, self.archmap), loss)
+        return Common(names, common, level_of(bits, self.archmap), self._loss(classes, bits, names))
 
     def levels(self) -> dict[str, str | None]:
         """psABI level per host."""

@@ -4,16 +4,17 @@
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from ..engine.cpu import Cpu, Expansion
 from ..engine.cpumap import ArchMap
 from ..engine.levels import level_of
 from .partition import Part
 
-__all__ = ["CpuClass", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded", "Unchecked",
-           "StrandedGuests", "WhatIf", "domain_shape", "plural"]
+__all__ = ["CpuClass", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded",
+           "Unchecked", "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -44,8 +45,10 @@ class CpuClass:
 
 
 def plural(count: int, noun: str) -> str:
-    """"1 host", "2 hosts": a count in words."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    """"1 host", "2 hosts", "3 classes": a count in words."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,53 @@ class Targets:
                 "refused": [r.to_dict() for r in self.refused]}
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ClassLoss:
+    """A CPU class among the hosts of an answer: those of its hosts there,
+    and the features each of them gives up (the same for every host of a
+    class: its host-model guest CPU's features the common CPU lacks)."""
+
+    cpu_class: CpuClass
+    hosts: tuple[str, ...]  # sorted
+    loss: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.cpu_class.index, "model": self.cpu_class.cpu.model,
+                "host_model": self.cpu_class.host_model.model, "hosts": list(self.hosts), "loss": list(self.loss)}
+
+    def shape(self) -> tuple[Any, ...]:
+        """What `to_dict` shows but the class number (a fleet renumbers its classes)."""
+        return (self.cpu_class.cpu.model, self.cpu_class.host_model.model, self.hosts, self.loss)
+
+
+class HostLoss(Mapping[str, tuple[str, ...]]):
+    """host → the features it gives up, looked up through its class (no
+    per-host copy: O(classes · log hosts) a lookup)."""
+
+    __slots__ = ("_members",)
+
+    def __init__(self, members: tuple[ClassLoss, ...]) -> None:
+        self._members = members
+
+    def __getitem__(self, host: str) -> tuple[str, ...]:
+        for member in self._members:
+            at = bisect.bisect_left(member.hosts, host)
+            if at < len(member.hosts) and member.hosts[at] == host:
+                return member.loss
+        raise KeyError(host)
+
+    def __iter__(self) -> Iterator[str]:
+        for member in self._members:
+            yield from member.hosts
+
+    def __len__(self) -> int:
+        return sum(len(member.hosts) for member in self._members)
+
+
+def _members_dict(members: Iterable[ClassLoss]) -> list[dict[str, Any]]:
+    return [m.to_dict() for m in members]
+
+
 @dataclass(frozen=True, slots=True)
 class Domain:
     """A set of hosts between which a guest of `common` moves freely."""
@@ -80,19 +130,23 @@ class Domain:
     hosts: tuple[str, ...]
     common: Expansion
     level: str | None
-    loss: Mapping[str, tuple[str, ...]]  # host → features it gives up vs its own host-model
+    classes: tuple[ClassLoss, ...]  # its classes, each with its hosts and what they give up
+
+    @property
+    def loss(self) -> HostLoss:
+        """host → features it gives up vs its own host-model (a lookup through its class)."""
+        return HostLoss(self.classes)
 
     @property
     def max_loss(self) -> int:
         """The most features any of its hosts gives up."""
-        return max(map(len, self.loss.values()), default=0)
+        return max((len(m.loss) for m in self.classes), default=0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "hosts": list(self.hosts), "model": self.common.model,
+        return {"name": self.name, "host_count": len(self.hosts), "model": self.common.model,
                 "vendor": self.common.vendor, "features": list(self.common.features),
                 "disabled": list(self.common.disabled), "level": self.level,
-                "loss": {h: list(f) for h, f in self.loss.items()},
-                "max_loss": self.max_loss}
+                "max_loss": self.max_loss, "classes": _members_dict(self.classes)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +156,17 @@ class Common:
     hosts: tuple[str, ...]
     common: Expansion
     level: str | None
-    loss: Mapping[str, tuple[str, ...]]
+    classes: tuple[ClassLoss, ...]  # the classes of the chosen hosts, each with those hosts
+
+    @property
+    def loss(self) -> HostLoss:
+        """host → features it gives up (a lookup through its class)."""
+        return HostLoss(self.classes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hosts": list(self.hosts), "model": self.common.model, "vendor": self.common.vendor,
+        return {"model": self.common.model, "vendor": self.common.vendor,
                 "features": list(self.common.features), "disabled": list(self.common.disabled),
-                "level": self.level, "loss": {h: list(f) for h, f in self.loss.items()}}
+                "level": self.level, "classes": _members_dict(self.classes)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +237,27 @@ class WhatIf:
                 "changed": bool(self.changed),
                 "domains_before": [d.to_dict() for d in self.domains_before],
                 "domains_after": [d.to_dict() for d in self.domains_after],
-                "targets_gained": {h: list(t) for h, t in self.targets_gained.items()},
-                "targets_lost": {h: list(t) for h, t in self.targets_lost.items()},
+                "targets_gained": [{"hosts": list(h), "targets": list(t)} for h, t in grouped(self.targets_gained)],
+                "targets_lost": [{"hosts": list(h), "targets": list(t)} for h, t in grouped(self.targets_lost)],
                 "common_before": dict(self.common_before), "common_after": dict(self.common_after)}
+
+
+def grouped(targets: Mapping[str, tuple[str, ...]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """host → hosts, as (sources, their hosts) with each list of hosts once:
+    the hosts of a class share one tuple (`Fleet.what_if`), so they are
+    grouped by that tuple first (no hashing of long tuples per host), then
+    equal tuples merged; in the order of the first source."""
+    by_tuple: dict[int, tuple[tuple[str, ...], list[str]]] = {}
+    for host, hosts in targets.items():
+        by_tuple.setdefault(id(hosts), (hosts, []))[1].append(host)
+    merged: dict[tuple[str, ...], list[str]] = {}
+    for hosts, sources in by_tuple.values():
+        merged.setdefault(hosts, []).extend(sources)
+    return sorted(((tuple(sorted(sources)), hosts) for hosts, sources in merged.items()), key=lambda g: g[0][0])
 
 
 def domain_shape(domain: Domain) -> tuple[Any, ...]:
     """What `Domain.to_dict` shows, without building it for every host; hashable."""
     common = domain.common
     return (domain.name, domain.hosts, common.model, common.vendor, common.features, common.disabled,
-            domain.level, tuple(domain.loss.items()))
+            domain.level, tuple(m.shape() for m in domain.classes))

@@ -49,15 +49,21 @@ def test_domain_of_a_host_model_and_of_a_file(tmp_path):
 def test_domains_and_levels():
     domains = as_json("domains", "sample", "--max-domains", "2")["domains"]
     assert len(domains) == 2
-    assert set(domains[0]) == {"name", "hosts", "model", "vendor", "features", "disabled", "level", "loss",
-                               "max_loss"}
+    assert set(domains[0]) == {"name", "host_count", "model", "vendor", "features", "disabled", "level",
+                               "max_loss", "classes"}
+    # each host once, under its class, with what the class gives up
+    hosts = [h for d in domains for c in d["classes"] for h in c["hosts"]]
+    assert sorted(hosts) == sorted(set(hosts)) and len(hosts) == 44
+    assert sum(d["host_count"] for d in domains) == 44
+    assert all(d["max_loss"] == max(len(c["loss"]) for c in d["classes"]) for d in domains)
     levels = as_json("levels", "sample")
     assert levels["hosts"]["sandybridge-01"] == "x86-64-v2" and levels["hosts"]["icelake-01"] == "x86-64-v4"
 
 
 def test_common_and_whatif(tmp_path):
     common = as_json("common", "sample", "haswell-01", "icelake-01")
-    assert common["model"] == "Haswell-noTSX" and common["loss"]["haswell-01"] == []
+    loss = {h: c["loss"] for c in common["classes"] for h in c["hosts"]}
+    assert common["model"] == "Haswell-noTSX" and loss["haswell-01"] == [] and "avx512f" in loss["icelake-01"]
     new = tmp_path / "new.json"
     new.write_text(json.dumps({"old-01": {"arch": "x86_64", "model": "Nehalem", "vendor": "Intel"}}))
     value = as_json("whatif", "sample", "--add", str(new))
@@ -162,7 +168,7 @@ def test_stranded_answers_every_good_guest_and_names_each_bad_one(tmp_path):
     assert "unreadable" in unchecked[3] and "not in the inventory" in unchecked[4]
     assert "not dict" in unchecked[5] and "not int" in unchecked[6] and "Skylaek" in unchecked[8]
     text = run("stranded", str(fleet), str(guests))
-    assert "7 guests not checked:" in text.stderr and "1 stranded guests" in text.stdout
+    assert "7 guests not checked:" in text.stderr and "1 stranded guest\n" in text.stdout
     report = tmp_path / "report.html"
     proc = run("report", str(fleet), "--guests", str(guests), "-o", str(report))
     assert proc.returncode == 0 and "7 guests not checked:" in proc.stderr
@@ -179,7 +185,7 @@ def test_whatif_shows_only_what_changes():
     assert "AMD fleet-wide common CPU: EPYC -> EPYC-Rome" in text
     assert "Intel fleet-wide" not in text
     assert "icelake-01" not in text  # its domain does not change
-    assert "domains no longer formed:" in text and "epyc-naples-01" in text
+    assert "domains no longer formed:" in text and "C0 EPYC, 4 hosts: epyc-naples-01" in text
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -230,7 +236,7 @@ def test_whatif_reports_each_host_to_add_the_fleet_cannot_take(tmp_path):
     assert "describes no CPU model" in value["not_added"]["passthrough"]
     new.write_text(json.dumps({"passthrough": "<cpu mode='host-passthrough'/>"}))
     text = run("whatif", "sample", "--add", str(new)).stdout
-    assert text.startswith("Adding 0 and retiring 0 hosts changes nothing.\n  1 host not added:\n"
+    assert text.startswith("Adding 0 hosts and retiring 0 hosts changes nothing.\n  1 host not added:\n"
                            "    passthrough: describes no CPU model")
 
 
@@ -283,3 +289,52 @@ def test_a_guest_whose_cpu_cannot_be_compared_is_listed_by_its_entry(tmp_path, m
     assert [(u["guest"], u["entry"]) for u in unchecked] == [("guest-1", 1), ("odd", 2)]
     assert "nosuchfeat" in unchecked[1]["reason"]
     assert "<td><bdi>odd</bdi></td><td>2</td>" in (tmp_path / "r.html").read_text()
+
+
+def test_text_output_summarises_each_class_and_hosts_lists_every_host():
+    text = run("domains", "sample").stdout
+    assert "C5 Skylake-Server, 8 hosts: skylake-01 skylake-02 skylake-03 and 5 more; give up none" in text
+    assert "skylake-04" not in text
+    every = run("domains", "sample", "--hosts").stdout
+    assert "8 hosts: " + " ".join(f"skylake-0{i}" for i in range(1, 9)) + "; give up none" in every
+    classes = run("classes", "sample").stdout
+    assert "4 hosts: icelake-01 icelake-02 icelake-03 and 1 more" in classes
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["common", "sample", "haswell-01", "icelake-01"], "C3 Haswell-noTSX, 1 host: haswell-01; gives up none"),
+    (["common", "sample", "haswell-01", "haswell-02"], "Best common CPU of 2 hosts:"),
+    (["domains", "sample"], "D3: 4 hosts in 1 class, "),
+    (["domains", "sample"], "D1: 16 hosts in 2 classes, "),
+    (["domains", "sample"], "44 hosts in 8 CPU classes form 6 migration domains:"),
+    (["domains", "sample"], "no host gives up a feature"),
+    (["targets", "sample", "epyc-rome-01"], "It can live-migrate to 3 hosts: epyc-rome-02 epyc-rome-03 epyc-rome-04"),
+    (["targets", "sample", "skylake-01"],
+     "  not 8 hosts (epyc-naples-01 epyc-naples-02 epyc-naples-03 and 5 more): host CPU vendor does not match"),
+    (["domain", "sample", "icelake-01"], "4 hosts can run host-model CPU of icelake-01: icelake-01 icelake-02"),
+    (["whatif", "sample", "--retire", "sandybridge-01"], "Adding 0 hosts and retiring 1 host "),
+])
+def test_counts_and_messages_read_as_english(args, expect):
+    text = run(*args).stdout
+    assert expect in text
+    assert "1 hosts" not in text and "1 classes" not in text and "classs" not in text
+    assert "missing host CPU vendor" not in text  # a refusal for the vendor is its reason, not "missing ..."
+
+
+def test_whatif_json_groups_hosts_that_gain_or_lose_the_same_targets():
+    from cpucompat.planner.fleet import Fleet
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    value = as_json("whatif", "sample", "--retire", "sandybridge-01", "sandybridge-02",
+                    "--add", str(examples / "new-hosts.json"))
+    fleet = Fleet.load("sample")
+    added = Fleet.load(str(examples / "new-hosts.json"))
+    expected = fleet.what_if({h: added.class_of[h].cpu for h in added.hosts}, ["sandybridge-01", "sandybridge-02"])
+    for key, mapping in (("targets_gained", expected.targets_gained), ("targets_lost", expected.targets_lost)):
+        groups = value[key]
+        sources = [h for g in groups for h in g["hosts"]]
+        assert len(sources) == len(set(sources))  # each host once
+        assert {h: tuple(g["targets"]) for g in groups for h in g["hosts"]} == dict(mapping)
+        assert len({tuple(g["targets"]) for g in groups}) == len(groups)  # each list of targets once
+    assert value["targets_gained"][0]["targets"] == ["icelake-new-01", "icelake-new-02"]
+    assert len(value["targets_gained"][0]["hosts"]) == 26

@@ -1,0 +1,47 @@
+"""README.rst's shell commands run as written, from a copy of examples/
+(the inputs they name ship there)."""
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.rst"
+EXAMPLES = ROOT / "examples"
+
+
+def _commands() -> list[str]:
+    """Every ``$ cpucompat ...`` line of README's console blocks."""
+    text = README.read_text()
+    blocks = re.findall(r"\.\. code-block:: console\n\n((?:    .*\n|[ \t]*\n)+)", text)
+    return [line.strip()[2:] for block in blocks for line in block.splitlines()
+            if line.strip().startswith("$ cpucompat ")]
+
+
+def test_readme_shows_the_planner_commands_with_the_shipped_examples():
+    commands = _commands()
+    assert len(commands) >= 12
+    named = {word for command in commands for word in shlex.split(command, comments=True)}
+    for example in ("guest.xml", "guests.json", "new-hosts.json", "hypervisors.json", "cell1.tsv", "cell2.tsv"):
+        assert example in named and (EXAMPLES / example).is_file()
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_readme_command_runs_as_written_in_the_examples(command, tmp_path):
+    workdir = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, workdir)
+    argv = shlex.split(command, comments=True)
+    assert argv[0] == "cpucompat"
+    proc = subprocess.run([sys.executable, "-m", "cpucompat", *argv[1:]], capture_output=True, text=True,
+                          timeout=300, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() and "error" not in proc.stderr
+    if "-o" in argv:
+        written = workdir / argv[argv.index("-o") + 1]
+        assert written.stat().st_size > 1000
