@@ -16,7 +16,8 @@ from typing import Iterable
 __all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "UnknownInputFormat", "UnknownModel",
            "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
            "InvalidConfig", "InvalidInventory", "TooFewDomains", "PackageDataMissing", "UnreadableFile",
-           "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable", "suggest"]
+           "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable",
+           "RenderFailed", "suggest"]
 
 
 class CpuCompatError(Exception):
@@ -115,6 +116,10 @@ class UnwritableFile(CpuCompatError, OSError):
 class MissingDependency(CpuCompatError, ImportError):
     """An optional part cpucompat needs for this answer is not installed
     (libvirt-python, Graphviz's dot); the message says how to get it."""
+
+
+class RenderFailed(CpuCompatError, RuntimeError):
+    """A picture a helper program (Graphviz's dot) could not draw."""
 
 
 class HostUnreachable(CpuCompatError, OSError):

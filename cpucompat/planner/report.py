@@ -28,7 +28,7 @@ from typing import Iterable, Mapping, Sequence
 import networkx as nx
 
 from ..display import MAX_MESSAGE, MAX_SHOWN, escape, shown
-from ..errors import CpuCompatError
+from ..errors import MissingDependency, RenderFailed
 from .fleet import Fleet
 from .results import Domain, StrandedGuests, plural
 
@@ -103,10 +103,10 @@ def graph_png(fleet: Fleet) -> bytes:
     """PNG through Graphviz's ``dot``, which must be installed."""
     dot = shutil.which("dot")
     if dot is None:
-        raise CpuCompatError("PNG needs Graphviz's dot (apt-get install graphviz); use --format svg instead")
+        raise MissingDependency("PNG needs Graphviz's dot (apt-get install graphviz); use --format svg instead")
     proc = subprocess.run([dot, "-Tpng"], input=graph_dot(fleet).encode(), capture_output=True, timeout=120)
     if proc.returncode != 0:
-        raise CpuCompatError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")
+        raise RenderFailed(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
 
 
