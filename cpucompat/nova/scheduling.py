@@ -96,7 +96,7 @@ CACHE_CHARS = 16 * 1024 * 1024  # characters of cpu_info the hosts cache keeps (
 
 
 class MoveKind(enum.StrEnum):
-    """What a scheduling request is, as Nova tells it (FINDINGS-13 §3)."""
+    """What a scheduling request is, as Nova tells it (docs/research/nova-moves.md §3)."""
 
     BOOT = "boot"
     LIVE_MIGRATION = "live migration"  # the guest keeps its CPU: the live-migration rule

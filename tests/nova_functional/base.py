@@ -191,7 +191,7 @@ class CpuCompatTestBase(libvirt_base.LibvirtMigrationMixin, libvirt_base.Servers
             seen["passed"] = sorted(h.host for h in passed)
             test.observed.append(seen)
             path = os.environ.get("CPUCOMPAT_OBSERVATIONS")
-            if path:  # the table of FINDINGS-13.md is made from these lines
+            if path:  # the table of docs/research/nova-moves.md is made from these lines
                 with open(path, "a") as out:
                     out.write(json.dumps({"test": test.id(), **seen}, sort_keys=True) + "\n")
             return passed
