@@ -1,0 +1,58 @@
+"""Progress of a long read on stderr, as one line rewritten in place: shown
+on a terminal only, so piped or redirected output stays clean.
+
+A dozen lines, where a library (rich, tqdm) would add a dependency and
+its import time to every command for one line of text."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Iterator, TextIO
+
+__all__ = ["ProgressLine", "progress_line"]
+
+
+class ProgressLine:
+    """An `on_progress(done, total, unit)` callback writing "read done/total unit"
+    at most ten times a second (and always at the end) on `stream`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = ""
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, unit: str) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        if unit == "bytes":
+            text = f"read {done / 2**20:,.0f}/{total / 2**20:,.0f} MiB"
+        else:
+            text = f"read {done:,}/{total:,} {unit}"
+        self.stream.write("\r" + text.ljust(len(self.shown)))
+        self.stream.flush()
+        self.shown = text
+
+    def close(self) -> None:
+        """End the line, if one was written."""
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.shown = ""
+
+
+@contextlib.contextmanager
+def progress_line(stream: TextIO | None = None) -> Iterator[ProgressLine | None]:
+    """A ProgressLine on `stream` (stderr) when it is a terminal, else None;
+    its line is ended on leaving."""
+    stream = stream if stream is not None else sys.stderr
+    if not stream.isatty():
+        yield None
+        return
+    line = ProgressLine(stream)
+    try:
+        yield line
+    finally:
+        line.close()
