@@ -15,20 +15,25 @@ __all__ = ["ProgressLine", "progress_line"]
 
 class ProgressLine:
     """An `on_progress(done, total, unit)` callback writing "read done/total unit"
-    at most ten times a second (and always at the end) on `stream`."""
+    on `stream` once a read has lasted `delay` seconds (a quick one shows
+    nothing), then at most ten times a second, and at its end."""
+
+    delay = 0.5
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.shown = ""
+        self.start = time.monotonic()
         self.last = 0.0
 
     def __call__(self, done: int, total: int, unit: str) -> None:
         now = time.monotonic()
-        if done < total and now - self.last < 0.1:
+        if now - self.start < self.delay or (done < total and now - self.last < 0.1):
             return
         self.last = now
         if unit == "bytes":
-            text = f"read {done / 2**20:,.0f}/{total / 2**20:,.0f} MiB"
+            scale, name = (2**20, "MiB") if total >= 2**20 else (2**10, "KiB")
+            text = f"read {done / scale:,.0f}/{total / scale:,.0f} {name}"
         else:
             text = f"read {done:,}/{total:,} {unit}"
         self.stream.write("\r" + text.ljust(len(self.shown)))
