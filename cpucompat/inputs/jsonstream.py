@@ -64,6 +64,7 @@ class RepeatedKeys(dict):
     is kept, and the repeated keys are listed so they can be reported."""
 
     __slots__ = ("repeated",)
+    repeated: tuple[str, ...]
 
 
 def mapping_of(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> dict:
@@ -148,7 +149,8 @@ class JsonStream:
     def skip(self, blank: re.Pattern = _JSON_BLANK) -> str:
         """Skip blanks; the next character, or "" at the end of the file."""
         while True:
-            self.pos = blank.match(self.text, self.pos).end()
+            blanks = blank.match(self.text, self.pos)  # matches, if only the empty string
+            self.pos = blanks.end() if blanks else self.pos
             if self.pos < len(self.text) or not self._more():
                 return self.text[self.pos:self.pos + 1]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..errors import CpuCompatError, InvalidInventory
-from ..inputs.jsonstream import mapping_of
+from ..inputs.jsonstream import RepeatedKeys, mapping_of
 from ..inputs.parse import parse_cpus, read_cpus, read_text
 from .fleet import Fleet
 from .inventory import MAX_INVENTORY_BYTES
@@ -15,7 +16,7 @@ from .results import Guest, StrandedGuests
 __all__ = ["stranded_guests"]
 
 
-def stranded_guests(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]]:
+def stranded_guests(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict[str, Any]]]:
     """The stranded guests of a guests file, and every entry that could not
     be checked, with why (none is dropped), in the order of the file.
 
@@ -24,7 +25,7 @@ def stranded_guests(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]
     """
     members: list[str] = []  # the keys of the object decoded last: the file's own, when it is one
 
-    def pairs_hook(pairs: list[tuple[str, object]]) -> dict:
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         members[:] = [key for key, _ in pairs]
         return mapping_of(pairs)
 
@@ -42,7 +43,7 @@ def stranded_guests(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]
         raise InvalidInventory(f"expected a list or an object of guests, not {type(value).__name__}", source=path)
     guests: list[Guest] = []
     entry_of: list[int] = []  # the entry of each guest
-    unchecked: list[dict] = []
+    unchecked: list[dict[str, Any]] = []
     first: dict[str, int] = {}  # name → its entry, in an object of guests
     for i, (name, row) in enumerate(entries):
         name = name if isinstance(name, str) and name else f"guest-{i}"
@@ -68,7 +69,7 @@ def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Gues
     if not isinstance(row, dict):
         raise InvalidInventory(f"expected an object {{name, host[, cpu]}}, not {json.dumps(row)[:40]}",
                                source=where)
-    if getattr(row, "repeated", ()):
+    if isinstance(row, RepeatedKeys):
         raise InvalidInventory(f"gives {', '.join(map(repr, row.repeated))} twice", source=where)
     host = row.get("host")
     if not isinstance(host, str) or not host:

@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 
+from ...engine.cpu import Cpu
 from ...engine.cpumap import CpuMap
 from ...errors import CpuCompatError
 from .found import Found, OnProgress
@@ -30,7 +31,7 @@ def from_uris(uris: list[str], cpumap: CpuMap, timeout: float,
     """
     from ...inputs.live import host_cpu_from_libvirt
 
-    answers: queue.SimpleQueue = queue.SimpleQueue()
+    answers: queue.SimpleQueue[tuple[str, Cpu | None, str | None]] = queue.SimpleQueue()
 
     def attempt(uri: str) -> None:
         try:
@@ -61,10 +62,10 @@ def from_uris(uris: list[str], cpumap: CpuMap, timeout: float,
         else:
             if running.pop(uri, None) is None:
                 continue  # answered after its deadline: already reported
-            if error is None:
+            if cpu is not None:
                 found.host(uri, cpu)
             else:
-                found.failure(uri, error)
+                found.failure(uri, error or "no CPU")
             done += 1
         if on_progress is not None:
             on_progress(done, len(uris), "hosts")

@@ -91,14 +91,14 @@ class HostReader:
                 described = row[key]
                 self.described = True
                 break
-        twice = repeated_keys(row) if repeats and getattr(row, "repeated", ()) else ()
+        twice = repeated_keys(row) if repeats and isinstance(row, RepeatedKeys) else ()
         if twice:  # which of two columns describes the host is unknown
             found.failure(name, str(InvalidInventory(f"its row gives {listed(twice)} twice",
                                                      source=f"{self.where}: host {shown(name)}")), self.where)
             return
         self.host(found, name, described, repeats, paths=False)
 
-    def unread_row(self, found: Found, partial: dict, reason: str) -> None:
+    def unread_row(self, found: Found, partial: dict[str, Any], reason: str) -> None:
         """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
         number = self.row_count
         self.row_count += 1
