@@ -17,7 +17,7 @@ from ...safefile import open_regular
 from .files import host_name, one_cpu
 from .found import Found, OnProgress
 from .nova import is_mysql_batch, mysql_rows
-from .shapes import HostReader, from_value
+from .shapes import HostReader, from_value, read_values
 
 __all__ = ["URI_SCHEMES", "MAX_INVENTORY_BYTES", "load_file", "is_uri"]
 
@@ -77,23 +77,8 @@ def _from_text(text: str, path: Path, cpumap: CpuMap) -> Found:
 
 def _from_json(handle: BinaryIO, path: Path, cpumap: CpuMap,
                on_read: Callable[[int], None] | None = None) -> Found:
-    """Hosts of a JSON file: one value, or several concatenated (a shell
-    loop over ``openstack hypervisor show -f json`` prints one object per
-    host), each a list of rows or an object (see HostReader.top_object)."""
-    stream = JsonStream(handle, path, on_read=on_read)
-    reader = HostReader(path, cpumap)
-    found = Found()
-    while (start := stream.skip(_BLANK)) != "":
-        stream.element = ""
-        if start == "[":
-            reader.rows(stream, found)
-        elif start == "{":
-            found.merge(reader.top_object(stream), str(path))
-        else:
-            stream.value()  # a JSON syntax error, or a value that is no inventory
-            raise InvalidInventory("expected an object of hosts or a list of compute nodes", source=str(path))
-    reader.check_described()
-    return found
+    """Hosts of a JSON file, a row (a host) at a time."""
+    return read_values(JsonStream(handle, path, on_read=on_read), path, cpumap)
 
 
 def _from_mysql_batch(handle: BinaryIO, path: Path, cpumap: CpuMap,

@@ -4,8 +4,9 @@ rows of hypervisors or compute nodes, one hypervisor, any of them under
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ...display import shown
 from ...engine.cpu import Cpu
@@ -16,8 +17,9 @@ from .describe import cache_key, cpu_of, listed, problems, repeated_keys
 from .found import Found
 from .nova import CPU_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
 
-__all__ = ["HostReader", "from_value"]
+__all__ = ["HostReader", "ValueStream", "read_values", "from_value"]
 
+_BLANK = re.compile(r"[\s\ufeff]*")
 _MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
 _WRAPPERS = ("hosts", "hypervisors")
 
@@ -120,7 +122,7 @@ class HostReader:
         if self.live_rows and not self.described:
             raise InvalidInventory(NO_CPU_INFO_HINT, source=self.where)
 
-    def rows(self, stream: JsonStream, found: Found) -> None:
+    def rows(self, stream: "JsonStream | ValueStream", found: Found) -> None:
         """The rows of the JSON array at the stream's position."""
         for _ in stream.members("]"):
             stream.element = f"row {self.row_count}"
@@ -133,7 +135,7 @@ class HostReader:
                 continue
             self.row(found, row, stream.repeats != repeats)
 
-    def mapping(self, stream: JsonStream, found: Found, paths: bool = True) -> None:
+    def mapping(self, stream: "JsonStream | ValueStream", found: Found, paths: bool = True) -> None:
         """The host → CPU members of the JSON object at the stream's position
         (`paths`: see `host`)."""
         for _ in stream.members("}"):
@@ -154,7 +156,7 @@ class HostReader:
         else:
             found.failure(name, str(exc), self.where)
 
-    def top_object(self, stream: JsonStream) -> Found:
+    def top_object(self, stream: "JsonStream | ValueStream") -> Found:
         """A top-level JSON object: ``{"hosts"|"hypervisors": rows or mapping}``
         (any other member is reported beside it, see `beside`), one hypervisor
         (``openstack hypervisor show -f json``), or a mapping of host names to
@@ -216,38 +218,77 @@ class HostReader:
         return found
 
 
-def from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> Found:
-    """Hosts of a parsed YAML value (`repeated`: some mapping in it gave a
-    key twice, or some value is Unreadable), shaped as a JSON file's are (see HostReader.top_object)."""
-    where = str(path)
+def read_values(stream: "JsonStream | ValueStream", path: Path, cpumap: CpuMap) -> Found:
+    """Hosts of the values of a JSON file (one value, or several concatenated:
+    a shell loop over ``openstack hypervisor show -f json`` prints one object
+    per host) or of a YAML document: each a list of rows or an object (see
+    HostReader.top_object)."""
     reader = HostReader(path, cpumap)
     found = Found()
-    wrapper, siblings = "", []
-    if isinstance(value, dict):
-        wrappers = [key for key in value if key in _WRAPPERS and isinstance(value[key], (dict, list))]
-        if len(wrappers) > 1:
-            raise InvalidInventory(f"both {wrappers[0]!r} and {wrappers[1]!r} list hosts", source=where)
-        if wrappers:
-            wrapper = wrappers[0]
-            twice = getattr(value, "repeated", ())
-            if wrapper in twice:
-                raise InvalidInventory(f"key {wrapper!r} appears twice", source=where)
-            siblings = [key for key in value if key != wrapper] + list(twice)
-            value = value[wrapper]
-        elif any(key in value for key in SHOW_KEYS):
-            value = [value]  # one hypervisor
-    if isinstance(value, dict):
-        for name, described in value.items():
-            reader.host(found, name, described, repeated, paths=wrapper != "hypervisors")
-        for name in getattr(value, "repeated", ()):
-            found.duplicate(name, where)
-    elif isinstance(value, list):
-        for row in value:
-            reader.row(found, row, repeated)
-        reader.check_described()
-    else:
-        raise InvalidInventory("expected an object of hosts or a list of compute nodes", source=where)
-    for name in siblings:
-        reader.beside(found, name, wrapper)
+    while (start := stream.skip(_BLANK)) != "":
+        stream.element = ""
+        if start == "[":
+            reader.rows(stream, found)
+        elif start == "{":
+            found.merge(reader.top_object(stream), str(path))
+        else:
+            stream.value()  # a JSON syntax error, or a value that is no inventory
+            raise InvalidInventory("expected an object of hosts or a list of compute nodes", source=str(path))
+    reader.check_described()
     return found
 
+
+def from_value(value: Any, path: Path, cpumap: CpuMap, repeated: bool) -> Found:
+    """Hosts of a parsed YAML value (`repeated`: some mapping in it gave a
+    key twice, or some value is Unreadable), read by the very rules of a
+    JSON file (see `read_values`)."""
+    return read_values(ValueStream(value, repeated), path, cpumap)
+
+
+_END = object()  # past the last value
+
+
+class ValueStream:
+    """A value already parsed (a YAML document), stepped through as HostReader
+    steps through a JsonStream, so that one set of rules reads both.
+
+    A key a mapping gave twice (a RepeatedKeys) comes again after its
+    members, with no value: the rules report it as they report a JSON
+    object's second member of that name.  With `checked`, every value read
+    is one to check for keys given twice and unreadable parts.
+    """
+
+    def __init__(self, value: Any, checked: bool) -> None:
+        self.next: Any = value  # the value at the position
+        self.name = ""  # the key of the member at the position
+        self.checked = checked
+        self.repeats = 0
+        self.element = ""
+
+    def skip(self, blank: object = None) -> str:
+        """What the value at the position is: "{", "[", another character, or "" at the end."""
+        if self.next is _END:
+            return ""
+        return "{" if isinstance(self.next, dict) else "[" if isinstance(self.next, list) else "."
+
+    def value(self, limit: int = 0) -> Any:
+        value, self.next = self.next, _END
+        if self.checked:
+            self.repeats += 1
+        return value
+
+    def key(self) -> str:
+        return self.name
+
+    def members(self, close: str) -> Iterator[None]:
+        container = self.next
+        if isinstance(container, dict):
+            for self.name, self.next in container.items():
+                yield None
+            for self.name in getattr(container, "repeated", ()):
+                self.next = None
+                yield None
+        else:
+            for self.next in container:
+                yield None
+        self.next = _END
