@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import pty
 import sys
 
 import cpucompat.inputs.jsonstream
@@ -21,30 +19,15 @@ def _compute_nodes(path, rows: int) -> None:
                                 for i in range(rows)]))
 
 
-def _drain(master: int) -> str:
-    """What a terminal received: everything written to the pty so far."""
-    os.set_blocking(master, False)
-    out = b""
-    with contextlib.suppress(BlockingIOError, OSError):
-        while chunk := os.read(master, 65536):
-            out += chunk
-    return out.decode()
-
-
-def test_a_large_inventory_shows_progress_on_a_terminal(tmp_path, monkeypatch):
+def test_a_large_inventory_shows_progress_on_a_terminal(tmp_path, monkeypatch, terminal):
     inventory = tmp_path / "nodes.json"
     _compute_nodes(inventory, 2000)
     monkeypatch.setattr(cpucompat.inputs.jsonstream.JsonStream, "chunk", 4096)  # many reads, each reported
     monkeypatch.setattr(ProgressLine, "delay", 0.0)  # this read is quick: show it from the start
-    master, slave = pty.openpty()
-    try:
-        with open(slave, "w", closefd=False) as terminal, contextlib.redirect_stdout(io.StringIO()):
-            monkeypatch.setattr(sys, "stderr", terminal)
-            assert cli.main(["classes", str(inventory)]) == 0
-        shown = _drain(master)
-    finally:
-        os.close(master)
-        os.close(slave)
+    with open(terminal.fd, "w", closefd=False) as stderr, contextlib.redirect_stdout(io.StringIO()):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert cli.main(["classes", str(inventory)]) == 0
+    shown = terminal.received()
     size = inventory.stat().st_size
     assert f"\rread {size // 1024:,}/{size // 1024:,} KiB" in shown  # the end of the read is shown
     assert shown.count("\rread ") >= 2 and shown.endswith("\n")  # rewritten in place, then the line ends
