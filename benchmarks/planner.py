@@ -35,6 +35,32 @@ peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if lin
 print(json.dumps({"load": loaded - start, "domains": done - loaded, "classes": len(fleet.classes),
                   "hosts": len(fleet.hosts), "maxrss_kb": peak_kb}))
 """
+# One reader of a compute_nodes dump, alone in a process: "load" is what
+# the planner does (load_inventory), "jsonstream" and "ijson" only parse the
+# rows (the two streaming JSON readers measured against each other; ijson,
+# with its C backend, is measured when installed and is not a dependency).
+READER = """
+import json, sys, time
+from pathlib import Path
+which, path = sys.argv[1], Path(sys.argv[2])
+start, cpu = time.perf_counter(), time.process_time()
+if which == "load":
+    from cpucompat.planner.inventory import load_inventory
+    rows = len(load_inventory(path).hosts)
+elif which == "jsonstream":
+    from cpucompat.inputs.jsonstream import JsonStream
+    with open(path, "rb") as handle:
+        stream = JsonStream(handle, path)
+        stream.skip()
+        rows = sum(1 for _ in stream.members("]") if stream.value() is not None)
+else:
+    import ijson
+    with open(path, "rb") as handle:
+        rows = sum(1 for _ in ijson.items(handle, "item", use_float=True))
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "rows": rows,
+                  "maxrss_kb": peak_kb}))
+"""
 DISTINCT = 50
 # features a real host lists in cpu_info beyond its model (the sample's Xeon E5-2650)
 HOST_ONLY = ["vme", "ds", "acpi", "ss", "ht", "tm", "pbe", "dtes64", "monitor", "ds_cpl", "vmx", "smx", "est",
@@ -145,6 +171,36 @@ def _domains_json_rows(quick: bool) -> list[Row]:
                 None, note)]
 
 
+def _reader_rows(quick: bool) -> list[Row]:
+    """The 1M-host read (issue 15): the planner's load, and the JSON readers alone."""
+    size = 10_000 if quick else 1_000_000
+    readers = ["load", "jsonstream"]
+    try:
+        import ijson  # noqa: F401
+        readers.append("ijson")
+    except ImportError:
+        pass
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _compute_nodes_inventory(Path(tmp), size)
+        megabytes = path.stat().st_size / 2**20
+        for which in readers:
+            proc = subprocess.run([sys.executable, "-c", READER, which, str(path)], capture_output=True, text=True,
+                                  timeout=900, cwd=tmp)
+            name = (f"read {size:,} compute_nodes rows" if which == "load"
+                    else f"parse {size:,} JSON rows, {which}")
+            inputs = f"{megabytes:.0f} MB, {DISTINCT} cpu_info"
+            if proc.returncode != 0:
+                rows.append(Row(name, inputs, float("nan"), None, proc.stderr.strip().splitlines()[-1][:200]))
+                continue
+            result = json.loads(proc.stdout)
+            # CPU time beside the wall time: on a shared machine the latter measures the neighbours too
+            note = (f"CPU {result['cpu']:.2f} s, peak {result['maxrss_kb'] / 1024:.0f} MiB"
+                    + (", kept" if which == "jsonstream" else ""))
+            rows.append(Row(name, inputs, result["seconds"], None, note, result["maxrss_kb"] / 1024))
+    return rows
+
+
 def _timed(func) -> float:
     start = time.perf_counter()
     func()
@@ -174,4 +230,4 @@ def _question_rows(quick: bool) -> list[Row]:
 
 
 def run(quick: bool) -> list[Row]:
-    return _load_rows(quick) + _domains_json_rows(quick) + _question_rows(quick)
+    return _load_rows(quick) + _reader_rows(quick) + _domains_json_rows(quick) + _question_rows(quick)

@@ -15,7 +15,7 @@ from typing import Iterable
 
 __all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "UnknownInputFormat", "UnknownModel",
            "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
-           "InvalidConfig", "InvalidInventory", "TooFewDomains", "PackageDataMissing", "UnreadableFile",
+           "InvalidConfig", "InvalidArgument", "InvalidInventory", "TooFewDomains", "PackageDataMissing", "UnreadableFile",
            "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable",
            "RenderFailed", "suggest"]
 
@@ -75,6 +75,10 @@ class NoSuitableModel(CpuCompatError, ValueError):
 
 class InvalidConfig(CpuCompatError, ValueError):
     """A configuration value cpucompat cannot work with."""
+
+
+class InvalidArgument(CpuCompatError, ValueError):
+    """Command-line arguments that contradict each other."""
 
 
 class InvalidInventory(CpuCompatError, ValueError):

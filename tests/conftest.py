@@ -83,3 +83,29 @@ def libvirt_conn():
         except cpucompat.CpuCompatError as exc:
             pytest.skip(f"cannot open an embedded libvirt QEMU driver: {exc}")
         yield conn
+
+
+class Terminal:
+    """A pty: `fd` is the terminal a program writes to, `received()` what it showed."""
+
+    def __init__(self) -> None:
+        import pty
+
+        self.master, self.fd = pty.openpty()
+
+    def received(self) -> str:
+        os.set_blocking(self.master, False)
+        out = b""
+        with contextlib.suppress(BlockingIOError, OSError):  # nothing more to read
+            while chunk := os.read(self.master, 65536):
+                out += chunk
+        return out.decode()
+
+
+@pytest.fixture()
+def terminal():
+    """A pseudo-terminal, for what a command shows only on a terminal (progress)."""
+    pty = Terminal()
+    yield pty
+    os.close(pty.master)
+    os.close(pty.fd)

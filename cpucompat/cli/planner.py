@@ -12,34 +12,35 @@ the output alone).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
 from . import common as cli
+from .progress import ProgressLine, progress_line
 from ..atomic import write_output
 from ..display import escape, shown
-from ..errors import CpuCompatError, InvalidInventory
-from ..inputs.jsonstream import mapping_of
-from ..inputs.parse import parse_cpus, read_cpus, read_text
+from ..errors import InvalidArgument, InvalidInventory
+from ..inputs.parse import read_cpus
 from ..planner.fleet import DEFAULT_MAX_LOSS, Fleet
-from ..planner.inventory import MAX_INVENTORY_BYTES, load_inventory
-from ..planner.results import Guest, StrandedGuests, domain_shape, grouped, plural
+from ..planner.guests import stranded_guests
+from ..planner.inventory import load_inventory
+from ..planner.results import domain_shape, grouped, plural
 
 __all__ = ["add_commands"]
 
 
-def _live(args: argparse.Namespace) -> dict:
-    """How live hosts are read: each within --timeout, with progress on a terminal."""
-    return {"timeout": args.timeout, "progress": sys.stderr.isatty(),
+def _live(args: argparse.Namespace, on_progress: ProgressLine | None) -> dict:
+    """How hosts are read: each live one within --timeout, with progress on a terminal."""
+    return {"timeout": args.timeout, "on_progress": on_progress,
             "trust_given_uris": args.trust_command_line_uris}
 
 
 def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
     """The fleet of the inventories; unreadable hosts are listed on stderr,
     unless the JSON answer gives their reasons (`reasons_in_json`)."""
-    fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), **_live(args))
+    with progress_line() as on_progress:
+        fleet = Fleet.load(args.inventory, cli.cpu_map_of(args), **_live(args, on_progress))
     if fleet.failures and (not args.json or not reasons_in_json or not fleet.hosts):
         _warn(f"{plural(len(fleet.failures), 'unreadable host')}, left out of the answer:",
               [f"{shown(name)}: {cli.one_line(reason)}" for name, reason in sorted(fleet.failures.items())])
@@ -187,7 +188,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     added = {}
     if args.add:
-        extra = load_inventory(args.add, fleet.cpumap, **_live(args))
+        with progress_line() as on_progress:
+            extra = load_inventory(args.add, fleet.cpumap, **_live(args, on_progress))
         if extra.failures:
             raise InvalidInventory("; ".join(f"{shown(h)}: {r}" for h, r in extra.failures.items()),
                                    source=", ".join(args.add))
@@ -221,78 +223,6 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return _emit(args, fleet, result.to_dict(), lines)
 
 
-def _stranded(path: str, fleet: Fleet) -> tuple[StrandedGuests, list[dict]]:
-    """The stranded guests of a guests file, and every entry that could not
-    be checked, with why (none is dropped), in the order of the file.
-
-    The file is JSON: a list of {name, host[, cpu]}, or an object of
-    name → {host[, cpu]}; cpu is CPU XML or a file name.
-    """
-    members: list[str] = []  # the keys of the object decoded last: the file's own, when it is one
-
-    def pairs_hook(pairs: list[tuple[str, object]]) -> dict:
-        members[:] = [key for key, _ in pairs]
-        return mapping_of(pairs)
-
-    text = read_text(path, max_bytes=MAX_INVENTORY_BYTES)  # a regular file only, bounded
-    try:
-        value = json.loads(text, object_pairs_hook=pairs_hook)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInventory(f"cannot read guests: {exc if isinstance(exc, ValueError) else 'nested too deeply'}",
-                               source=path) from None
-    if isinstance(value, list):
-        entries = [(row.get("name") if isinstance(row, dict) else None, row) for row in value]
-    elif isinstance(value, dict):
-        entries = [(name, value[name]) for name in members]
-    else:
-        raise InvalidInventory(f"expected a list or an object of guests, not {type(value).__name__}", source=path)
-    guests: list[Guest] = []
-    entry_of: list[int] = []  # the entry of each guest
-    unchecked: list[dict] = []
-    first: dict[str, int] = {}  # name → its entry, in an object of guests
-    for i, (name, row) in enumerate(entries):
-        name = name if isinstance(name, str) and name else f"guest-{i}"
-        where = f"{path}: entry {i} ({name})"
-        try:
-            if isinstance(value, dict) and first.setdefault(name, i) != i:
-                raise InvalidInventory(f"guest {name} is given again; only its first entry ({first[name]}) "
-                                       "is checked", source=where)
-            guest = _guest(row, name, where, Path(path).parent, fleet)
-        except CpuCompatError as exc:
-            unchecked.append({"guest": name, "entry": i, "reason": str(exc)})
-            continue
-        guests.append(guest)
-        entry_of.append(i)
-    result = fleet.stranded(guests)
-    # what cannot be answered for a guest is its own problem (its reason names its CPU's source)
-    unchecked += [{"guest": u.guest.name, "entry": entry_of[u.index], "reason": u.reason} for u in result.unchecked]
-    unchecked.sort(key=lambda u: u["entry"])
-    return result, unchecked
-
-
-def _guest(row: object, name: str, where: str, base: Path, fleet: Fleet) -> Guest:
-    if not isinstance(row, dict):
-        raise InvalidInventory(f"expected an object {{name, host[, cpu]}}, not {json.dumps(row)[:40]}",
-                               source=where)
-    if getattr(row, "repeated", ()):
-        raise InvalidInventory(f"gives {', '.join(map(repr, row.repeated))} twice", source=where)
-    host = row.get("host")
-    if not isinstance(host, str) or not host:
-        raise InvalidInventory("has no host name (\"host\")", source=where)
-    if host in fleet.failures:
-        raise InvalidInventory(f"its host {host} is unreadable: {fleet.failures[host]}", source=where)
-    if host not in fleet.class_of:
-        raise InvalidInventory(f"its host {host} is not in the inventory", source=where)
-    text = row.get("cpu")
-    if text is None or text == "":
-        return Guest(name, host, None)
-    if not isinstance(text, str):
-        raise InvalidInventory(f"cpu must be CPU XML or a file name, not {type(text).__name__}", source=where)
-    if text.lstrip().startswith("<"):
-        return Guest(name, host, parse_cpus(text, where, fleet.cpumap)[0])
-    return Guest(name, host, read_cpus(base / text, fleet.cpumap)[0])
-
-
 def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: int) -> None:
     if unchecked and (not args.json or not checked):
         _warn(f"{plural(len(unchecked), 'guest')} not checked:", [cli.one_line(entry["reason"]) for entry in unchecked])
@@ -302,7 +232,7 @@ def _report_unchecked(args: argparse.Namespace, unchecked: list[dict], checked: 
 
 def cmd_stranded(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
-    result, unchecked = _stranded(args.guests, fleet)
+    result, unchecked = stranded_guests(args.guests, fleet)
     _report_unchecked(args, unchecked, result.checked)
     lines = [plural(len(result), "stranded guest")]
     lines += [f"  {shown(s.guest)} on {shown(s.host)}: {cli.one_line(s.reason)}" for s in result]
@@ -330,7 +260,7 @@ def _graph_format(args: argparse.Namespace) -> str:
     if args.format is None:
         return implied or "dot"
     if implied is not None and implied != args.format:
-        raise CpuCompatError(f"--format {args.format} does not match the extension of {shown(args.output)} "
+        raise InvalidArgument(f"--format {args.format} does not match the extension of {shown(args.output)} "
                              f"({implied}); drop --format or change the name")
     return args.format
 
@@ -351,7 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..planner.report import html_report
 
     fleet = _fleet(args, reasons_in_json=False)
-    stranded, unchecked = _stranded(args.guests, fleet) if args.guests else (None, [])
+    stranded, unchecked = stranded_guests(args.guests, fleet) if args.guests else (None, [])
     if stranded is not None:
         _report_unchecked(args, unchecked, stranded.checked)
     domains = fleet.domains(args.max_domains, args.max_loss)

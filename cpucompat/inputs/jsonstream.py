@@ -13,7 +13,7 @@ import codecs
 import json
 import re
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import InvalidInventory, UnknownInputFormat
 
@@ -64,6 +64,7 @@ class RepeatedKeys(dict):
     is kept, and the repeated keys are listed so they can be reported."""
 
     __slots__ = ("repeated",)
+    repeated: tuple[str, ...]
 
 
 def mapping_of(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> dict:
@@ -96,8 +97,9 @@ class JsonStream:
 
     chunk = 1 << 22  # bytes read at a time: 4 MiB
 
-    def __init__(self, handle: BinaryIO, path: Path) -> None:
+    def __init__(self, handle: BinaryIO, path: Path, on_read: Callable[[int], None] | None = None) -> None:
         self.handle = handle
+        self.on_read = on_read  # told the bytes read so far after each chunk
         self.path = path
         self.utf8 = codecs.getincrementaldecoder("utf-8")()
         self.text = ""
@@ -133,6 +135,8 @@ class JsonStream:
                                      source=str(self.path)) from None
         self.read_bytes += len(data)
         self.eof = not data
+        if self.on_read is not None:
+            self.on_read(self.read_bytes)
         newline = self.text.rfind("\n", 0, self.pos)
         if newline >= 0:
             self.lines += self.text.count("\n", 0, self.pos)
@@ -145,7 +149,8 @@ class JsonStream:
     def skip(self, blank: re.Pattern = _JSON_BLANK) -> str:
         """Skip blanks; the next character, or "" at the end of the file."""
         while True:
-            self.pos = blank.match(self.text, self.pos).end()
+            blanks = blank.match(self.text, self.pos)  # matches, if only the empty string
+            self.pos = blanks.end() if blanks else self.pos
             if self.pos < len(self.text) or not self._more():
                 return self.text[self.pos:self.pos + 1]
 

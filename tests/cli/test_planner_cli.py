@@ -225,7 +225,7 @@ def test_whatif_reads_the_hosts_to_add_within_the_timeout(tmp_path, monkeypatch)
     new.write_text(json.dumps({"old-01": NEHALEM}))
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli.main(["whatif", "sample", "--add", str(new), "--timeout", "7"]) == 0
-    assert asked == [{"timeout": 7.0, "progress": False, "trust_given_uris": False}]
+    assert asked == [{"timeout": 7.0, "on_progress": None, "trust_given_uris": False}]
 
 
 def test_whatif_reports_each_host_to_add_the_fleet_cannot_take(tmp_path):

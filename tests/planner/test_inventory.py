@@ -264,6 +264,16 @@ def test_the_cli_exits_when_hung_hosts_time_out(hung_hosts):
     assert "read " not in proc.stderr  # progress only on a terminal
 
 
+def test_live_hosts_show_progress_on_a_terminal(hung_hosts, terminal):
+    proc = subprocess.run([sys.executable, "-m", "cpucompat", "classes", "sample", hung_hosts[0],
+                           "--timeout", "2", "--json"], stdout=subprocess.PIPE, stderr=terminal.fd,
+                          text=True, timeout=60, cwd=tempfile.gettempdir())
+    shown = terminal.received()
+    assert proc.returncode == 0, shown
+    assert "\rread 1/1 hosts" in shown  # the hung host, given up after 2 s: past the delay
+    assert hung_hosts[0] in json.loads(proc.stdout)["unreadable"]
+
+
 def test_a_file_can_list_libvirt_uris(tmp_path):
     listing = tmp_path / "hosts.txt"
     listing.write_text("# the lab\ntest:///default\n\nqemu+ssh://nobody@127.0.0.1:1/system\ntest:///default\n")
