@@ -15,9 +15,9 @@ from typing import Iterable
 
 __all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "UnknownInputFormat", "UnknownModel",
            "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
-           "InvalidConfig", "InvalidArgument", "InvalidInventory", "TooFewDomains", "PackageDataMissing", "UnreadableFile",
-           "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable",
-           "RenderFailed", "suggest"]
+           "InvalidConfig", "InvalidArgument", "InvalidInventory", "TooFewDomains", "PackageDataMissing",
+           "UnreadableFile", "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable", "RenderFailed",
+           "suggest"]
 
 
 class CpuCompatError(Exception):
