@@ -17,7 +17,7 @@ import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..engine.cpu import Cpu
 from ..engine.cpuid import CpuidDump, decode_data
@@ -34,14 +34,14 @@ _embed_root_path: str | None = None
 def libvirt_module():
     """The libvirt module, or None when libvirt-python is not installed."""
     try:
-        import libvirt  # type: ignore[import-not-found]
+        import libvirt  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
     return libvirt
 
 
 @contextlib.contextmanager
-def connection(uri: str | None = None) -> Iterator[object]:
+def connection(uri: str | None = None) -> Iterator[Any]:
     """A libvirt connection; ``None`` opens an embedded QEMU driver, which
     needs no running daemon."""
     libvirt = libvirt_module()

@@ -168,7 +168,9 @@ def cpuid_dump_from_element(element: etree._Element, source: str) -> CpuidDump:
     for item in element:
         if item.tag == "cpuid":
             leaf = (_hex(item, "eax_in", source, required=True), _hex(item, "ecx_in", source))
-            leaves.append((leaf, tuple(_hex(item, r, source) for r in ("eax", "ebx", "ecx", "edx"))))
+            registers = (_hex(item, "eax", source), _hex(item, "ebx", source), _hex(item, "ecx", source),
+                         _hex(item, "edx", source))
+            leaves.append((leaf, registers))
         elif item.tag == "msr":
             msrs.append((_hex(item, "index", source, required=True),
                          (_hex(item, "eax", source), _hex(item, "edx", source))))

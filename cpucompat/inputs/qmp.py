@@ -51,7 +51,7 @@ def _blockers(definition: dict[str, Any], source: str) -> tuple[str, ...]:
 
 def _json_values(text: str, source: str) -> list[Any]:
     decoder = json.JSONDecoder()
-    values = []
+    values: list[Any] = []
     position = 0
     while True:
         while position < len(text) and text[position].isspace():
