@@ -266,7 +266,7 @@ def _graph_format(args: argparse.Namespace) -> str:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from ..planner.report import graph_dot, graph_graphml, graph_png, graph_svg
+    from ..planner.lattice import graph_dot, graph_graphml, graph_png, graph_svg
 
     form = _graph_format(args)
     fleet = _fleet(args, reasons_in_json=False)

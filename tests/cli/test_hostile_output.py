@@ -19,7 +19,8 @@ import pytest
 
 from cpucompat.planner.fleet import Fleet
 from cpucompat.inputs.parse import parse_cpus
-from cpucompat.planner.report import graph_dot, graph_graphml, graph_svg, html_report
+from cpucompat.planner.lattice import graph_dot, graph_graphml, graph_svg
+from cpucompat.planner.report import html_report
 
 HASWELL = "<cpu><arch>x86_64</arch><model>Haswell</model><vendor>Intel</vendor></cpu>"
 NEHALEM = "<cpu><arch>x86_64</arch><model>Nehalem</model><vendor>Intel</vendor></cpu>"
@@ -333,6 +334,6 @@ def test_every_output_encodes_any_str_even_a_lone_high_surrogate():
 
 
 def test_a_name_cannot_end_a_dot_label():
-    from cpucompat.planner.report import _dot  # the one place DOT strings are escaped
+    from cpucompat.planner.lattice import _dot  # the one place DOT strings are escaped
 
     assert _dot('x"]; n9 [image="/etc/passwd" \\') == 'x\\"]; n9 [image=\\"/etc/passwd\\" \\\\'

@@ -16,7 +16,8 @@ import pytest
 import cpucompat
 from cpucompat.cli import main as cli
 from cpucompat.planner.fleet import Fleet, Guest
-from cpucompat.planner.report import graph_dot, graph_graphml, graph_svg, html_report
+from cpucompat.planner.lattice import graph_dot, graph_graphml, graph_svg
+from cpucompat.planner.report import html_report
 
 
 @pytest.fixture(scope="module")
