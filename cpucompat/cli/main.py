@@ -23,7 +23,7 @@ from ..engine.decode import decode
 from ..errors import CpuCompatError
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
-from . import planner
+from . import maps, planner
 from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
                      path_argument)
 
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decode)
 
     planner.add_commands(sub, common)
+    maps.add_command(sub, common)
     return parser
 
 

@@ -10,7 +10,8 @@ from typing import Sequence
 from .compare import default_map
 from .cpu import Cpu, Expansion, cpu_bits
 from .cpumap import CpuMap
-from .decode import QEMU_FILTERED, choose_model, expansion_of, x86_only
+from .decode import choose_model, expansion_of, x86_only
+from .maps import qemu_filtered
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
 
 __all__ = ["baseline", "expand"]
@@ -19,7 +20,7 @@ __all__ = ["baseline", "expand"]
 def baseline(cpus: Sequence[Cpu], cpumap: CpuMap | None = None, *,
              migratable: bool = False) -> Expansion:
     """The best CPU every input can run: libvirt's virCPUx86Baseline as the
-    QEMU driver answers it (QEMU_FILTERED features dropped).
+    QEMU driver answers it (the features the map's libvirt filters dropped).
 
     Raises IncompatibleVendors for mixed vendors and IncompatibleCpus when
     nothing is common.
@@ -78,7 +79,7 @@ def _baseline_cached(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) ->
     arches = {cpu.arch for cpu in cpus}
     return expansion_of(archmap, chosen, vendor if output_vendor else None,
                                      migratable=migratable, arch=arches.pop() if len(arches) == 1 else None,
-                                     fallback=fallback, drop=QEMU_FILTERED)
+                                     fallback=fallback, drop=qemu_filtered(cpumap))
 
 
 def _inputs(cpus: Sequence[Cpu]) -> str | None:

@@ -49,6 +49,7 @@ from . import names as _names
 from ..display import MAX_SHOWN, shown
 from ..errors import InvalidCpuMap, InvalidCpuXml, UnknownArch, UnknownFeature, UnknownModel, suggest
 from ..packagedata import data_path
+from .rules import DEFAULT_VERSION
 from ..safefile import read_regular
 from ..xmlsafe import parse_xml
 
@@ -304,8 +305,8 @@ class CpuMap:
 # -- loading ---------------------------------------------------------------
 
 def default_cpu_map_path() -> Path:
-    """Where the embedded libvirt 9.0.0 map lives inside the package."""
-    return data_path("cpu_maps")
+    """Where the embedded default map (rules.DEFAULT_VERSION) lives inside the package."""
+    return data_path("cpu_maps", DEFAULT_VERSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,5 +674,5 @@ def _replace(model: Model, **changes: object) -> Model:
 
 @functools.lru_cache(maxsize=8)
 def embedded_cpu_map() -> CpuMap:
-    """The embedded default map (libvirt 9.0.0), loaded once."""
+    """The embedded default map (rules.DEFAULT_VERSION), loaded once."""
     return load_cpu_map(None)
