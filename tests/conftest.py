@@ -65,6 +65,11 @@ def testdata_9() -> Path:
 
 
 @pytest.fixture(scope="session")
+def testdata_11() -> Path:
+    return shared_path("libvirt-testdata", "11.3.0")
+
+
+@pytest.fixture(scope="session")
 def libvirt_conn():
     """An in-process libvirt 9.x QEMU driver (qemu:///embed): the oracle.
 
