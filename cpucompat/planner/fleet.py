@@ -91,8 +91,8 @@ class Fleet:
                 self.failures.update(dict.fromkeys(names, f"no host-model CPU: {exc.problem}"))
                 continue
             # the class's features are its first CPU's, filtered names included (the key ignores them)
-            classes.append(CpuClass(len(classes), key[0], features_of(cpu, self.cpumap), cpu, tuple(sorted(names)), guest,
-                                    features_of(guest.as_cpu(), self.cpumap)))
+            classes.append(CpuClass(len(classes), key[0], features_of(cpu, self.cpumap), cpu, tuple(sorted(names)),
+                                    guest, features_of(guest.as_cpu(), self.cpumap)))
         self.classes: tuple[CpuClass, ...] = tuple(classes)
         self.class_of: dict[str, CpuClass] = {h: c for c in classes for h in c.hosts}
         self._verdicts: dict[tuple[Cpu, int], Comparison] = {}

@@ -36,12 +36,12 @@ from hypothesis.errors import NoSuchExample
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from chroot import ORACLE, Oracle
-from laws import EXHAUSTIVE, LAWS, Draw, RealDumps
+from chroot import ORACLE, Oracle  # noqa: E402
+from laws import EXHAUSTIVE, LAWS, Draw, RealDumps  # noqa: E402
 
-import cpucompat
-from cpucompat.engine.maps import resolve_map_spec
-from cpucompat.engine.rules import KNOWN_VERSIONS
+import cpucompat  # noqa: E402
+from cpucompat.engine.maps import resolve_map_spec  # noqa: E402
+from cpucompat.engine.rules import KNOWN_VERSIONS  # noqa: E402
 
 QUIET = list(HealthCheck)
 
