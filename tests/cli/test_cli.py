@@ -66,7 +66,7 @@ def test_compare_reports_each_guest_and_exits_1_when_one_is_incompatible(files):
     results = json.loads(proc.stdout)
     assert [r["result"] for r in results] == ["superset", "incompatible"]
     assert {"avx2", "fma"} <= set(results[1]["missing"])
-    assert set(results[0]) == {"result", "missing", "forbidden", "reason"}
+    assert set(results[0]) == {"result", "missing", "forbidden", "reason", "cpu_map"}
     assert proc.returncode == 1
 
 
@@ -78,7 +78,7 @@ def test_compare_exits_0_when_every_guest_fits(files):
 
 def test_baseline_json_has_the_contract_keys(files):
     value = json.loads(run("baseline", "--json", str(files["hosts.xml"])).stdout)
-    assert set(value) == {"arch", "vendor", "model", "features", "disabled", "expanded"}
+    assert set(value) == {"arch", "vendor", "model", "features", "disabled", "expanded", "cpu_map"}
     assert value["model"] == "SandyBridge"
     assert value["vendor"] == "Intel"
     assert "invtsc" in value["features"]
@@ -103,7 +103,7 @@ def test_decode_reads_a_raw_cpuid_dump(tmp_path, cpumap):
     value = json.loads(run("decode", "--json", str(dump)).stdout)
     assert value[0]["model"] == "Haswell-noTSX"
     assert value[0]["signature"] == {"family": 6, "model": 60, "stepping": 3}
-    assert set(value[0]) == {"arch", "vendor", "model", "signature", "features", "disabled"}
+    assert set(value[0]) == {"arch", "vendor", "model", "signature", "features", "disabled", "cpu_map"}
 
 
 def test_errors_are_one_line_on_stderr_with_exit_2(tmp_path):
