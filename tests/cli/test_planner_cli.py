@@ -34,7 +34,7 @@ def test_classes():
 
 def test_targets():
     value = as_json("targets", "sample", "haswell-01")
-    assert set(value) == {"host", "guest_model", "targets", "refused", "unreadable"}
+    assert set(value) == {"host", "guest_model", "targets", "refused", "unreadable", "cpu_map"}
     assert "broadwell-01" in value["targets"] and "haswell-01" not in value["targets"]
 
 
