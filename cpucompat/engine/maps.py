@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..packagedata import data_path
-from .cpumap import CpuMap, load_cpu_map
+from .cpumap import CpuMap, embedded_cpu_map, load_cpu_map
 from .rules import DEFAULT_VERSION, KNOWN_VERSIONS, Rules, rules_for, version_in, version_key
 
 __all__ = ["MapVersion", "embedded_map_path", "map_version", "map_rules", "qemu_filtered",
@@ -31,7 +31,7 @@ def resolve_map_spec(spec: str | os.PathLike[str] | None) -> CpuMap:
     index.xml or a legacy cpu_map.xml).  Raises InvalidCpuMap as
     `load_cpu_map` does."""
     if spec is None:
-        return load_cpu_map(embedded_map_path(DEFAULT_VERSION))
+        return embedded_cpu_map()
     if isinstance(spec, str) and spec in KNOWN_VERSIONS:
         return load_cpu_map(embedded_map_path(spec))
     return load_cpu_map(spec)
