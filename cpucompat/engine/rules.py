@@ -19,7 +19,7 @@ __all__ = ["DEFAULT_VERSION", "KNOWN_VERSIONS", "QEMU_FILTERED_ANY", "Rules", "R
 # the newest: a fleet's 2023-26 CPUs are named only by it, and its answers
 # are those of today's libvirt.
 KNOWN_VERSIONS = ("9.0.0", "11.3.0", "12.8.0")
-DEFAULT_VERSION = "9.0.0"
+DEFAULT_VERSION = "12.8.0"
 
 
 @dataclass(frozen=True, slots=True)
