@@ -8,6 +8,8 @@ import cpucompat
 from cpucompat.engine.cpumap import loader as cpumap_loader
 from cpucompat.engine import graph
 from cpucompat.engine.cpuid import encode_dump
+from cpucompat.engine.maps import resolve_map_spec
+from cpucompat.engine.releases import KNOWN_VERSIONS
 
 from . import Row, per_batch, per_call
 
@@ -24,17 +26,26 @@ def host_xml(model: str, vendor: str | None, features: list[str]) -> str:
             + "".join(f"<feature name='{f}'/>" for f in features) + "</cpu>")
 
 
-def random_hosts(count: int, seed: int) -> list[str]:
+def release_map(conn) -> cpucompat.CpuMap:
+    """The embedded map of this machine's libvirt release (cpucompat is timed
+    beside that libvirt, on inputs it knows), else the default map."""
+    if conn is not None:
+        version = conn.getLibVersion()
+        name = f"{version // 1000000}.{version // 1000 % 1000}.{version % 1000}"
+        if name in KNOWN_VERSIONS:
+            return resolve_map_spec(name)
+    return cpucompat.embedded_cpu_map()
+
+
+def random_hosts(count: int, seed: int, x86) -> list[str]:
     """Distinct Intel host CPUs: a model plus a few random features."""
-    x86 = cpucompat.embedded_cpu_map().x86
     rng = random.Random(seed)
     models = [m for m in x86.models if m.vendor == "Intel"]
     names = [f.name for f in x86.features]
     return [host_xml(rng.choice(models).name, "Intel", rng.sample(names, 4)) for _ in range(count)]
 
 
-def random_guests(count: int, seed: int) -> list[str]:
-    x86 = cpucompat.embedded_cpu_map().x86
+def random_guests(count: int, seed: int, x86) -> list[str]:
     rng = random.Random(seed)
     names = [f.name for f in x86.features]
     out = []
@@ -48,7 +59,7 @@ def random_guests(count: int, seed: int) -> list[str]:
 
 def run(conn, libvirt, quick: bool) -> list[Row]:
     rows: list[Row] = []
-    cmap = cpucompat.embedded_cpu_map()
+    cmap = release_map(conn)
     repeat = 3 if quick else 7
     expand_flags = libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES if libvirt else 0
     migratable_flag = libvirt.VIR_CONNECT_BASELINE_CPU_MIGRATABLE if libvirt else 0
@@ -56,9 +67,9 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
     # -- compare against this machine's CPU (libvirt's compareCPU can do no other)
     local = cpucompat.parse_cpus(conn.getCapabilities(), "capabilities", cmap)[0] if conn else None
     if local is None:
-        local = cpucompat.parse_cpus(host_xml("Haswell-noTSX", "Intel", ["vmx"]))[0]
+        local = cpucompat.parse_cpus(host_xml("Haswell-noTSX", "Intel", ["vmx"]), "host", cmap)[0]
     distinct = 300 if quick else 2000
-    guest_xml = random_guests(distinct, 1)
+    guest_xml = random_guests(distinct, 1, cmap.x86)
     guests = [cpucompat.parse_cpus(g, "guest", cmap)[0] for g in guest_xml]
     ours_cold = per_batch(lambda: [cpucompat.compare(g, local, cmap) for g in guests], distinct, repeat, _clear_caches)
     theirs = None
@@ -83,7 +94,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
 
     # -- baseline of 2 and 100 hosts, each repetition on new hosts
     for size in (2, 100):
-        groups_xml = [random_hosts(size, 100 + r) for r in range(repeat)]
+        groups_xml = [random_hosts(size, 100 + r, cmap.x86) for r in range(repeat)]
         groups = [[cpucompat.parse_cpus(x, "h", cmap)[0] for x in group] for group in groups_xml]
         for flags_name, flags, migratable in (("", 0, False), (" EXPAND", expand_flags, False),
                                               (" MIGRATABLE", migratable_flag, True)):
@@ -94,7 +105,7 @@ def run(conn, libvirt, quick: bool) -> list[Row]:
             rows.append(Row(f"baseline{flags_name}", f"{size} hosts", ours, theirs))
 
     # -- expansion of one CPU
-    singles_xml = random_hosts(200, 7)
+    singles_xml = random_hosts(200, 7, cmap.x86)
     singles = [cpucompat.parse_cpus(x, "h", cmap)[0] for x in singles_xml]
     for migratable in (False, True):
         flags = expand_flags | (migratable_flag if migratable else 0)

@@ -3,7 +3,7 @@
 The public API, in the order one uses it:
 
 * the map: `load_cpu_map` (a libvirt ``cpu_map`` directory or file),
-  `embedded_cpu_map` (libvirt 9.0.0's, shipped inside the package), `CpuMap`;
+  `embedded_cpu_map` (the newest of the maps shipped inside the package, libvirt 12.8.0's), `CpuMap`;
 * reading CPUs, once, at the edge: `read_cpus` / `parse_cpus` (CPU XML,
   capabilities, domain capabilities, Nova's ``cpu_info``, ``/proc/cpuinfo``),
   `read_cpuid_dumps` / `parse_cpuid_dumps`, `parse_cpu_info`,

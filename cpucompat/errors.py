@@ -29,6 +29,7 @@ class CpuCompatError(Exception):
 
     def __init__(self, message: str, *, source: str | None = None) -> None:
         self.source = source
+        self.problem = message  # without the source: one parsed CPU may stand for many hosts
         super().__init__(f"{source}: {message}" if source else message)
 
 

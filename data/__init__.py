@@ -1,1 +1,1 @@
-"""The embedded libvirt cpu_map (see cpu_maps/SOURCE)."""
+"""The embedded libvirt cpu_maps, one directory per libvirt version (each with its SOURCE)."""

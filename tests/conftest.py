@@ -39,9 +39,17 @@ def shared_path(*parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cpumap() -> cpucompat.CpuMap:
-    """The embedded default map (libvirt 9.0.0)."""
-    return cpucompat.embedded_cpu_map()
+def map_9_0_0() -> cpucompat.CpuMap:
+    """The embedded libvirt 9.0.0 map, which the suite's facts were written against."""
+    from cpucompat.engine.maps import resolve_map_spec
+    return resolve_map_spec("9.0.0")
+
+
+@pytest.fixture(scope="session")
+def cpumap(map_9_0_0) -> cpucompat.CpuMap:
+    """The map tests pin their facts to: libvirt 9.0.0's (not the default,
+    which is the newest embedded map)."""
+    return map_9_0_0
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +70,11 @@ def map_11() -> cpucompat.CpuMap:
 @pytest.fixture(scope="session")
 def testdata_9() -> Path:
     return shared_path("libvirt-testdata", "9.0.0")
+
+
+@pytest.fixture(scope="session")
+def testdata_11() -> Path:
+    return shared_path("libvirt-testdata", "11.3.0")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,8 @@ NEEDED = ["LICENSE", "README.rst", "SECURITY.rst", "setup.cfg", "pyproject.toml"
           "tests/data/nova/haswell.json", "tests/data/inputs/amd-vm-capabilities.xml",
           "benchmarks/__main__.py", "benchmarks/RESULTS.md", "fuzz/run.py", "fuzz/RESULTS.md",
           "examples/guest.xml", "examples/guests.json", "examples/new-hosts.json",
-          "cpucompat/cli/main.py", "cpucompat/py.typed", "filters/__init__.py", "data/cpu_maps/index.xml", "data/fleet/sample.json"]
+          "cpucompat/cli/main.py", "cpucompat/py.typed", "filters/__init__.py", "data/cpu_maps/9.0.0/index.xml",
+          "data/cpu_maps/11.3.0/SOURCE", "data/cpu_maps/12.8.0/index.xml", "data/fleet/sample.json"]
 
 BUILD_SDIST = "import sys; from setuptools.build_meta import build_sdist; print(build_sdist(sys.argv[1]))"
 IMPORT_INSTALLED = "import cpucompat, cpucompat.data, cpucompat.filters; print(cpucompat.__file__)"

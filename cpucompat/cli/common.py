@@ -1,5 +1,12 @@
 """What every ``cpucompat`` command shares: exit codes, the common options,
-the map an invocation names, and printing an answer as text or JSON."""
+the map an invocation names, and printing an answer as text or JSON.
+
+Every answer says which map (and libvirt version) it used: a JSON answer
+carries a ``cpu_map`` key (``{"version": "12.8.0", "embedded": true, "rules":
+"12.8.0"}``; in each object of a JSON list), a text answer is preceded by one
+``cpucompat: cpu_map: libvirt 12.8.0 (embedded)`` line on stderr, so that
+stdout stays the answer alone (XML for virsh, say).
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +15,9 @@ import sys
 from typing import Any
 
 from ..display import MAX_MESSAGE, escape, shown
-from ..engine.cpumap import CpuMap, load_cpu_map
+from ..engine.cpumap import CpuMap
+from ..engine.maps import map_version, resolve_map_spec
+from ..engine.releases import DEFAULT_VERSION, KNOWN_VERSIONS
 
 __all__ = ["EXIT_OK", "EXIT_INCOMPATIBLE", "EXIT_ERROR", "common_options", "emit", "cpu_map_of", "one_line",
            "path_argument"]
@@ -33,16 +42,29 @@ def one_line(message: object) -> str:
 def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parent.add_argument("--cpu-map", metavar="PATH", type=path_argument,
-                        help="libvirt cpu_map directory, index.xml or legacy cpu_map.xml "
-                             "(default: the embedded libvirt 9.0.0 map)")
+    parent.add_argument("--cpu-map", metavar="VERSION|PATH", type=path_argument,
+                        help=f"an embedded map by libvirt version ({', '.join(KNOWN_VERSIONS)}; "
+                             f"`cpucompat maps` lists them), or a libvirt cpu_map directory, index.xml "
+                             f"or legacy cpu_map.xml (default: the embedded libvirt {DEFAULT_VERSION} map)")
     parent.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parent
 
 
 def emit(args: argparse.Namespace, value: Any, text: str) -> None:
     """Print `value` as JSON (exact; ASCII, so any str encodes) or `text`,
-    each line with its control, bidi and surrogate characters escaped."""
+    each line with its control, bidi and surrogate characters escaped; with
+    the map the command used (`cpu_map_of`), as the module docstring says."""
+    cpumap = getattr(args, "loaded_cpu_map", None)
+    if cpumap is not None:
+        used = map_version(cpumap)
+        if args.json:
+            label = used.to_dict()
+            if isinstance(value, dict):
+                value = {**value, "cpu_map": label}
+            elif isinstance(value, list):
+                value = [{**row, "cpu_map": label} if isinstance(row, dict) else row for row in value]
+        else:
+            sys.stderr.write(f"cpucompat: {escape(shown(used.describe(), MAX_MESSAGE))}\n")
     if args.json:
         json.dump(value, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
@@ -51,4 +73,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
 
 
 def cpu_map_of(args: argparse.Namespace) -> CpuMap:
-    return load_cpu_map(args.cpu_map)
+    """The map `--cpu-map` names (a version of an embedded map or a path);
+    `emit` then says which one the answer used."""
+    cpumap = resolve_map_spec(args.cpu_map)
+    args.loaded_cpu_map = cpumap
+    return cpumap

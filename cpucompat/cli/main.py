@@ -23,7 +23,7 @@ from ..engine.rules import Result
 from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
-from . import planner
+from . import maps, planner
 from .guest import add_command as add_guest_xml
 from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
                      path_argument)
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     planner.add_commands(sub, common)
     add_guest_xml(sub, common)
+    maps.add_command(sub, common)
     return parser
 
 

@@ -8,8 +8,9 @@ from typing import Sequence
 
 from .cpu import Cpu, Expansion, cpu_bits
 from .cpumap import CpuMap, resolve_map
-from .decode import QEMU_FILTERED, choose_model, expansion_of
+from .decode import choose_model, expansion_of
 from .drivers import feature_map
+from .maps import qemu_filtered
 from .rules import Fallback, Mode
 from ..errors import IncompatibleCpus, IncompatibleVendors, InvalidCpuXml, NoSuitableModel
 
@@ -19,7 +20,7 @@ __all__ = ["baseline", "expand"]
 def baseline(cpus: Sequence[Cpu], cpumap: CpuMap | None = None, *,
              migratable: bool = False) -> Expansion:
     """The best CPU every input can run: libvirt's virCPUx86Baseline as the
-    QEMU driver answers it (QEMU_FILTERED features dropped).
+    QEMU driver answers it (the features the map's libvirt filters dropped).
 
     Raises IncompatibleVendors for mixed vendors and IncompatibleCpus when
     nothing is common.
@@ -78,7 +79,7 @@ def _baseline(cpus: tuple[Cpu, ...], cpumap: CpuMap, migratable: bool) -> Expans
     arches = {cpu.arch for cpu in cpus}
     return expansion_of(archmap, chosen, vendor if output_vendor else None,
                                      migratable=migratable, arch=arches.pop() if len(arches) == 1 else None,
-                                     fallback=fallback, drop=QEMU_FILTERED)
+                                     fallback=fallback, drop=qemu_filtered(cpumap))
 
 
 def _inputs(cpus: Sequence[Cpu]) -> str | None:

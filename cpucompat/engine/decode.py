@@ -12,17 +12,17 @@ from typing import NamedTuple, Sequence
 from .cpu import Cpu, Expansion, HypervisorModels, cpu_bits
 from .cpuid import CpuidDump, DecodedData, decode_data, signature_parts, signature_value
 from .cpumap import ArchMap, CpuMap, Model, resolve_map
-from .rules import Fallback
 from .drivers import feature_map
+from .maps import qemu_filtered
+from .releases import QEMU_FILTERED_ANY
+from .rules import Fallback
 from ..errors import NoSuitableModel
 
 __all__ = ["QEMU_FILTERED", "decode", "decode_features", "host_model", "choose_model", "expansion_of"]
 
-# The QEMU driver drops these from baselines (virQEMUCapsCPUFilterFeatures):
-# osxsave/ospke mirror CR4, cmt/mbm_* are RDT monitoring QEMU never had, the
-# vmx ones (libvirt >= 10) are not real controls.
-QEMU_FILTERED = frozenset({"cmt", "mbm_total", "mbm_local", "osxsave", "ospke",
-                           "vmx-ept-uc", "vmx-ept-wb", "vmx-invvpid-single-context"})
+# Every name some release's QEMU driver drops (virQEMUCapsCPUFilterFeatures);
+# which ones a given map's libvirt drops is rules.Rules.qemu_filtered.
+QEMU_FILTERED = QEMU_FILTERED_ANY
 
 
 class Candidate(NamedTuple):  # a tuple: the decode walk makes many
@@ -218,6 +218,6 @@ def _host_model(host: Cpu, cpumap: CpuMap, migratable: bool) -> Expansion:
         family, model, stepping = host.signature
         signature = signature_value(family, model, stepping)
     chosen = choose_model(archmap, bits, host.vendor, signature, guest=True, source=host.source)
-    # QEMU's host-model never carries the CR4 mirrors and RDT monitoring bits
+    # QEMU's host-model never carries what the QEMU driver filters (CR4 mirrors, RDT monitoring, ...)
     return expansion_of(archmap, chosen, host.vendor, migratable=migratable, arch="x86_64",
-                        signature=host.signature, fallback=Fallback.FORBID, drop=QEMU_FILTERED)
+                        signature=host.signature, fallback=Fallback.FORBID, drop=qemu_filtered(cpumap))

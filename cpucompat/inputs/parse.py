@@ -30,6 +30,7 @@ from ..engine.rules import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES
 from ..engine.cpuid import CpuidDump
 from ..display import shown
 from ..engine.cpumap import CpuMap, resolve_map
+from ..engine.hostcpu import readable_host
 from ..errors import InvalidCpuXml, UnknownInputFormat
 from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
@@ -325,7 +326,9 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
 
     Feature names the map does not know are left out of the feature set
     (a host offering a feature this map cannot name never makes a guest
-    incompatible) and kept in ``unknown_features``, to be reported.
+    incompatible) and kept in ``unknown_features``, to be reported.  A
+    model the map does not know is decoded from the features
+    (`cpucompat.engine.hostcpu.readable_host`).
     """
     cpumap = resolve_map(cpumap)
     if isinstance(value, str):
@@ -359,9 +362,11 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
             unknown.append(name)
         elif canonical not in known:
             known.append(canonical)
-    return Cpu(model=_model_name(model, cpumap, source), vendor=vendor or None, arch=arch,
-               match=None, features=tuple((n, "require") for n in known), source=source,
-               unknown_features=frozenset(unknown))
+    cpu = Cpu(model=_model_name(model, cpumap, source), vendor=vendor or None, arch=arch,
+              match=None, features=tuple((n, "require") for n in known), source=source,
+              unknown_features=frozenset(unknown))
+    # cpu_info lists every feature (EXPAND_FEATURES): a model newer than the map is decoded from them
+    return readable_host(cpu, cpumap, lists_all_features=True)
 
 
 # -- /proc/cpuinfo -------------------------------------------------------------

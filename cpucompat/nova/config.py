@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from oslo_config import cfg, types
 
 from ..engine import rules
-from ..engine.cpumap import CpuMap, load_cpu_map
+from ..engine.cpumap import CpuMap
+from ..engine.maps import resolve_map_spec
 from ..errors import CpuCompatError, InvalidConfig
 
 __all__ = ["GROUP", "MODES", "OPTS", "register_opts", "list_opts", "CpuPolicy", "parse_flags", "load_policy",
@@ -57,10 +58,11 @@ OPTS = [
                 help="Extra CPU flags: '+flag' or 'flag' to require, '-flag' to disable. Unset: "
                      "[libvirt] cpu_model_extra_flags."),
     cfg.StrOpt("cpu_map", mutable=True,
-               help="libvirt cpu_map directory, index.xml or legacy cpu_map.xml (default: the "
-                    "libvirt 9.0.0 map embedded in cpucompat). Use a map at least as new as the "
-                    "computes' libvirt, e.g. /usr/share/libvirt/cpu_map from that libvirt: models "
-                    "and features it does not know can only be matched by name."),
+               help="The libvirt version of a map embedded in cpucompat (9.0.0, 11.3.0, 12.8.0; "
+                    "`cpucompat maps` lists them), or a libvirt cpu_map directory, index.xml or legacy "
+                    "cpu_map.xml (default: the newest embedded map). Use the computes' libvirt's map, "
+                    "e.g. /usr/share/libvirt/cpu_map from that libvirt, or the embedded one of its "
+                    "version: the map's version also selects that libvirt's rules."),
     cfg.StrOpt("passthrough_match", default="exact", choices=[
         ("exact", "host-passthrough guests go only to hosts with an identical CPU."),
         ("superset", "... or to hosts whose CPU offers a superset of its features.")],
@@ -154,7 +156,7 @@ def make_policy(mode: str, models, flags, cpu_map: str | None = None, *, passthr
     if mode not in MODES:
         raise InvalidConfig(f"cpu_mode {mode!r} is not one of {', '.join(MODES)}", source=mode_source)
     try:
-        cpumap = load_cpu_map(cpu_map)
+        cpumap = resolve_map_spec(cpu_map)
     except CpuCompatError as exc:
         raise InvalidConfig(f"cannot load cpu_map: {exc}", source=map_source) from None
     if mode != "custom" and models:

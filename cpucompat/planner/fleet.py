@@ -27,6 +27,8 @@ from ..engine.compare import Comparison, compare, features_of
 from ..engine.decode import host_model
 from ..engine.cpu import Cpu, cpu_bits
 from ..engine.cpumap import CpuMap, resolve_map
+from ..engine.hostcpu import readable_host
+from ..engine.releases import QEMU_FILTERED_ANY
 from ..errors import CpuCompatError, InvalidInventory, TooFewDomains
 from .inventory import Inventory, load_inventory
 from ..engine.levels import level_of
@@ -51,6 +53,8 @@ class Fleet:
                  failures: Mapping[str, str] | None = None, source: str = "") -> None:
         self.cpumap = resolve_map(cpumap)
         self.archmap = self.cpumap.x86
+        self._release_filtered = self.archmap.bits(
+            [name for name in QEMU_FILTERED_ANY if self.archmap.canonical_feature(name) is not None])
         self.failures = dict(failures or {})
         self.source = source
         # a fleet repeats a few CPUs: one dict step per host, then each
@@ -73,8 +77,8 @@ class Fleet:
         for cpu, names in by_cpu.items():
             try:
                 key = self._class_key(cpu)
-            except CpuCompatError as exc:
-                self.failures.update(dict.fromkeys(names, str(exc)))
+            except CpuCompatError as exc:  # the problem, not the source: that names one host of many
+                self.failures.update(dict.fromkeys(names, exc.problem))
                 continue
             by_key.setdefault(key, []).extend(names)
             first_cpu.setdefault(key, cpu)
@@ -84,10 +88,11 @@ class Fleet:
             try:
                 guest = host_model(cpu, self.cpumap)
             except CpuCompatError as exc:
-                self.failures.update(dict.fromkeys(names, f"no host-model CPU: {exc}"))
+                self.failures.update(dict.fromkeys(names, f"no host-model CPU: {exc.problem}"))
                 continue
-            classes.append(CpuClass(len(classes), key[0], key[1], cpu, tuple(sorted(names)), guest,
-                                    features_of(guest.as_cpu(), self.cpumap)))
+            # the class's features are its first CPU's, filtered names included (the key ignores them)
+            classes.append(CpuClass(len(classes), key[0], features_of(cpu, self.cpumap), cpu, tuple(sorted(names)),
+                                    guest, features_of(guest.as_cpu(), self.cpumap)))
         self.classes: tuple[CpuClass, ...] = tuple(classes)
         self.class_of: dict[str, CpuClass] = {h: c for c in classes for h in c.hosts}
         self._verdicts: dict[tuple[Cpu, int], Comparison] = {}
@@ -95,7 +100,14 @@ class Fleet:
 
     def _class_key(self, cpu: Cpu) -> tuple[str | None, int]:
         """(vendor, full feature set) of a host CPU, or InvalidInventory
-        saying why the planner cannot take it."""
+        saying why the planner cannot take it.
+
+        The set leaves out what some libvirt release's QEMU driver filters
+        (rules.QEMU_FILTERED_ANY: ``ht`` is in a 9.0.0 compute's cpu_info,
+        never in a 12.8.0 one's, for the same silicon), so hosts of one CPU
+        on different libvirt releases, named by any alias, are one class.
+        Features an older libvirt cannot expose at all (its map lacks them)
+        still part them: a guest cannot get them there."""
         if cpu.model is None:
             raise InvalidInventory(f"describes no CPU model (a {cpu.mode} guest CPU is not a host CPU)")
         if cpu.vendor is not None and cpu.vendor not in self.archmap.vendors:
@@ -105,7 +117,9 @@ class Fleet:
         if model is not None and cpu.vendor and model.vendor and model.vendor != cpu.vendor:
             # libvirt's baseline refuses such a CPU among others
             raise InvalidInventory(f"CPU vendor {model.vendor} of model {model.name} differs from vendor {cpu.vendor}")
-        return cpu.vendor, features_of(cpu, self.cpumap)
+        # what is left unknown here lists only extras beyond its model (XML): refused, naming a newer map
+        cpu = readable_host(cpu, self.cpumap, lists_all_features=False)
+        return cpu.vendor, features_of(cpu, self.cpumap) & ~self._release_filtered
 
     @classmethod
     def load(cls, sources: str | Path | Iterable[str | Path], cpumap: CpuMap | None = None,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cpucompat
 from cpucompat.errors import PackageDataMissing
+from cpucompat.engine.releases import KNOWN_VERSIONS
 from cpucompat.packagedata import data_path
 
 
@@ -32,6 +33,9 @@ def test_python_m_cpucompat_in_a_checkout_stops_with_one_line_naming_what_to_run
 
 
 def test_installed_data_is_found_by_the_one_lookup():
-    assert (data_path("cpu_maps") / "index.xml").is_file()
+    for version in KNOWN_VERSIONS:  # the wheel ships every embedded map, each with its SOURCE
+        assert (data_path("cpu_maps", version) / "index.xml").is_file()
+        assert (data_path("cpu_maps", version) / "SOURCE").is_file()
+    assert not (data_path("cpu_maps") / "index.xml").exists()  # no flat map left from before
     assert (data_path("fleet", "sample.json")).is_file()
     assert issubclass(PackageDataMissing, LookupError)

@@ -42,7 +42,7 @@ def files(tmp_path):
 
 
 def test_models_json_is_a_list_with_name_first(cpumap):
-    proc = run("models", "--json", "--arch", "x86_64")
+    proc = run("models", "--json", "--arch", "x86_64", "--cpu-map", "9.0.0")  # 9.0.0's models
     rows = json.loads(proc.stdout)
     assert proc.returncode == 0
     assert [r["name"] for r in rows] == [m.name for m in cpumap.x86.models]
@@ -66,7 +66,7 @@ def test_compare_reports_each_guest_and_exits_1_when_one_is_incompatible(files):
     results = json.loads(proc.stdout)
     assert [r["result"] for r in results] == ["superset", "incompatible"]
     assert {"avx2", "fma"} <= set(results[1]["missing"])
-    assert set(results[0]) == {"result", "missing", "forbidden", "reason"}
+    assert set(results[0]) == {"result", "missing", "forbidden", "reason", "cpu_map"}
     assert proc.returncode == 1
 
 
@@ -78,7 +78,7 @@ def test_compare_exits_0_when_every_guest_fits(files):
 
 def test_baseline_json_has_the_contract_keys(files):
     value = json.loads(run("baseline", "--json", str(files["hosts.xml"])).stdout)
-    assert set(value) == {"arch", "vendor", "model", "features", "disabled", "expanded"}
+    assert set(value) == {"arch", "vendor", "model", "features", "disabled", "expanded", "cpu_map"}
     assert value["model"] == "SandyBridge"
     assert value["vendor"] == "Intel"
     assert "invtsc" in value["features"]
@@ -100,10 +100,10 @@ def test_decode_reads_a_raw_cpuid_dump(tmp_path, cpumap):
     dump = tmp_path / "cpuid.xml"
     x86 = cpumap.x86
     dump.write_text(encode_dump(x86, x86.model("Haswell-noTSX").features, "Intel", (6, 60, 3)).to_xml())
-    value = json.loads(run("decode", "--json", str(dump)).stdout)
+    value = json.loads(run("decode", "--json", "--cpu-map", "9.0.0", str(dump)).stdout)
     assert value[0]["model"] == "Haswell-noTSX"
     assert value[0]["signature"] == {"family": 6, "model": 60, "stepping": 3}
-    assert set(value[0]) == {"arch", "vendor", "model", "signature", "features", "disabled"}
+    assert set(value[0]) == {"arch", "vendor", "model", "signature", "features", "disabled", "cpu_map"}
 
 
 def test_errors_are_one_line_on_stderr_with_exit_2(tmp_path):

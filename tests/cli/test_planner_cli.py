@@ -34,7 +34,7 @@ def test_classes():
 
 def test_targets():
     value = as_json("targets", "sample", "haswell-01")
-    assert set(value) == {"host", "guest_model", "targets", "refused", "unreadable"}
+    assert set(value) == {"host", "guest_model", "targets", "refused", "unreadable", "cpu_map"}
     assert "broadwell-01" in value["targets"] and "haswell-01" not in value["targets"]
 
 
@@ -241,12 +241,12 @@ def test_whatif_reports_each_host_to_add_the_fleet_cannot_take(tmp_path):
 
 
 def test_features_the_map_cannot_name_are_said_and_a_newer_map_tells_hosts_apart(tmp_path, map_11):
-    # fred (FRED, Panther Cove) is unknown to the embedded 9.0.0 map, known to 11.3.0's
+    # fred (FRED, Panther Cove) is unknown to the 9.0.0 map (pinned), known to 11.3.0's
     inventory = tmp_path / "fleet.json"
     inventory.write_text(json.dumps({
         "new": {"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel", "features": ["vmx", "fred"]},
         "old": {"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel", "features": ["vmx"]}}))
-    embedded = run("classes", str(inventory), "--json")
+    embedded = run("classes", str(inventory), "--json", "--cpu-map", "9.0.0")
     assert embedded.returncode == 0
     assert len(json.loads(embedded.stdout)["classes"]) == 1  # the embedded map cannot tell them apart ...
     assert "fred (1 host)" in embedded.stderr and "does not know" in embedded.stderr  # ... and says so

@@ -23,8 +23,8 @@ from typing import ClassVar
 from hypothesis import strategies as st
 
 import cpucompat
-from cpucompat.cpuid import encode_dump
-from cpucompat.parse import parse_cpus
+from cpucompat.engine.cpuid import encode_dump
+from cpucompat.inputs.parse import parse_cpus
 
 Ask = Callable[[dict], dict]
 

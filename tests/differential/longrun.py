@@ -7,8 +7,9 @@
 Each ``--chroot`` is a chroot built by chroot.py (libvirt 11.3.0 in trixie,
 12.8.0 in testing); ``--local`` adds this machine's own libvirt-python (the
 9.0.0 of Debian 12).  For each release, cpucompat is loaded with that
-release's map (``<shared>/cpu_maps/<version>``, ``--shared`` or
-``$CPUCOMPAT_SHARED``) and each law (laws.py) draws ``--examples`` cases from
+release's map (cpucompat's embedded map of that version, else
+``<shared>/cpu_maps/<version>``; ``--shared`` or ``$CPUCOMPAT_SHARED`` also
+gives the real CPUID dumps) and each law (laws.py) draws ``--examples`` cases from
 that map.  The run prints the agreement per release and law, then every
 kind of disagreement (a key, see laws.py) with its count, one example as
 drawn and one minimised by hypothesis (``find``), so each can be turned into
@@ -39,6 +40,8 @@ from chroot import ORACLE, Oracle  # noqa: E402
 from laws import EXHAUSTIVE, LAWS, Draw, RealDumps  # noqa: E402
 
 import cpucompat  # noqa: E402
+from cpucompat.engine.maps import resolve_map_spec  # noqa: E402
+from cpucompat.engine.releases import KNOWN_VERSIONS  # noqa: E402
 
 QUIET = list(HealthCheck)
 
@@ -126,11 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             oracles.append(Oracle(root))
         for oracle in oracles:
             version = oracle.version_name
-            map_dir = args.shared / "cpu_maps" / version
-            if not map_dir.is_dir():
-                print(f"libvirt {version} ({oracle.root}): no map at {map_dir}, skipped", flush=True)
-                continue
-            cpumap = cpucompat.load_cpu_map(map_dir)
+            if version in KNOWN_VERSIONS:  # the release's own rules come with its embedded map
+                cpumap = resolve_map_spec(version)
+                map_dir = Path(cpumap.source)
+            else:
+                map_dir = args.shared / "cpu_maps" / version
+                if not map_dir.is_dir():
+                    print(f"libvirt {version} ({oracle.root}): no map at {map_dir}, skipped", flush=True)
+                    continue
+                cpumap = cpucompat.load_cpu_map(map_dir)
             draw = Draw(cpumap)
             release = report["releases"][version] = {"chroot": str(oracle.root), "map": str(map_dir), "laws": {}}
             for name in laws:

@@ -1,9 +1,10 @@
-"""libvirt 9.0.0's own CPU test cases (tests/cputest.c) through the library.
+"""libvirt 9.0.0's and 11.3.0's own CPU test cases (tests/cputest.c) through
+the library, each release's cases with cpucompat's embedded map of that release.
 
 The cases and their expected results come from ../shared (MANIFEST.tsv);
 a clone without ../shared skips this suite with a clear message.  As the
-reference's Decisions say, baseline rows ignore the five features the QEMU
-driver drops from baselines (cputest runs the bare CPU driver).
+reference's Decisions say, baseline rows ignore the features the release's
+QEMU driver drops from baselines (cputest runs the bare CPU driver).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat.engine.decode import QEMU_FILTERED
+from cpucompat.engine.maps import qemu_filtered, resolve_map_spec
 from cpucompat.inputs.parse import cpu_from_element, read_cpuid_dumps, read_cpus
 from cpucompat.inputs.qmp import read_qemu_models
 from cpucompat.xmlsafe import parse_xml_fragments
@@ -22,27 +23,40 @@ import os
 
 SHARED = Path(os.environ.get("CPUCOMPAT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 
-DATA = SHARED / "libvirt-testdata" / "9.0.0"
-MANIFEST = DATA / "MANIFEST.tsv"
-QEMU_DROPS = QEMU_FILTERED
+RELEASES = ("9.0.0", "11.3.0")  # libvirt releases whose cputest data ../shared holds
+
+
+def _data(version: str) -> Path:
+    return SHARED / "libvirt-testdata" / version
 
 
 def _rows(*kinds: str) -> list:
-    if not MANIFEST.exists():
-        return [pytest.param(None, id="no-shared-data", marks=pytest.mark.skip(
-            reason=f"conformance data not found at {DATA}: clone has no ../shared"))]
-    with MANIFEST.open() as handle:
-        rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["case_kind"] in kinds]
-    return [pytest.param(r, id=f"{r['case_kind']}:{r['inputs']}>{r['expected_file']}") for r in rows]
+    params = []
+    for version in RELEASES:
+        manifest = _data(version) / "MANIFEST.tsv"
+        if not manifest.exists():
+            params.append(pytest.param(None, id=f"{version}:no-shared-data", marks=pytest.mark.skip(
+                reason=f"conformance data not found at {_data(version)}: clone has no ../shared")))
+            continue
+        with manifest.open() as handle:
+            rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["case_kind"] in kinds]
+        params += [pytest.param(dict(r, version=version),
+                                id=f"{version}:{r['case_kind']}:{r['inputs']}>{r['expected_file']}")
+                   for r in rows]
+    return params
 
 
-@pytest.fixture(scope="module")
-def map9():
-    return cpucompat.load_cpu_map(SHARED / "cpu_maps" / "9.0.0")
+class Case:
+    """One row with its release's data directory and embedded map."""
 
+    def __init__(self, row: dict) -> None:
+        self.row = row
+        self.data = _data(row["version"])
+        self.cpumap = resolve_map_spec(row["version"])
+        self.drops = qemu_filtered(self.cpumap)
 
-def _expected(name: str, cpumap) -> cpucompat.Cpu:
-    return read_cpus(DATA / name, cpumap)[0]
+    def expected(self, name: str) -> cpucompat.Cpu:
+        return read_cpus(self.data / name, self.cpumap)[0]
 
 
 def _policy_sets(cpu: cpucompat.Cpu) -> tuple[set[str], set[str]]:
@@ -52,47 +66,51 @@ def _policy_sets(cpu: cpucompat.Cpu) -> tuple[set[str], set[str]]:
 
 
 @pytest.mark.parametrize("row", _rows("compare"))
-def test_compare_matches_cputest(row, map9):
+def test_compare_matches_cputest(row):
+    case = Case(row)
+    data, cpumap = case.data, case.cpumap
     host_file, guest_file = row["inputs"].split(";")
     if row["expected_result"] == "ERROR":
         with pytest.raises(cpucompat.CpuCompatError):
-            host = read_cpus(DATA / host_file, map9)[0]
-            guest = read_cpus(DATA / guest_file, map9)[0]
-            cpucompat.compare(guest, host, map9)
+            host = read_cpus(data / host_file, cpumap)[0]
+            guest = read_cpus(data / guest_file, cpumap)[0]
+            cpucompat.compare(guest, host, cpumap)
         return
-    host = read_cpus(DATA / host_file, map9)[0]
-    guest = read_cpus(DATA / guest_file, map9)[0]
-    assert cpucompat.compare(guest, host, map9).result.upper() == row["expected_result"]
+    host = read_cpus(data / host_file, cpumap)[0]
+    guest = read_cpus(data / guest_file, cpumap)[0]
+    assert cpucompat.compare(guest, host, cpumap).result.upper() == row["expected_result"]
 
 
-def _baseline_inputs(row) -> list[cpucompat.Cpu]:
+def _baseline_inputs(case: Case) -> list[cpucompat.Cpu]:
     cpus = []
-    for name in row["inputs"].split(";"):
-        text = (DATA / name).read_text()
+    for name in case.row["inputs"].split(";"):
+        text = (case.data / name).read_text()
         wrapper = parse_xml_fragments(text, name)
         cpus.extend(cpu_from_element(el, name) for el in wrapper.iter("cpu"))
     return cpus
 
 
 @pytest.mark.parametrize("row", _rows("baseline", "cpuid-baseline"))
-def test_baseline_matches_cputest(row, map9):
-    cpus = _baseline_inputs(row)
+def test_baseline_matches_cputest(row):
+    case = Case(row)
+    cpumap, drops = case.cpumap, case.drops
+    cpus = _baseline_inputs(case)
     if row["expected_result"] == "ERROR":
         with pytest.raises(cpucompat.CpuCompatError):
-            cpucompat.baseline(cpus, map9)
+            cpucompat.baseline(cpus, cpumap)
         return
     expected_file = row["expected_file"]
-    result = cpucompat.baseline(cpus, map9, migratable=expected_file.endswith("-migratable.xml"))
-    want = _expected(expected_file, map9)
+    result = cpucompat.baseline(cpus, cpumap, migratable=expected_file.endswith("-migratable.xml"))
+    want = case.expected(expected_file)
     required, disabled = _policy_sets(want)
     if expected_file.endswith("-expanded.xml"):
-        assert set(result.expanded) - QEMU_DROPS == required - QEMU_DROPS
+        assert set(result.expanded) - drops == required - drops
         return
     assert result.model == want.model
-    assert set(result.features) - QEMU_DROPS == required - QEMU_DROPS
+    assert set(result.features) - drops == required - drops
     assert set(result.disabled) == disabled
     for cpu in cpus:  # libvirt's test also checks the result runs on every input
-        assert cpucompat.compare(result.as_cpu(), cpu, map9).compatible
+        assert cpucompat.compare(result.as_cpu(), cpu, cpumap).compatible
 
 
 def _uses_qemu_models(row) -> bool:
@@ -102,13 +120,15 @@ def _uses_qemu_models(row) -> bool:
 
 
 @pytest.mark.parametrize("row", _rows("cpuid-host", "cpuid-guest"))
-def test_decode_matches_cputest(row, map9):
+def test_decode_matches_cputest(row):
+    case = Case(row)
+    data, cpumap = case.data, case.cpumap
     inputs = row["inputs"].split(";")
-    dump = read_cpuid_dumps(DATA / inputs[0])[0]
+    dump = read_cpuid_dumps(data / inputs[0])[0]
     guest = row["case_kind"] == "cpuid-guest"
-    models = read_qemu_models(DATA / inputs[1]) if guest and _uses_qemu_models(row) else None
-    result = cpucompat.decode(dump, map9, guest=guest, models=models)
-    want = _expected(row["expected_file"], map9)
+    models = read_qemu_models(data / inputs[1]) if guest and _uses_qemu_models(row) else None
+    result = cpucompat.decode(dump, cpumap, guest=guest, models=models)
+    want = case.expected(row["expected_file"])
     required, disabled = _policy_sets(want)
     assert result.model == want.model
     assert result.vendor == want.vendor
@@ -120,18 +140,22 @@ def test_decode_matches_cputest(row, map9):
         assert result.signature == want.signature
 
 
-def test_every_qemu_models_row_has_its_qmp_reply():
-    if not MANIFEST.exists():
-        pytest.skip(f"conformance data not found at {DATA}: clone has no ../shared")
-    rows = [r for r in csv.DictReader(MANIFEST.open(), delimiter="\t")
+@pytest.mark.parametrize("version", RELEASES)
+def test_every_qemu_models_row_has_its_qmp_reply(version):
+    data = _data(version)
+    if not (data / "MANIFEST.tsv").exists():
+        pytest.skip(f"conformance data not found at {data}: clone has no ../shared")
+    rows = [r for r in csv.DictReader((data / "MANIFEST.tsv").open(), delimiter="\t")
             if r["case_kind"] == "cpuid-guest" and _uses_qemu_models(r)]
     assert len(rows) == 26
     for row in rows:
-        assert read_qemu_models(DATA / row["inputs"].split(";")[1]).names
+        assert read_qemu_models(data / row["inputs"].split(";")[1]).names
 
 
-def test_every_case_kind_we_claim_is_present():
-    if not MANIFEST.exists():
-        pytest.skip(f"conformance data not found at {DATA}: clone has no ../shared")
-    kinds = {r["case_kind"] for r in csv.DictReader(MANIFEST.open(), delimiter="\t")}
+@pytest.mark.parametrize("version", RELEASES)
+def test_every_case_kind_we_claim_is_present(version):
+    data = _data(version)
+    if not (data / "MANIFEST.tsv").exists():
+        pytest.skip(f"conformance data not found at {data}: clone has no ../shared")
+    kinds = {r["case_kind"] for r in csv.DictReader((data / "MANIFEST.tsv").open(), delimiter="\t")}
     assert {"compare", "baseline", "cpuid-baseline", "cpuid-host", "cpuid-guest"} <= kinds

@@ -279,7 +279,7 @@ def test_broken_xml_is_one_line_naming_the_file_and_the_place(tmp_path, make, pr
 def test_a_10_mb_model_name_is_cut_in_the_unknown_model_error(tmp_path):
     guest = tmp_path / "guest.xml"
     guest.write_text("<cpu><model>\u202e" + "Q" * 9_000_000 + "</model></cpu>")
-    line = refused(cpucompat_cli("expand", str(guest)), "unknown CPU model '\\u202eQQQ", "…")
+    line = refused(cpucompat_cli("expand", "--cpu-map", "9.0.0", str(guest)), "unknown CPU model '\\u202eQQQ", "…")
     assert len(line) < 500 and "\u202e" not in line
 
 

@@ -26,11 +26,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import cpucompat
+from cpucompat.engine.maps import resolve_map_spec
 from cpucompat.inputs.parse import parse_cpus
 
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed: differential tests skipped")
 
-MAP = cpucompat.embedded_cpu_map()
+MAP = resolve_map_spec("9.0.0")  # libvirt 9.0.0's map: its facts (and this machine's libvirt)
 X86 = MAP.x86
 MODELS = [m for m in X86.models]
 FEATURES = [f.name for f in X86.features]

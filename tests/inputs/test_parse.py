@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 import cpucompat
+from cpucompat.engine.maps import resolve_map_spec
 from cpucompat import InvalidCpuXml, UnknownInputFormat
 from cpucompat.engine.cpuid import encode_dump
 from cpucompat.engine.compare import features_of
 from cpucompat.inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus
 
 INPUTS = Path(__file__).resolve().parents[1] / "data" / "inputs"
+MAP9 = resolve_map_spec("9.0.0")  # the facts below are libvirt 9.0.0's (the default map is newer)
 
 
 def test_capabilities_give_the_host_cpu():
@@ -67,18 +69,18 @@ def test_cpu_info_accepts_dict_json_and_json_inside_json(wrap):
 
 def test_cpu_info_drops_features_the_map_cannot_name():
     cpu = parse_cpu_info({"arch": "x86_64", "model": "Haswell", "vendor": "Intel",
-                          "features": ["avx2", "vmx-ept-wb", "SSE4_2"]})
+                          "features": ["avx2", "vmx-ept-wb", "SSE4_2"]}, cpumap=MAP9)
     assert dict(cpu.features) == {"avx2": "require", "sse4.2": "require"}
 
 
 def test_proc_cpuinfo_decodes_like_libvirt_capabilities():
-    from_proc = read_cpus(INPUTS / "amd-vm-proc-cpuinfo.txt")[0]
-    from_caps = read_cpus(INPUTS / "amd-vm-capabilities.xml")[0]
+    from_proc = read_cpus(INPUTS / "amd-vm-proc-cpuinfo.txt", MAP9)[0]
+    from_caps = read_cpus(INPUTS / "amd-vm-capabilities.xml", MAP9)[0]
     assert from_proc.vendor == "AMD" and from_proc.signature == (25, 17, 1)
     assert from_proc.model == from_caps.model
     # /proc/cpuinfo cannot show the MSR-based features libvirt reads as root
-    missing = features_of(from_caps) & ~features_of(from_proc)
-    assert set(cpucompat.embedded_cpu_map().x86.names(missing)) <= {
+    missing = features_of(from_caps, MAP9) & ~features_of(from_proc, MAP9)
+    assert set(MAP9.x86.names(missing)) <= {
         "arch-capabilities", "rdctl-no", "skip-l1dfl-vmentry", "mds-no", "pschange-mc-no",
         "ssbd", "stibp", "ibpb", "amd-ssbd", "amd-stibp", "virt-ssbd", "osxsave", "spec-ctrl",
         "ibrs", "amd-no-ssb"}
@@ -111,9 +113,9 @@ def test_feature_spellings_are_normalised_at_the_edge():
 
 
 def test_raw_cpuid_dump_becomes_a_decoded_host_cpu():
-    x86 = cpucompat.embedded_cpu_map().x86
+    x86 = MAP9.x86
     dump = encode_dump(x86, x86.model("Haswell-noTSX").features, "Intel", (6, 60, 3))
-    cpu = parse_cpus(dump.to_xml(), "dump")[0]
+    cpu = parse_cpus(dump.to_xml(), "dump", MAP9)[0]
     assert cpu.is_host and cpu.model == "Haswell-noTSX" and cpu.vendor == "Intel"
 
 
@@ -150,8 +152,8 @@ def test_format_is_detected_from_content_not_name():
 def test_proc_cpuinfo_speculation_flags_follow_the_vendor():
     # a real Skylake laptop: Linux derives ibrs/ibpb from CPUID 7 EDX[26],
     # which libvirt calls spec-ctrl; libvirt's own ibrs/ibpb are AMD bits
-    host = read_cpus(INPUTS / "intel-skylake-proc-cpuinfo.txt")[0]
-    names = set(cpucompat.expand(host).expanded)
+    host = read_cpus(INPUTS / "intel-skylake-proc-cpuinfo.txt", MAP9)[0]
+    names = set(cpucompat.expand(host, MAP9).expanded)
     assert {"spec-ctrl", "stibp", "ssbd", "md-clear", "invtsc"} <= names
     assert not names & {"ibrs", "ibpb", "amd-stibp", "amd-ssbd"}
     assert host.model == "Skylake-Client-IBRS"
@@ -159,7 +161,7 @@ def test_proc_cpuinfo_speculation_flags_follow_the_vendor():
     text = (INPUTS / "amd-vm-proc-cpuinfo.txt").read_text()
     with_flags = text.replace("flags\t\t: ", "flags\t\t: ibrs ibpb stibp ssbd ", 1)
     assert with_flags != text
-    amd_names = set(cpucompat.expand(parse_cpus(with_flags, "amd.txt")[0]).expanded)
+    amd_names = set(cpucompat.expand(parse_cpus(with_flags, "amd.txt", MAP9)[0], MAP9).expanded)
     assert {"ibrs", "ibpb", "amd-stibp", "amd-ssbd"} <= amd_names
     assert not amd_names & {"spec-ctrl", "stibp", "ssbd"}
 
@@ -174,12 +176,12 @@ def test_constant_tsc_alone_is_no_invariant_tsc():
 
 def test_cpu_info_features_the_map_cannot_name_are_kept_aside():
     host = parse_cpu_info({"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel",
-                           "features": ["vmx", "fred", "avx10"]})
+                           "features": ["vmx", "fred", "avx10"]}, cpumap=MAP9)
     assert host.unknown_features == {"fred", "avx10"}
     assert ("vmx", "require") in host.features and all(n not in ("fred", "avx10") for n, _ in host.features)
     # what the map can name is the CPU's identity; the rest is said, not compared
     assert host == parse_cpu_info({"arch": "x86_64", "model": "Icelake-Server", "vendor": "Intel",
-                                   "features": ["vmx"]})
+                                   "features": ["vmx"]}, cpumap=MAP9)
 
 
 def test_json_nested_beyond_any_cpu_info_is_a_clear_error():

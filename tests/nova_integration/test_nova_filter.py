@@ -395,10 +395,11 @@ def test_host_model_moves_need_the_sources_unknown_features(scheduler):
 
 
 def test_a_model_unknown_to_the_map_is_refused_naming_the_section_it_came_from(scheduler):
+    # libvirt 9.0.0's map (pinned: newer maps define SapphireRapids)
     with pytest.raises(Exception, match=r"\[libvirt\] cpu_models.*unknown CPU model 'SapphireRapids'"):
-        scheduler(extra="[libvirt]\ncpu_mode = custom\ncpu_models = SapphireRapids\n")
+        scheduler("cpu_map = 9.0.0\n", extra="[libvirt]\ncpu_mode = custom\ncpu_models = SapphireRapids\n")
     with pytest.raises(Exception, match=r"\[cpucompat\] cpu_models.*unknown CPU model 'SapphireRapids'"):
-        scheduler("cpu_mode = custom\ncpu_models = SapphireRapids\n")
+        scheduler("cpu_mode = custom\ncpu_models = SapphireRapids\ncpu_map = 9.0.0\n")
 
 
 # -- options falling back to [libvirt] one by one ----------------------------------------------------------

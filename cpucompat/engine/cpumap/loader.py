@@ -14,6 +14,7 @@ from ...packagedata import data_path
 from .archmap import ArchMap, CpuMap
 from .builder import ArchBuilder
 from .files import MAX_MAP_BYTES, MapFiles, Stamps, unchanged
+from ..releases import DEFAULT_VERSION
 
 __all__ = ["MAX_ARCHES", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map", "resolve_map"]
 
@@ -21,8 +22,8 @@ MAX_ARCHES = 8
 
 
 def default_cpu_map_path() -> Path:
-    """Where the embedded libvirt 9.0.0 map lives inside the package."""
-    return data_path("cpu_maps")
+    """Where the embedded default map (releases.DEFAULT_VERSION) lives inside the package."""
+    return data_path("cpu_maps", DEFAULT_VERSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def _load(index: Path, files: MapFiles) -> CpuMap:
 
 @functools.lru_cache(maxsize=8)
 def embedded_cpu_map() -> CpuMap:
-    """The embedded default map (libvirt 9.0.0), loaded once."""
+    """The embedded default map (releases.DEFAULT_VERSION), loaded once."""
     return load_cpu_map(None)
 
 

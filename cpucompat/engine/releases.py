@@ -1,0 +1,90 @@
+"""libvirt's rules that change between releases, in one table keyed by the
+libvirt version of the map in use.
+
+The map says which models and features exist; these rules say what libvirt's
+code does with them, and that code changes too.  Each row cites the libvirt
+change it follows and was measured against the real release
+(tests/differential/, docs/research/libvirt-releases.md).  A map of a version not in the table
+is read with the nearest older known version's rules (`rules_for`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_VERSION", "KNOWN_VERSIONS", "QEMU_FILTERED_ANY", "Rules", "RULES", "rules_for",
+           "version_key", "version_in"]
+
+# The embedded maps (data/cpu_maps/<version>/), oldest first.  The default is
+# the newest: a fleet's 2023-26 CPUs are named only by it, and its answers
+# are those of today's libvirt.
+KNOWN_VERSIONS = ("9.0.0", "11.3.0", "12.8.0")
+DEFAULT_VERSION = "12.8.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What one libvirt release does beyond its map."""
+
+    version: str
+    # virQEMUCapsCPUFilterFeatures: the QEMU driver drops these from baselines,
+    # expansions (virConnectBaselineCPU) and host-model CPUs, so from Nova's
+    # cpu_info too.
+    qemu_filtered: frozenset[str]
+    # which MSRs virCPUx86GetHost reads on a live host: "arch-capabilities"
+    # (IA32_ARCH_CAPABILITIES only, when the CPU has it) or "map" (every MSR
+    # index the map names, virCPUx86ListMSRs).
+    host_msrs: str
+
+
+# libvirt 9.0.0 qemu_capabilities.c: osxsave/ospke mirror CR4, cmt/mbm_* are
+# RDT monitoring QEMU never had.
+_QEMU_9_0 = frozenset({"cmt", "mbm_total", "mbm_local", "osxsave", "ospke"})
+# libvirt 11.3.0 ignoredFeatures[] adds the vmx controls QEMU cannot set
+# (vmx-* features joined the map in 9.10, this list with them).
+_QEMU_11_3 = _QEMU_9_0 | {"vmx-ept-uc", "vmx-ept-wb", "vmx-invvpid-single-context"}
+# libvirt 12.8.0's QEMU driver also drops ht and cmp_legacy (measured by
+# calling virQEMUCapsCPUFilterFeatures of 12.8.0's libvirt_driver_qemu.so for
+# every feature; absent from 11.3.0's ignoredFeatures[]).
+_QEMU_12_8 = _QEMU_11_3 | {"ht", "cmp_legacy"}
+
+RULES: dict[str, Rules] = {
+    "9.0.0": Rules("9.0.0", _QEMU_9_0, host_msrs="arch-capabilities"),
+    # cpu_x86.c virCPUx86GetHost reads virCPUx86ListMSRs() (diff 9.0.0 -> 11.3.0)
+    "11.3.0": Rules("11.3.0", _QEMU_11_3, host_msrs="map"),
+    "12.8.0": Rules("12.8.0", _QEMU_12_8, host_msrs="map"),
+}
+
+# Every name some release's QEMU driver drops: a host's cpu_info lists them or
+# not depending on its libvirt, never on its silicon, so classes ignore them.
+QEMU_FILTERED_ANY = frozenset().union(*(rules.qemu_filtered for rules in RULES.values()))
+
+_VERSION = re.compile(r"\b(\d{1,4})\.(\d{1,4})\.(\d{1,4})\b")
+
+
+def version_in(text: str | None) -> str | None:
+    """The first x.y.z version named in `text` (a map's SOURCE line), or None."""
+    found = _VERSION.search(text or "")
+    return ".".join(str(int(part)) for part in found.groups()) if found else None
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def rules_for(version: str | None) -> tuple[Rules, str | None]:
+    """The rules for a libvirt version and, when they are another release's,
+    a note saying which and why (None when the version is known)."""
+    if version in RULES:
+        return RULES[version], None
+    if version is None:
+        oldest = RULES[KNOWN_VERSIONS[0]]
+        return oldest, f"the map names no libvirt version; read with libvirt {oldest.version}'s rules"
+    older = [known for known in KNOWN_VERSIONS if version_key(known) <= version_key(version)]
+    if older:
+        chosen = RULES[older[-1]]
+        return chosen, (f"libvirt {version} is not known to cpucompat; read with the nearest older known "
+                        f"release's rules, libvirt {chosen.version}")
+    oldest = RULES[KNOWN_VERSIONS[0]]
+    return oldest, (f"libvirt {version} is older than every release cpucompat knows; read with "
+                    f"libvirt {oldest.version}'s rules")
