@@ -59,7 +59,7 @@ class Unreadable:
     __str__ = __repr__
 
 
-class RepeatedKeys(dict):
+class RepeatedKeys(dict[str, Any]):
     """A JSON or YAML object that gave some keys twice: the first value of each
     is kept, and the repeated keys are listed so they can be reported."""
 
@@ -67,7 +67,7 @@ class RepeatedKeys(dict):
     repeated: tuple[str, ...]
 
 
-def mapping_of(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> dict:
+def mapping_of(pairs: list[tuple[str, Any]], noted: list[bool] | None = None) -> dict[str, Any]:
     """A dict of `pairs`; when a key repeats, a RepeatedKeys one (and `noted` gets True)."""
     mapping = dict(pairs)
     if len(mapping) == len(pairs):
@@ -113,7 +113,7 @@ class JsonStream:
         self.repeats = 0
         self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
 
-    def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict:  # the hook of every object: kept cheap
+    def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # the hook of every object: kept cheap
         mapping = dict(pairs)
         if len(mapping) == len(pairs):
             return mapping
@@ -146,7 +146,7 @@ class JsonStream:
         self.pos = 0
         return bool(data)
 
-    def skip(self, blank: re.Pattern = _JSON_BLANK) -> str:
+    def skip(self, blank: re.Pattern[str] = _JSON_BLANK) -> str:
         """Skip blanks; the next character, or "" at the end of the file."""
         while True:
             blanks = blank.match(self.text, self.pos)  # matches, if only the empty string
@@ -273,7 +273,7 @@ class JsonStream:
             self.pos = simple.end()
             return simple.group(1)
         try:
-            key = self.value(MAX_KEY_CHARS)
+            key: str = self.value(MAX_KEY_CHARS)  # it starts with '"': a JSON string
         except SkippedValue as exc:  # what follows it cannot be told apart: the file is refused
             raise InvalidInventory(f"a key {exc.detail}", source=str(self.path)) from None
         if self.skip() != ":":

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterator
 
 from ..engine.cpu import Cpu
@@ -31,13 +32,14 @@ _event_loop_lock = threading.Lock()
 _embed_root_path: str | None = None
 
 
-def libvirt_module():
+def libvirt_module() -> ModuleType | None:
     """The libvirt module, or None when libvirt-python is not installed."""
     try:
         import libvirt  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    return libvirt
+    module: ModuleType = libvirt  # untyped (Any) to mypy
+    return module
 
 
 @contextlib.contextmanager
@@ -60,7 +62,7 @@ def connection(uri: str | None = None) -> Iterator[Any]:
         conn.close()
 
 
-def _embed_root(libvirt) -> str:
+def _embed_root(libvirt: ModuleType) -> str:
     """The one embedded-driver root of this process: libvirt allows a single
     root per process, so every embedded connection shares it (removed at exit)."""
     global _embed_root_path
@@ -157,7 +159,8 @@ def _feature_msr(index: int) -> int | None:
     with contextlib.suppress(OSError):
         fd = os.open(MSR_DEVICE, os.O_RDONLY)
         try:
-            return struct.unpack("<Q", os.pread(fd, 8, index))[0]
+            msr: int = struct.unpack("<Q", os.pread(fd, 8, index))[0]
+            return msr
         finally:
             os.close(fd)
     with contextlib.suppress(OSError):
@@ -166,7 +169,8 @@ def _feature_msr(index: int) -> int | None:
             # struct kvm_msrs {u32 nmsrs, pad; struct kvm_msr_entry {u32 index, reserved; u64 data}}
             request = bytearray(struct.pack("<IIIIQ", 1, 0, index, 0, 0))
             if fcntl.ioctl(fd, KVM_GET_MSRS, request) == 1:
-                return struct.unpack_from("<Q", request, 16)[0]
+                msr = struct.unpack_from("<Q", request, 16)[0]
+                return msr
         finally:
             os.close(fd)
     return None

@@ -120,7 +120,8 @@ def _top_elements(text: str, source: str) -> list[etree._Element]:
 def _iter_tag(element: etree._Element, tag: str) -> Iterable[etree._Element]:
     if element.tag == tag:
         return [element]
-    return element.iter(tag)
+    found: Iterable[etree._Element] = element.iter(tag)  # lxml ships no type hints
+    return found
 
 
 def _cpus_in_element(root: etree._Element, source: str, cpumap: CpuMap) -> list[Cpu]:

@@ -55,7 +55,7 @@ def _loader(libyaml: bool = True) -> type:
         events = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
 
     class Loader(yaml.composer.Composer, *events, yaml.constructor.SafeConstructor,  # type: ignore[misc]
-                 yaml.resolver.Resolver):
+                 yaml.resolver.Resolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             if events[0] is not yaml.reader.Reader:
                 events[0].__init__(self, stream)  # type: ignore[misc]
@@ -92,7 +92,7 @@ def _loader(libyaml: bool = True) -> type:
             mark = node.start_mark
             return Unreadable(f"{what} (line {mark.line + 1} column {mark.column + 1})")
 
-        def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[str, Any]:
             if not isinstance(node, yaml.MappingNode):
                 raise yaml.constructor.ConstructorError(None, None, f"expected a mapping, found {node.id}",
                                                         node.start_mark)

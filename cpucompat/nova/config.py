@@ -15,6 +15,7 @@ when ``[cpucompat] cpu_mode`` names another mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable
 
 from oslo_config import cfg, types
 
@@ -97,7 +98,8 @@ class CpuPolicy:
     strict_host_model: bool
 
 
-def parse_flags(flags, cpumap: CpuMap, *, source: str = "cpu_model_extra_flags") -> tuple[tuple[str, str], ...]:
+def parse_flags(flags: Iterable[str], cpumap: CpuMap, *,
+                source: str = "cpu_model_extra_flags") -> tuple[tuple[str, str], ...]:
     """'+pcid', 'pcid', '-mpx' → (('pcid', 'require'), ('mpx', 'disable'))."""
     out: dict[str, str] = {}
     x86 = cpumap.x86
@@ -111,14 +113,14 @@ def parse_flags(flags, cpumap: CpuMap, *, source: str = "cpu_model_extra_flags")
     return tuple(out.items())
 
 
-def _nova_libvirt(conf: cfg.ConfigOpts, name: str):
+def _nova_libvirt(conf: cfg.ConfigOpts, name: str) -> Any:
     try:
         return getattr(conf.libvirt, name)
     except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
         return None
 
 
-def _setting(conf: cfg.ConfigOpts, name: str, *, fallback: bool = True):
+def _setting(conf: cfg.ConfigOpts, name: str, *, fallback: bool = True) -> tuple[Any, str]:
     """(value, where it came from) of an option: [cpucompat] when set there,
     else Nova's [libvirt] option of the same name."""
     value = getattr(conf.cpucompat, name)
@@ -144,7 +146,8 @@ def load_policy(conf: cfg.ConfigOpts) -> CpuPolicy:
                        sources=(mode_source, models_source, flags_source, "[cpucompat] cpu_map"))
 
 
-def make_policy(mode: str, models, flags, cpu_map: str | None = None, *, passthrough_match: str = "exact",
+def make_policy(mode: str, models: Iterable[str] | None, flags: Iterable[str] | None, cpu_map: str | None = None, *,
+                passthrough_match: str = "exact",
                 strict_host_model: bool = True,
                 sources: tuple[str, str, str, str] = ("cpu_mode", "cpu_models", "cpu_model_extra_flags",
                                                       "cpu_map")) -> CpuPolicy:

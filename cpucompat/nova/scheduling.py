@@ -66,7 +66,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from ..display import clip
 from ..engine.compare import compare, features_of
@@ -205,10 +205,10 @@ class Lru:
         self.size = size
         self.max_weight = max_weight
         self.weight = 0
-        self.items: OrderedDict = OrderedDict()  # key → (value, weight)
+        self.items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()  # key → (value, weight)
         self.lock = threading.Lock()
 
-    def get(self, key):
+    def get(self, key: Hashable) -> Any:
         with self.lock:
             found = self.items.get(key)
             if found is None:
@@ -216,11 +216,11 @@ class Lru:
             self.items.move_to_end(key)
             return found[0]
 
-    def put(self, key, value, weight: int = 0) -> None:
+    def put(self, key: Hashable, value: Any, weight: int = 0) -> None:
         with self.lock:
             self._put(key, value, weight)
 
-    def add(self, key, weight: int = 0) -> bool:
+    def add(self, key: Hashable, weight: int = 0) -> bool:
         """Insert `key`; True for the one caller that found it absent."""
         with self.lock:
             if key in self.items:
@@ -229,7 +229,7 @@ class Lru:
             self._put(key, True, weight)
             return True
 
-    def _put(self, key, value, weight: int) -> None:
+    def _put(self, key: Hashable, value: Any, weight: int) -> None:
         old = self.items.pop(key, None)
         if old is not None:
             self.weight -= old[1]
@@ -280,7 +280,7 @@ class CpuPlacement:
             self._hosts.put(key, found, len(key))
         return found, key
 
-    def remember(self, hosts) -> None:
+    def remember(self, hosts: Iterable[Any]) -> None:
         """Note each host's cpu_info (objects with .host and .cpu_info), so a
         later live migration away from a host knows its CPU: Nova strips the
         source from the hosts a move request is filtered over."""
@@ -360,7 +360,7 @@ class CpuPlacement:
         if not isinstance(host, HostCpu):
             return host
         key = (request, text)  # the text, not the parsed host: an entry keeps no parsed CPU alive
-        found = self._decisions.get(key)
+        found: Decision | None = self._decisions.get(key)
         if found is None:
             try:
                 found = self._decide(request, host)
@@ -460,7 +460,7 @@ class CpuPlacement:
                         name, misconfigured=True)
 
 
-def _host_cpu(cpu_info: str | dict, cpumap: CpuMap) -> HostCpu:
+def _host_cpu(cpu_info: str | dict[str, Any], cpumap: CpuMap) -> HostCpu:
     """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
     list, so a model the map does not know (a newer libvirt's) adds nothing:
     the host gets the model the map decodes from those features.
@@ -502,7 +502,7 @@ class RequestDecisions:
         self.request = request
         self.refused = Decision(False, clip(error or "", MAX_REASON), error=True)
         self._pinned: dict[str, Request | Decision] = {}  # aggregate model → its request, or why not
-        self._decided: dict = {}
+        self._decided: dict[tuple[str | None, str | None], Decision] = {}
 
     def decide(self, cpu_info: Any, aggregate_model: str | None = None) -> Decision:
         key = (aggregate_model, cpu_info if isinstance(cpu_info, str) or cpu_info is None else repr(cpu_info))
