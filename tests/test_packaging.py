@@ -2,7 +2,8 @@
 
 Someone who downloads the sdist, unpacks it and runs README's test command
 needs the tests with their data and conftest, the benchmarks and the
-fuzzing runner they exercise, SECURITY.rst and CI's script; setup.cfg says
+fuzzing runner they exercise, SECURITY.rst, docs/ (whose examples and JSON
+keys the tests check) and CI's script; setup.cfg says
 Apache-2.0, so LICENSE must be that licence's text.  The sdist is built
 here, offline, with setuptools' PEP 517 hook (what ``python -m build
 --sdist`` calls), from a copy of the checkout so the tree is left as it was.
@@ -28,6 +29,8 @@ NEEDED = ["LICENSE", "README.rst", "SECURITY.rst", "setup.cfg", "pyproject.toml"
           "tests/data/nova/haswell.json", "tests/data/inputs/amd-vm-capabilities.xml",
           "benchmarks/__main__.py", "benchmarks/RESULTS.md", "fuzz/run.py", "fuzz/RESULTS.md",
           "examples/guest.xml", "examples/guests.json", "examples/new-hosts.json",
+          "examples/host.xml", "docs/index.rst", "docs/cli.rst", "docs/inventories.rst", "docs/nova.rst",
+          "docs/python-api.rst", "tests/test_docs.py",
           "cpucompat/cli/main.py", "cpucompat/py.typed", "filters/__init__.py", "data/cpu_maps/9.0.0/index.xml",
           "data/cpu_maps/11.3.0/SOURCE", "data/cpu_maps/12.8.0/index.xml", "data/fleet/sample.json"]
 
@@ -70,11 +73,11 @@ def test_the_sdist_holds_what_its_tests_need(unpacked):
     assert os.access(unpacked / ".ci" / "run", os.X_OK)
 
 
-def test_every_test_benchmark_fuzz_and_ci_file_of_the_checkout_is_in_the_sdist(unpacked, tmp_path):
+def test_every_test_benchmark_fuzz_ci_and_docs_file_of_the_checkout_is_in_the_sdist(unpacked, tmp_path):
     source = tmp_path / "source"
     shutil.copytree(CHECKOUT, source, ignore=NOT_SOURCE)
     shipped = members(unpacked)
-    for folder in ("tests", "benchmarks", "fuzz", ".ci"):
+    for folder in ("tests", "benchmarks", "fuzz", ".ci", "docs"):
         wanted = {name for name in members(source) if name.startswith(folder + "/")}
         assert wanted and wanted <= shipped, f"{folder}/ files missing: {sorted(wanted - shipped)}"
 
@@ -119,7 +122,7 @@ def test_the_unpacked_sdist_installs_and_runs_its_own_tests(sdist, unpacked, tmp
     assert Path(proc.stdout.strip()).is_relative_to(venv), proc.stdout
     proc = subprocess.run([python, "-P", "-m", "pytest", "-q", "-x", "-p", "no:randomly",
                            "tests/engine/test_cpumap.py", "tests/cli/test_cli_errors.py", "tests/cli/test_planner_readme.py",
-                           "tests/cli/test_readme_commands.py"],
+                           "tests/cli/test_readme_commands.py", "tests/test_docs.py"],
                           cwd=unpacked, check=False, capture_output=True, text=True, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout.splitlines()[-1]

@@ -1,4 +1,4 @@
-"""README.rst documents every planner command's JSON keys, exactly as printed."""
+"""docs/cli.rst documents every planner command's JSON keys, exactly as printed."""
 from __future__ import annotations
 
 import contextlib
@@ -12,17 +12,17 @@ import pytest
 from cpucompat.cli import main as cli
 from cpucompat.planner.fleet import Fleet
 
-README = Path(__file__).resolve().parents[2] / "README.rst"
+CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.rst"
 SAMPLE = Fleet.load("sample")
 # JSON objects keyed by data (host, vendor or domain names), not by a fixed key
 DATA_KEYS = (set(SAMPLE.hosts) | {"new-01"} | {c.vendor for c in SAMPLE.classes}
              | {d.name for d in SAMPLE.domains()})
-WITHOUT_UNREADABLE = ("graph", "report")  # README: every answer but these has `unreadable`
+WITHOUT_UNREADABLE = ("graph", "report")  # docs/cli.rst: every answer but these has `unreadable`
 
 
 def _documented() -> dict[str, set[str]]:
-    """{command: the ``keys`` README lists under it} from the JSON key list."""
-    text = README.read_text()
+    """{command: the ``keys`` docs/cli.rst lists under it} from its JSON key list."""
+    text = CLI_DOC.read_text()
     section = text[text.index("With ``--json`` each command prints"):]
     entries = re.findall(r"^``([a-z]+)``\n((?:    .*\n)+)", section, flags=re.MULTILINE)
     return {command: set(re.findall(r"``([a-z_]+)``", body)) for command, body in entries}
@@ -72,13 +72,13 @@ def _run(command: str, args: list[str]) -> dict:
     return json.loads(out.getvalue())
 
 
-def test_readme_lists_the_json_keys_of_every_planner_command(outputs):
+def test_docs_list_the_json_keys_of_every_planner_command(outputs):
     assert set(_documented()) == set(outputs)
 
 
 @pytest.mark.parametrize("command", ["classes", "targets", "domain", "domains", "common", "whatif", "stranded",
                                      "levels", "graph", "report"])
-def test_readme_json_keys_are_the_printed_ones(outputs, command):
+def test_documented_json_keys_are_the_printed_ones(outputs, command):
     documented = _documented()[command] | (set() if command in WITHOUT_UNREADABLE else {"unreadable"})
     printed = dict(outputs[command])
     # every answer names its map (README, "Which libvirt: the embedded maps"), beside its own keys
