@@ -3,7 +3,7 @@
 Every command takes INVENTORY sources (``sample``, a directory, a JSON/YAML
 file, hypervisors or compute nodes from Nova, a file listing libvirt URIs,
 or URIs; see cpucompat.planner.inventory), merged into one fleet, and ``--json``
-with the keys documented in README.rst.  Unreadable hosts are listed on
+with the keys documented in docs/cli.rst.  Unreadable hosts are listed on
 stderr (with ``--json``: under ``unreadable``); when no host can be read,
 the command fails.  ``graph`` and ``report`` write ``-o PATH`` through
 `cpucompat.atomic.write_output` (``-`` is standard output, and then holds
