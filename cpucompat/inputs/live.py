@@ -24,7 +24,8 @@ from ..engine.cpu import Cpu
 from ..engine.cpuid import CpuidDump, decode_data
 from ..engine.cpumap import CpuMap, resolve_map
 from ..errors import CpuCompatError, HostUnreachable, MissingDependency
-from .parse import decoded_host_cpu, parse_cpus, parse_proc_cpuinfo, read_text
+from .cpuinfo import parse_proc_cpuinfo
+from .parse import decoded_host_cpu, parse_cpus, read_text
 
 __all__ = ["connection", "host_cpu_from_libvirt", "local_host_cpu", "local_cpuid_dump"]
 

@@ -8,7 +8,7 @@ The format is detected from content, never from the file name:
   ``<cpu>`` elements (``<cpuTest>``), and raw CPUID dumps
   (``<cpudata arch='x86'>``);
 * Nova's ``ComputeNode.cpu_info`` JSON (string or dict, or a list of them);
-* Linux ``/proc/cpuinfo``.
+* Linux ``/proc/cpuinfo`` (read by `cpucompat.inputs.cpuinfo`).
 
 Parsing follows libvirt's virCPUDefParseXML rules (host CPU ⇔ ``<arch>``
 present; guest defaults mode=custom, match=exact, policy=require) and
@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from lxml import etree
 
-from ..engine.decode import decode, decode_features
+from ..engine.decode import decode
 from ..engine.cpu import Cpu
 from ..engine.rules import CHECKS, FALLBACKS, MATCHES, MODES, POLICIES
 from ..engine.cpuid import CpuidDump
@@ -32,13 +32,13 @@ from ..display import shown
 from ..engine.cpumap import CpuMap, resolve_map
 from ..engine.hostcpu import readable_host
 from ..errors import InvalidCpuXml, UnknownInputFormat
-from ..engine.names import LINUX_VENDOR_FLAGS
 from ..safefile import read_regular
 from ..xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
+from .cpuinfo import parse_proc_cpuinfo
 
 __all__ = ["FORMATS", "read_text", "detect_format", "read_cpus", "parse_cpus", "read_cpuid_dumps",
            "parse_cpuid_dumps", "decoded_host_cpu", "cpuid_dump_from_element", "cpu_from_element",
-           "parse_cpu_info_json", "parse_cpu_info", "parse_proc_cpuinfo"]
+           "parse_cpu_info_json", "parse_cpu_info"]
 
 FORMATS = ("xml", "cpu_info", "proc_cpuinfo")
 # libvirt's model, vendor and feature names are a few dozen characters, a
@@ -127,17 +127,11 @@ def _iter_tag(element: etree._Element, tag: str) -> Iterable[etree._Element]:
 def _cpus_in_element(root: etree._Element, source: str, cpumap: CpuMap) -> list[Cpu]:
     tag = root.tag
     if tag == "capabilities":
-        cpu = root.find("host/cpu")
-        if cpu is None:
-            raise InvalidCpuXml("capabilities XML has no <host><cpu>", source=source)
-        return [cpu_from_element(cpu, source, cpumap)]
+        return [_required_cpu(root, "host/cpu", "capabilities XML has no <host><cpu>", source, cpumap)]
     if tag == "domainCapabilities":
         return [_domcaps_host_model(root, source, cpumap)]
     if tag == "domain":
-        cpu = root.find("cpu")
-        if cpu is None:
-            raise InvalidCpuXml("domain XML has no <cpu> element", source=source)
-        return [cpu_from_element(cpu, source, cpumap)]
+        return [_required_cpu(root, "cpu", "domain XML has no <cpu> element", source, cpumap)]
     if tag == "cpudata":
         return [decoded_host_cpu(cpuid_dump_from_element(root, source), cpumap)]
     if tag == "cpu":
@@ -153,6 +147,14 @@ def _cpus_in_element(root: etree._Element, source: str, cpumap: CpuMap) -> list[
             continue
         found.extend(_cpus_in_element(child, source, cpumap))
     return found
+
+
+def _required_cpu(root: etree._Element, path: str, missing: str, source: str, cpumap: CpuMap) -> Cpu:
+    """The ``<cpu>`` at `path` under `root`, refused with `missing` when absent."""
+    cpu = root.find(path)
+    if cpu is None:
+        raise InvalidCpuXml(missing, source=source)
+    return cpu_from_element(cpu, source, cpumap)
 
 
 def decoded_host_cpu(dump: CpuidDump, cpumap: CpuMap) -> Cpu:
@@ -368,40 +370,3 @@ def parse_cpu_info(value: str | dict[str, Any], source: str = "cpu_info",
               unknown_features=frozenset(unknown))
     # cpu_info lists every feature (EXPAND_FEATURES): a model newer than the map is decoded from them
     return readable_host(cpu, cpumap, lists_all_features=True)
-
-
-# -- /proc/cpuinfo -------------------------------------------------------------
-
-def parse_proc_cpuinfo(text: str, source: str = "/proc/cpuinfo", cpumap: CpuMap | None = None) -> Cpu:
-    """The first processor of a Linux ``/proc/cpuinfo`` as a host CPU.
-
-    Linux flag names are normalised to libvirt's (the speculation-control
-    flags by vendor); flags libvirt has no CPUID bit for are ignored.  The
-    model is the one libvirt would decode from those features and the
-    signature.
-    """
-    cpumap = resolve_map(cpumap)
-    block = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
-    fields: dict[str, str] = {}
-    for line in block.splitlines():
-        if ":" in line:
-            key, _, val = line.partition(":")
-            fields.setdefault(key.strip(), val.strip())
-    flags = fields.get("flags")
-    if flags is None:
-        raise UnknownInputFormat("/proc/cpuinfo has no x86 'flags' line", source=source)
-    archmap = cpumap.x86
-    vendor = archmap.vendor_by_string.get(fields.get("vendor_id", ""))
-    by_vendor = LINUX_VENDOR_FLAGS.get(vendor.name, {}) if vendor else {}
-    bits = 0
-    for flag in flags.split():
-        canonical = archmap.canonical_feature(by_vendor.get(flag, flag))
-        if canonical is not None:
-            bits |= archmap.feature_by_name[canonical].mask
-    try:
-        signature = (int(fields.get("cpu family", "0")), int(fields.get("model", "0")),
-                     int(fields.get("stepping", "0")))
-    except ValueError:
-        signature = None
-    result = decode_features(bits, vendor.name if vendor else None, signature, cpumap, source=source)
-    return replace(result.as_cpu(host=True), source=source)
