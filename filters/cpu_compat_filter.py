@@ -28,8 +28,10 @@ from nova.scheduler import utils as scheduler_utils
 
 from cpucompat.display import shown
 from cpucompat.nova import config
-from cpucompat.nova.scheduling import (AGGREGATE_MODEL, MAX_REASON, SPEC_MODE, CpuPlacement, Decision, Lru,
-                                       MoveKind, RequestDecisions, move_kind)
+from cpucompat.nova.cache import Lru
+from cpucompat.nova.moves import MoveKind, move_kind
+from cpucompat.nova.scheduling import MAX_REASON, CpuPlacement, Decision, RequestDecisions
+from cpucompat.nova.specs import AGGREGATE_MODEL, SPEC_MODE
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF

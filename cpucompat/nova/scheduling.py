@@ -1,31 +1,21 @@
 """Scheduling decisions: can a request's guest CPU run on (or move to) a host?
 
 All of the Nova filter's logic lives here, on plain values, so it is
-testable without Nova and fast enough for every host of every request:
+testable without Nova and fast enough for every host of every request: a
+host's ``cpu_info`` (JSON text, dict, '' or None) is read once per distinct
+text into a `hostcpu.HostCpu`, a decision computed once per distinct
+(request, host CPU) pair, both kept in caches (`cache.Lru`) bounded in the
+characters of cpu_info they keep, not only in entries.  Nothing raises: a
+malformed input is a failing decision with a reason, an internal error one
+flagged as an error.  Untrusted sizes are bounded: a ``cpucompat:*`` value
+or aggregate model longer than Nova stores (255 characters) is refused
+before it is looked up, a cpu_info over MAX_CPU_INFO characters before it
+is parsed, and reasons are cut to MAX_REASON characters.
 
-* a host's ``cpu_info`` (JSON text, dict, '' or None) is parsed once per
-  distinct text (bounded cache) into a `HostCpu`; a model newer than the map
-  is replaced by the one the map decodes from the listed features, and
-  feature names the map does not know are kept by name;
-* a decision is computed once per distinct (request, host CPU) pair;
-* nothing raises: a malformed input is a failing decision with a reason,
-  an internal error one flagged as an error;
-* untrusted sizes are bounded: a ``cpucompat:*`` value or aggregate model
-  longer than Nova stores (255 characters) is refused before it is looked
-  up, a cpu_info over MAX_CPU_INFO characters before it is parsed; the
-  caches are bounded in the characters of cpu_info they keep, not only in
-  entries, and reasons are cut to MAX_REASON characters.
-
-Which rule applies depends on the kind of request (`MoveKind`).  Only a
-live migration carries the running guest, and so its CPU, to the
-destination: it is judged by the live-migration rule of its mode.  Every
-other move (cold migration, resize, evacuation, unshelve) defines the guest
-anew on the destination from that compute's configuration, exactly as a
-boot does, so it is judged by the boot rule; a rebuild on its own host
-passes.  A move whose kind Nova cannot tell us (`MoveKind.UNKNOWN`) is
-judged by the live-migration rule when its source is known (the strict
-choice: a wrong refusal is seen at once, a wrong acceptance fails late in
-libvirt).
+Which rule applies depends on the kind of request (`moves.MoveKind`): the
+live-migration rule for a live migration (or a move of unknown kind whose
+source is known), the boot rule for every other move; a rebuild on its own
+host passes.
 
 The boot rule, per guest CPU mode (the computes' mode: Nova has no
 per-flavor CPU mode):
@@ -61,87 +51,29 @@ forbidden one excludes none.
 """
 from __future__ import annotations
 
-import enum
-import json
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..display import clip
 from ..engine.compare import compare, features_of
-from ..engine.cpu import Cpu, resolve_arch
+from ..engine.cpu import Cpu
 from ..engine.drivers import is_x86
 from ..engine.cpumap import CpuMap
-from ..engine.decode import decode_features
-from ..errors import CpuCompatError, NoSuitableModel, UnknownModel
-from ..inputs.parse import parse_cpu_info
+from ..errors import CpuCompatError, NoSuitableModel
+from .cache import Lru
 from .config import MODES, CpuPolicy, parse_flags
 from .guest import choose_model
+from .hostcpu import MAX_CPU_INFO, HostCpu, _host_cpu, dict_key, keepable
 from .hostmodel import guest_host_model
+from .moves import MoveKind
+from .specs import AGGREGATE_MODEL, SPEC_FLAGS, SPEC_MODE, SPEC_MODEL, bounded_specs
 from .traits import trait_requirements
 
-__all__ = ["SPEC_MODE", "SPEC_MODEL", "SPEC_FLAGS", "AGGREGATE_MODEL", "SOURCE_MODES", "MoveKind",
-           "TASK_STATE_MOVES", "move_kind", "HostCpu", "Request", "Decision", "NO_CPU_INFO", "Lru",
-           "CpuPlacement", "RequestDecisions"]
+__all__ = ["SOURCE_MODES", "MAX_REASON", "Request", "Decision", "NO_CPU_INFO", "CpuPlacement", "RequestDecisions"]
 
-SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"
-AGGREGATE_MODEL = "cpucompat_cpu_model"
 SOURCE_MODES = ("host-model", "host-passthrough", "maximum")  # modes whose live migrations depend on the source
-MAX_SPEC = 255  # Nova stores extra spec values and aggregate metadata in VARCHAR(255) columns
-MAX_HOST_NAME = 255  # so are host names
-MAX_CPU_INFO = 64 * 1024  # characters; Nova's libvirt driver writes about 1,000
 MAX_REASON = 500  # characters of a decision's reason
 CACHE_CHARS = 16 * 1024 * 1024  # characters of cpu_info the hosts cache keeps (decisions: 4 times as many)
-
-
-class MoveKind(enum.StrEnum):
-    """What a scheduling request is, as Nova tells it (docs/research/nova-moves.md §3)."""
-
-    BOOT = "boot"
-    LIVE_MIGRATION = "live migration"  # the guest keeps its CPU: the live-migration rule
-    RESIZE = "resize or cold migration"
-    EVACUATION = "evacuation"
-    UNSHELVE = "unshelve"
-    OTHER = "other move"  # a move in a task_state Nova 34 does not schedule: defined anew, the boot rule
-    REBUILD = "rebuild"  # on its own host, with a new image: passes (Nova's rule for every filter)
-    UNKNOWN = "move of an unknown kind"  # Nova cannot be asked: the live-migration rule when a source is named
-
-    @property
-    def keeps_cpu(self) -> bool:
-        """Judged by the live-migration rule (given a source host)."""
-        return self in (MoveKind.LIVE_MIGRATION, MoveKind.UNKNOWN)
-
-
-# The instance's task_state as Nova's API sets it before conductor asks the
-# scheduler (nova/compute/api.py); it stays set through conductor's retries.
-# Only live_migrate sets 'migrating'; resize and cold migration use
-# 'resize_prep', evacuate (and rebuild) 'rebuilding', unshelve 'unshelving'.
-TASK_STATE_MOVES = {"migrating": MoveKind.LIVE_MIGRATION, "resize_prep": MoveKind.RESIZE,
-                    "rebuilding": MoveKind.EVACUATION, "unshelving": MoveKind.UNSHELVE}
-
-
-def move_kind(task_state: str | None) -> MoveKind:
-    """The kind of a move (a request restricted to its instance's cell) from
-    the instance's task_state; a rebuild is told apart by Nova's
-    ``_nova_check_type`` hint before this is asked."""
-    return TASK_STATE_MOVES.get(task_state or "", MoveKind.OTHER)
-
-
-@dataclass(frozen=True, slots=True)
-class HostCpu:
-    """A compute host's CPU as its ``cpu_info`` gives it.
-
-    ``cpu`` is what the loaded map can describe.  ``reported_model`` is the
-    model cpu_info names, which a newer libvirt may know and the map not;
-    ``unknown`` the feature names the map does not know.  Both count for
-    exactness decisions: nothing the host reports is silently lost.
-    """
-
-    cpu: Cpu
-    reported_model: str
-    unknown: frozenset[str] = frozenset()
-    size: int = field(default=0, compare=False)  # characters of the cpu_info it was read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,54 +126,6 @@ class Decision:
 NO_CPU_INFO = Decision(False, "host reports no CPU information (cpu_info is empty)")
 
 
-class Lru:
-    """A small thread-safe LRU mapping (the scheduler calls from many threads),
-    bounded in entries and, with `max_weight`, in the summed weights its
-    callers give their entries (the characters of untrusted text each keeps):
-    a few huge entries cannot pin more than that.  An entry heavier than
-    `max_weight` is not kept at all."""
-
-    def __init__(self, size: int, max_weight: int | None = None) -> None:
-        self.size = size
-        self.max_weight = max_weight
-        self.weight = 0
-        self.items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()  # key → (value, weight)
-        self.lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self.lock:
-            found = self.items.get(key)
-            if found is None:
-                return None
-            self.items.move_to_end(key)
-            return found[0]
-
-    def put(self, key: Hashable, value: Any, weight: int = 0) -> None:
-        with self.lock:
-            self._put(key, value, weight)
-
-    def add(self, key: Hashable, weight: int = 0) -> bool:
-        """Insert `key`; True for the one caller that found it absent."""
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return False
-            self._put(key, True, weight)
-            return True
-
-    def _put(self, key: Hashable, value: Any, weight: int) -> None:
-        old = self.items.pop(key, None)
-        if old is not None:
-            self.weight -= old[1]
-        if self.max_weight is not None and weight > self.max_weight:
-            return
-        self.items[key] = (value, weight)
-        self.weight += weight
-        while len(self.items) > self.size or (self.max_weight is not None and self.weight > self.max_weight):
-            _, (_, dropped) = self.items.popitem(last=False)
-            self.weight -= dropped
-
-
 class CpuPlacement:
     """Decisions for one validated CpuPolicy, with bounded caches."""
 
@@ -263,7 +147,7 @@ class CpuPlacement:
         """host_cpu() and the text it is cached under (None: not cached)."""
         if cpu_info is None or cpu_info == "" or cpu_info == {}:
             return NO_CPU_INFO, None
-        key = cpu_info if isinstance(cpu_info, str) else _dict_key(cpu_info)
+        key = cpu_info if isinstance(cpu_info, str) else dict_key(cpu_info)
         if len(key) > MAX_CPU_INFO:  # refused before it is parsed or kept
             return Decision(False, f"cpu_info of {len(key)} characters, more than the {MAX_CPU_INFO} "
                                    "allowed"), None
@@ -287,7 +171,7 @@ class CpuPlacement:
         known = self._known_hosts
         for host in hosts:
             cpu_info = getattr(host, "cpu_info", None)
-            if cpu_info and _keepable(cpu_info) and known.get(host.host) is not cpu_info:
+            if cpu_info and keepable(cpu_info) and known.get(host.host) is not cpu_info:
                 known[host.host] = cpu_info  # one dict store: atomic under the GIL
 
     def source_cpu(self, host: str, lookup: Callable[[str], Any] | None = None) -> HostCpu | None:
@@ -297,7 +181,7 @@ class CpuPlacement:
         cpu_info = self._known_hosts.get(host)
         if cpu_info is None and lookup is not None:
             cpu_info = lookup(host)
-            if cpu_info and _keepable(cpu_info):
+            if cpu_info and keepable(cpu_info):
                 self._known_hosts[host] = cpu_info
         found = self.host_cpu(cpu_info)
         return found if isinstance(found, HostCpu) else None
@@ -316,14 +200,7 @@ class CpuPlacement:
 
         Raises CpuCompatError for unusable extra specs or aggregate metadata
         (the filter turns that into rejecting every host with the reason)."""
-        specs = {str(k): str(v) for k, v in (extra_specs or {}).items()}
-        for key in (SPEC_MODE, SPEC_MODEL, SPEC_FLAGS):
-            if len(specs.get(key, "")) > MAX_SPEC:  # refused before any lookup of its names
-                raise CpuCompatError(f"value of {len(specs[key])} characters, more than the {MAX_SPEC} "
-                                     "Nova stores", source=key)
-        if aggregate_model and len(aggregate_model) > MAX_SPEC:
-            raise CpuCompatError(f"value of {len(aggregate_model)} characters, more than the {MAX_SPEC} Nova "
-                                 "stores", source=f"aggregate {AGGREGATE_MODEL}")
+        specs = bounded_specs(extra_specs, aggregate_model)
         policy, x86 = self.policy, self.cpumap.x86
         mode, models, flags = policy.mode, policy.models, policy.flags
         if aggregate_model:  # the aggregate's computes are configured with that custom model
@@ -460,30 +337,6 @@ class CpuPlacement:
                         name, misconfigured=True)
 
 
-def _host_cpu(cpu_info: str | dict[str, Any], cpumap: CpuMap) -> HostCpu:
-    """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
-    list, so a model the map does not know (a newer libvirt's) adds nothing:
-    the host gets the model the map decodes from those features.
-
-    The Cpu it holds carries nothing of unbounded size: it becomes a key of
-    the library's CPU caches (cpu_bits, compare, host_model), which are
-    bounded in entries only; the names the map does not know stay in the
-    HostCpu, whose cache is bounded in characters."""
-    cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)  # names past 200 characters are refused there
-    unknown = cpu.unknown_features
-    cpu = replace(cpu, unknown_features=frozenset())
-    archmap = resolve_arch(cpumap, cpu)
-    reported = cpu.model or ""
-    if is_x86(cpu.arch) and reported not in archmap.model_by_name:
-        bits = features_of(replace(cpu, model=None), cpumap)
-        if not bits:
-            raise UnknownModel(f"unknown CPU model '{reported}' in cpu_map {archmap.source} and no known "
-                               "features to decode one from", source="cpu_info")
-        cpu = replace(cpu, model=decode_features(bits, cpu.vendor, None, cpumap, source="cpu_info").model)
-    features_of(cpu, cpumap)  # an unknown model of another arch: fail here, once
-    return HostCpu(cpu, reported, unknown)
-
-
 class RequestDecisions:
     """One scheduling request's decisions over a list of hosts.
 
@@ -531,20 +384,9 @@ class RequestDecisions:
         return found
 
 
-def _keepable(cpu_info: Any) -> bool:
-    """False for a cpu_info too large to be used, hence to be kept."""
-    return not (isinstance(cpu_info, str) and len(cpu_info) > MAX_CPU_INFO)
-
-
 def _clipped(decision: Decision) -> Decision:
     """`decision` with its reason cut to MAX_REASON characters: reasons
     carry names from cpu_info and extra specs, of any length."""
     reason = clip(decision.reason, MAX_REASON)
     return decision if reason is decision.reason else replace(decision, reason=reason)
 
-
-def _dict_key(value: Any) -> str:
-    try:
-        return json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return repr(value)

@@ -18,8 +18,10 @@ from cpucompat.engine.maps import resolve_map_spec
 from cpucompat.errors import CpuCompatError
 from cpucompat.nova import scheduling
 from cpucompat.nova.config import CpuPolicy
-from cpucompat.nova.scheduling import (NO_CPU_INFO, CpuPlacement, Decision, HostCpu, Lru, MoveKind, Request,
-                                       RequestDecisions, move_kind)
+from cpucompat.nova.cache import Lru
+from cpucompat.nova.hostcpu import HostCpu
+from cpucompat.nova.moves import MoveKind, move_kind
+from cpucompat.nova.scheduling import NO_CPU_INFO, CpuPlacement, Decision, Request, RequestDecisions
 
 NOVA_DATA = Path(__file__).resolve().parents[1] / "data" / "nova"
 CPU_INFO = {p.stem: p.read_text().strip() for p in NOVA_DATA.glob("*.json")}

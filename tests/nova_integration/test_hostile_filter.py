@@ -227,7 +227,7 @@ def test_names_the_map_does_not_know_stay_out_of_the_librarys_cpu_caches():
 
 
 def test_an_entry_heavier_than_its_cache_is_not_kept():
-    from cpucompat.nova.scheduling import Lru
+    from cpucompat.nova.cache import Lru
 
     cache = Lru(10, max_weight=100)
     cache.put("small", 1, 60)

@@ -649,7 +649,8 @@ def test_an_internal_error_reading_cpu_info_is_a_fault_logged_once(scheduler, ca
 
 def test_unusable_cpu_info_is_named_once_in_the_reason():
     from cpucompat.errors import NoSuitableModel
-    from cpucompat.nova.scheduling import CpuPlacement, _host_cpu
+    from cpucompat.nova.hostcpu import _host_cpu
+    from cpucompat.nova.scheduling import CpuPlacement
 
     placement = CpuPlacement(config_policy("host-model"))
     reason = placement.decide(placement.request({}), json.dumps({"model": "NoSuchCPU"})).reason

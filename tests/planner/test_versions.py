@@ -10,7 +10,7 @@ from cpucompat.engine.maps import resolve_map_spec
 from cpucompat.inputs.parse import parse_cpu_info, parse_cpus, read_cpuid_dumps
 from cpucompat.errors import UnknownModel
 from cpucompat.engine.hostcpu import readable_host
-from cpucompat.nova.scheduling import _host_cpu
+from cpucompat.nova.hostcpu import _host_cpu
 from cpucompat.planner.fleet import Fleet
 
 
