@@ -41,4 +41,5 @@ def test_a_large_inventory_read_through_a_pipe_writes_nothing_on_stderr(tmp_path
     stderr = io.StringIO()  # not a terminal
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
         assert cli.main(["classes", str(inventory)]) == 0
-    assert stderr.getvalue() == ""
+    # only the line naming the map that answered; no progress
+    assert [line for line in stderr.getvalue().splitlines() if not line.startswith("cpucompat: cpu_map:")] == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import cpucompat
+from cpucompat.engine.maps import resolve_map_spec
 from cpucompat.engine.baseline import expand
 from cpucompat.inputs.parse import read_cpus
 from cpucompat.nova.hostmodel import NEVER_EXPOSED, guest_host_model
@@ -24,7 +24,7 @@ def cases(testdata: Path):
 
 @pytest.fixture(scope="module")
 def recorded(testdata_9):
-    cpumap = cpucompat.embedded_cpu_map()
+    cpumap = resolve_map_spec("9.0.0")  # the map of the libvirt that recorded these CPUs
     found = []
     for name, host_file, json_file in cases(testdata_9):
         host = read_cpus(host_file, cpumap)[0]
