@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cli-examples", type=int, default=None,
                         help="inputs per property that runs the command line (each costs a whole CLI run; "
                              "default: --examples)")
+    parser.add_argument("-k", dest="only", default="", metavar="TEXT",
+                        help="run only the properties whose name holds TEXT")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="results file (Markdown)")
     args = parser.parse_args(argv)
     os.environ["CPUCOMPAT_FUZZ_EXAMPLES"] = str(args.examples)
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     properties = [getattr(module, n) for n in dir(module)
-                  if n.startswith("test_") and hasattr(getattr(module, n), "hypothesis")]
+                  if n.startswith("test_") and hasattr(getattr(module, n), "hypothesis") and args.only in n]
     lines, failures, total = [], 0, 0
     for prop in properties:
         start = time.perf_counter()
@@ -88,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = ["# Fuzzing results", "",
               f"`python fuzz/run.py --examples {args.examples}"
               + (f" --cli-examples {args.cli_examples}" if args.cli_examples is not None else "")
+              + (f" -k {args.only}" if args.only else "")
               + f"` on {platform.machine()}, "
               f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}: "
               f"{total:,} inputs over {len(properties)} properties, {failures} failing.", ""] + lines
