@@ -34,8 +34,12 @@ from nova.tests.functional import integrated_helpers
 from nova.tests.functional.api import client
 from nova.tests.functional.libvirt import base as libvirt_base
 
-from cpucompat import baseline, embedded_cpu_map, expand, parse_cpus
+from cpucompat import baseline, expand, parse_cpus
+from cpucompat.engine.maps import resolve_map_spec
 from cpucompat.nova import config as cpucompat_config
+
+# the libvirt release of the computes: tests/data/nova holds cpu_info libvirt 9.0.0 reported
+COMPUTES_LIBVIRT = "9.0.0"
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nova"
 
@@ -112,9 +116,11 @@ class RealCpuConnection(fakelibvirt.Connection):
 
     def baselineCPU(self, cpus, flags):
         """libvirt's answer, from cpucompat (libvirt-exact): the host CPU's
-        full feature list for Nova's cpu_info, a model's for its traits."""
-        parsed = [cpu for xml in cpus for cpu in parse_cpus(xml)]
-        result = expand(parsed[0]) if len(parsed) == 1 else baseline(parsed)
+        full feature list for Nova's cpu_info, a model's for its traits.
+        The computes run libvirt 9.0.0, whose recorded cpu_info these CPUs are."""
+        computes_map = resolve_map_spec(COMPUTES_LIBVIRT)
+        parsed = [cpu for xml in cpus for cpu in parse_cpus(xml, cpumap=computes_map)]
+        result = expand(parsed[0], computes_map) if len(parsed) == 1 else baseline(parsed, computes_map)
         if flags & fakelibvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES:
             features = result.expanded
         else:
@@ -124,7 +130,7 @@ class RealCpuConnection(fakelibvirt.Connection):
 
     def getCPUModelNames(self, arch):
         if arch in ("x86_64", "i686"):
-            return list(embedded_cpu_map().x86.model_by_name)
+            return list(resolve_map_spec(COMPUTES_LIBVIRT).x86.model_by_name)
         return super().getCPUModelNames(arch)
 
 
