@@ -16,7 +16,6 @@ __all__ = ["SPEC_MODE", "SPEC_MODEL", "SPEC_FLAGS", "AGGREGATE_MODEL", "MAX_SPEC
 SPEC_MODE, SPEC_MODEL, SPEC_FLAGS = "cpucompat:cpu_mode", "cpucompat:cpu_model", "cpucompat:cpu_flags"
 AGGREGATE_MODEL = "cpucompat_cpu_model"
 MAX_SPEC = 255  # Nova stores extra spec values and aggregate metadata in VARCHAR(255) columns
-MAX_HOST_NAME = 255  # so are host names
 
 
 def bounded_specs(extra_specs: Mapping[str, Any] | None, aggregate_model: str | None = None) -> dict[str, str]:

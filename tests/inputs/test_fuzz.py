@@ -216,6 +216,19 @@ def _unblock(fifos) -> None:
                 pass
 
 
+def _hangs(target, fifos) -> bool:
+    """Run `target` on a watchdog thread; True when it was still blocked after
+    HANG_SECONDS (then the FIFOs' other ends are opened so the thread ends)."""
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(HANG_SECONDS)
+    hung = worker.is_alive()
+    if hung:
+        _unblock(fifos)
+        worker.join(HANG_SECONDS)
+    return hung
+
+
 def run_cli(argv, fifos=(), cwd=None):
     """cli.main(argv) on a watchdog thread → (status, stdout text, stderr text).
 
@@ -242,13 +255,7 @@ def run_cli(argv, fifos=(), cwd=None):
     if cwd is not None:
         os.chdir(cwd)
     try:
-        worker = threading.Thread(target=target, daemon=True)
-        worker.start()
-        worker.join(HANG_SECONDS)
-        hung = worker.is_alive()
-        if hung:
-            _unblock(fifos)
-            worker.join(HANG_SECONDS)
+        hung = _hangs(target, fifos)
     finally:
         os.chdir(previous)
     assert not hung, f"cpucompat {' '.join(map(str, argv))} hung (blocked on a FIFO or device?)"
@@ -508,14 +515,7 @@ def test_hostile_cpu_map_directories_load_or_fail_in_one_line_without_hanging(tm
         except BaseException as exc:  # noqa: BLE001 - re-raised below, in the test's own thread
             raised.append(exc)
 
-    worker = threading.Thread(target=load, daemon=True)
-    worker.start()
-    worker.join(HANG_SECONDS)
-    hung = worker.is_alive()
-    if hung:
-        _unblock(fifos)
-        worker.join(HANG_SECONDS)
-    assert not hung, "load_cpu_map hung"
+    assert not _hangs(load, fifos), "load_cpu_map hung"
     if raised:
         raise raised[0]
 
