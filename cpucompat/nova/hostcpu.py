@@ -14,11 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.compare import features_of
-from ..engine.cpu import Cpu, resolve_arch
+from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap
-from ..engine.decode import decode_features
-from ..engine.drivers import is_x86
-from ..errors import UnknownModel
 from ..inputs.parse import parse_cpu_info
 
 __all__ = ["MAX_CPU_INFO", "HostCpu", "keepable", "dict_key"]
@@ -45,7 +42,8 @@ class HostCpu:
 def _host_cpu(cpu_info: str | dict[str, Any], cpumap: CpuMap) -> HostCpu:
     """Parse a cpu_info.  Nova's x86 features are libvirt's full expanded
     list, so a model the map does not know (a newer libvirt's) adds nothing:
-    the host gets the model the map decodes from those features.
+    parse_cpu_info gives the host the model the map decodes from those
+    features (engine.hostcpu.readable_host, the planner's path too).
 
     The Cpu it holds carries nothing of unbounded size: it becomes a key of
     the library's CPU caches (cpu_bits, compare, host_model), which are
@@ -54,14 +52,7 @@ def _host_cpu(cpu_info: str | dict[str, Any], cpumap: CpuMap) -> HostCpu:
     cpu = parse_cpu_info(cpu_info, "cpu_info", cpumap)  # names past 200 characters are refused there
     unknown = cpu.unknown_features
     cpu = replace(cpu, unknown_features=frozenset())
-    archmap = resolve_arch(cpumap, cpu)
     reported = cpu.model or ""
-    if is_x86(cpu.arch) and reported not in archmap.model_by_name:
-        bits = features_of(replace(cpu, model=None), cpumap)
-        if not bits:
-            raise UnknownModel(f"unknown CPU model '{reported}' in cpu_map {archmap.source} and no known "
-                               "features to decode one from", source="cpu_info")
-        cpu = replace(cpu, model=decode_features(bits, cpu.vendor, None, cpumap, source="cpu_info").model)
     features_of(cpu, cpumap)  # an unknown model of another arch: fail here, once
     return HostCpu(cpu, reported, unknown)
 
