@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["DEFAULT_VERSION", "KNOWN_VERSIONS", "QEMU_FILTERED_ANY", "Rules", "RULES", "rules_for",
-           "version_key", "version_in"]
+if TYPE_CHECKING:
+    from .cpumap import ArchMap
+
+__all__ = ["ARCH_CAPABILITIES_MSR", "DEFAULT_VERSION", "KNOWN_VERSIONS", "QEMU_FILTERED_ANY", "Rules", "RULES",
+           "host_msrs", "rules_for", "version_key", "version_in"]
 
 # The embedded maps (data/cpu_maps/<version>/), oldest first.  The default is
 # the newest: a fleet's 2023-26 CPUs are named only by it, and its answers
@@ -58,6 +62,25 @@ RULES: dict[str, Rules] = {
 # Every name some release's QEMU driver drops: a host's cpu_info lists them or
 # not depending on its libvirt, never on its silicon, so classes ignore them.
 QEMU_FILTERED_ANY = frozenset().union(*(rules.qemu_filtered for rules in RULES.values()))
+
+ARCH_CAPABILITIES_MSR = 0x10A  # IA32_ARCH_CAPABILITIES
+
+
+def host_msrs(rules: Rules, archmap: "ArchMap", cpuid_features: int) -> tuple[int, ...]:
+    """The MSR indexes libvirt's virCPUx86GetHost reads on a live host whose
+    CPUID leaves decode to `cpuid_features` (a bitmask over `archmap`).
+
+    "map" (11.3.0, 12.8.0: virCPUx86ListMSRs): every index a feature of the
+    map lives in, once each, in the map's feature order; "arch-capabilities"
+    (9.0.0): IA32_ARCH_CAPABILITIES alone, and only when CPUID lists
+    ``arch-capabilities`` (9.0.0's map also names 0xcf, which 9.0.0 never
+    reads).
+    """
+    if rules.host_msrs == "map":
+        return tuple(dict.fromkeys(d.leaf for f in archmap.features for d in f.data if d.kind == "msr"))
+    listed = archmap.feature_by_name.get("arch-capabilities")
+    return (ARCH_CAPABILITIES_MSR,) if listed is not None and cpuid_features & listed.mask else ()
+
 
 _VERSION = re.compile(r"\b(\d{1,4})\.(\d{1,4})\.(\d{1,4})\b")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import fcntl
 import functools
 import os
@@ -23,6 +24,8 @@ from typing import Any, Iterator
 from ..engine.cpu import Cpu
 from ..engine.cpuid import CpuidDump, decode_data
 from ..engine.cpumap import CpuMap, resolve_map
+from ..engine.maps import map_rules
+from ..engine.releases import host_msrs
 from ..errors import CpuCompatError, HostUnreachable, MissingDependency
 from .cpuinfo import parse_proc_cpuinfo
 from .parse import decoded_host_cpu, parse_cpus, read_text
@@ -107,19 +110,21 @@ CPUID_DEVICE = "/dev/cpu/0/cpuid"
 MSR_DEVICE = "/dev/cpu/0/msr"
 KVM_DEVICE = "/dev/kvm"
 KVM_GET_MSRS = 0xC008AE88  # _IOWR(KVMIO, 0x88, struct kvm_msrs)
-ARCH_CAPABILITIES_MSR = 0x10A
 
 
 def local_cpuid_dump(cpumap: CpuMap | None = None) -> CpuidDump | None:
-    """This CPU's CPUID leaves and feature MSRs, as libvirt's
-    virCPUx86GetHost reads them, or None when Linux's cpuid device cannot
-    be read (not root, no x86, no cpuid module).
+    """This CPU's CPUID leaves and feature MSRs, as the libvirt release of
+    the map reads them in virCPUx86GetHost, or None when Linux's cpuid
+    device cannot be read (not root, no x86, no cpuid module).
 
     Only the leaves the map's features live in are read, within the
-    CPU's maximum basic and extended leaves; IA32_ARCH_CAPABILITIES comes
-    from the msr device, else KVM, and is left out when neither answers.
+    CPU's maximum basic and extended leaves.  Which MSRs are read is the
+    release's rule (`releases.host_msrs`: IA32_ARCH_CAPABILITIES alone for
+    9.0.0, every MSR the map names from 11.3.0 on); each comes from the msr
+    device, else KVM, and is left out when neither answers.
     """
-    archmap = resolve_map(cpumap).x86
+    cpumap = resolve_map(cpumap)
+    archmap = cpumap.x86
     try:
         fd = os.open(CPUID_DEVICE, os.O_RDONLY)
     except OSError:
@@ -144,24 +149,27 @@ def local_cpuid_dump(cpumap: CpuMap | None = None) -> CpuidDump | None:
     finally:
         os.close(fd)
     dump = CpuidDump(tuple(leaves), source=CPUID_DEVICE)
-    # libvirt reads IA32_ARCH_CAPABILITIES only when CPUID says it exists
-    arch_capabilities = archmap.feature_by_name.get("arch-capabilities")
-    if arch_capabilities is None or not decode_data(dump, archmap).features & arch_capabilities.mask:
-        return dump
-    value = _feature_msr(ARCH_CAPABILITIES_MSR)
-    if value is None:
-        return dump
-    return replace(dump, msrs=((ARCH_CAPABILITIES_MSR, (value & 0xFFFFFFFF, value >> 32)),))
+    msrs = []
+    for index in host_msrs(map_rules(cpumap), archmap, decode_data(dump, archmap).features):
+        value = _feature_msr(index)
+        if value is not None:
+            msrs.append((index, (value & 0xFFFFFFFF, value >> 32)))
+    return replace(dump, msrs=tuple(msrs)) if msrs else dump
 
 
 def _feature_msr(index: int) -> int | None:
     """An MSR as libvirt's virHostCPUGetMSR reads it: the msr device, else
-    KVM's feature MSRs."""
+    KVM's feature MSRs; an MSR the msr device says the CPU lacks (EIO) is
+    not asked of KVM."""
     with contextlib.suppress(OSError):
         fd = os.open(MSR_DEVICE, os.O_RDONLY)
         try:
             msr: int = struct.unpack("<Q", os.pread(fd, 8, index))[0]
             return msr
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return None
+            raise
         finally:
             os.close(fd)
     with contextlib.suppress(OSError):

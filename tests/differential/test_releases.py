@@ -72,3 +72,18 @@ def test_every_model_of_the_releases_map_expands_as_the_release_does(release):
     law = EXHAUSTIVE["models"](Draw(cpumap), oracle.ask)
     differences = [(case, outcome.keys) for case in law.cases() if (outcome := law.check(case)).keys]
     assert not differences, f"libvirt {oracle.version_name}: {differences[:3]}"
+
+
+def test_this_machines_cpu_read_live_equals_the_releases_capabilities(release):
+    """R6: cpucompat reads this CPU's CPUID and the MSRs the release reads
+    (releases.host_msrs) and must name the host CPU that release's
+    capabilities name, as root (else the CPUID device is unreadable)."""
+    from cpucompat.inputs import live
+    from cpucompat.inputs.parse import parse_cpus
+
+    oracle, cpumap = release
+    if live.local_cpuid_dump(cpumap) is None:
+        pytest.skip(f"{live.CPUID_DEVICE} is not readable (needs root and the cpuid module)")
+    theirs = parse_cpus(oracle.ask({"op": "capabilities"})["xml"], "capabilities", cpumap)[0]
+    ours = live.local_host_cpu(cpumap)
+    assert (ours.model, ours.vendor, sorted(ours.features)) == (theirs.model, theirs.vendor, sorted(theirs.features))

@@ -11,7 +11,8 @@ import struct
 
 import pytest
 
-from cpucompat.engine.maps import resolve_map_spec
+from cpucompat.engine.maps import map_rules, resolve_map_spec
+from cpucompat.engine.releases import ARCH_CAPABILITIES_MSR, KNOWN_VERSIONS, host_msrs
 from cpucompat.inputs import live
 
 
@@ -68,11 +69,55 @@ def test_cpuid_dump_reads_each_leaf_once_and_asks_for_the_msr_only_when_cpuid_li
     monkeypatch.setattr(live, "CPUID_DEVICE", str(device))
     monkeypatch.setattr(live.os, "pread", pread)
     monkeypatch.setattr(live, "_feature_msr", lambda index: 0x6B)
-    dump = live.local_cpuid_dump()
+    release_9_0 = resolve_map_spec("9.0.0")  # libvirt 9.0.0 reads IA32_ARCH_CAPABILITIES only
+    dump = live.local_cpuid_dump(release_9_0)
     assert sorted(reads) == sorted(set(reads)) and (7, 0) in reads and (7, 1) in reads
     assert all(subleaf <= 1 for leaf, subleaf in reads if leaf == 7)
-    assert dump.msrs == ((live.ARCH_CAPABILITIES_MSR, (0x6B, 0)),)
+    assert dump.msrs == ((ARCH_CAPABILITIES_MSR, (0x6B, 0)),)
     without = {(7, 0): (1, 0, 0, 0)}
     monkeypatch.setattr(live.os, "pread", lambda fd, size, offset: struct.pack(
         "<4I", *without.get((offset & 0xFFFFFFFF, offset >> 32), (0xD, 0, 0, 0))))
-    assert live.local_cpuid_dump().msrs == ()
+    assert live.local_cpuid_dump(release_9_0).msrs == ()
+    # libvirt 11.3.0 on reads every MSR its map names, whatever CPUID says
+    release_12_8 = resolve_map_spec("12.8.0")
+    assert [index for index, _ in live.local_cpuid_dump(release_12_8).msrs] == list(
+        host_msrs(map_rules(release_12_8), release_12_8.x86, 0))
+
+
+def _msr_indexes(cpumap) -> set[int]:
+    return {d.leaf for f in cpumap.x86.features for d in f.data if d.kind == "msr"}
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_each_release_reads_the_msrs_its_libvirt_reads(version):
+    """R6 (docs/research/libvirt-releases.md): virCPUx86GetHost of 9.0.0 reads
+    IA32_ARCH_CAPABILITIES when CPUID lists it; 11.3.0's reads every MSR of
+    its map (virCPUx86ListMSRs), 0xcf and the VMX capability MSRs included."""
+    cpumap = resolve_map_spec(version)
+    archmap, rules = cpumap.x86, map_rules(cpumap)
+    listed = archmap.feature_by_name["arch-capabilities"].mask
+    with_listed, without = host_msrs(rules, archmap, listed), host_msrs(rules, archmap, 0)
+    if version == "9.0.0":
+        assert 0xCF in _msr_indexes(cpumap)  # named by the map, never read by 9.0.0
+        assert (with_listed, without) == ((ARCH_CAPABILITIES_MSR,), ())
+    else:
+        assert with_listed == without and len(set(without)) == len(without)
+        assert set(without) == _msr_indexes(cpumap)
+        assert {ARCH_CAPABILITIES_MSR, 0xCF, 0x480, 0x48B, 0x491} <= set(without)
+
+
+def test_this_machine_answers_the_msrs_its_release_reads():
+    """As root, every MSR index the newest rules name is asked of this
+    machine (msr device, else KVM): those that answer are in the dump, and
+    decoding them names MSR features (vmx-* on a VMX host)."""
+    if not _readable_cpuid():
+        pytest.skip(f"{live.CPUID_DEVICE} is not readable (needs root and the cpuid module)")
+    cpumap = resolve_map_spec("12.8.0")
+    dump = live.local_cpuid_dump(cpumap)
+    answered = [index for index, _ in dump.msrs]
+    if not answered:
+        pytest.skip("neither the msr device nor KVM answers any feature MSR on this machine")
+    assert set(answered) <= set(host_msrs(map_rules(cpumap), cpumap.x86, 0))
+    msr_features = {f.name for f in cpumap.x86.features if f.data and f.data[0].kind == "msr"}
+    host = live.local_host_cpu(cpumap)
+    assert msr_features & set(host.feature_names()) or all(eax == edx == 0 for _, (eax, edx) in dump.msrs)
