@@ -17,6 +17,7 @@ from ..engine.hostcpu import readable_host
 from ..engine.releases import QEMU_FILTERED_ANY
 from ..errors import CpuCompatError, InvalidInventory
 from .results import CpuClass
+from .twins import with_splits
 
 __all__ = ["ClassKey", "class_key", "read_classes", "release_filtered", "sorted_hosts"]
 
@@ -97,7 +98,7 @@ def read_classes(hosts: Mapping[str, Cpu], cpumap: CpuMap,
                                 guest, features_of(guest.as_cpu(), cpumap)))
     # feature name → hosts reporting it, for names the map cannot tell
     # apart: hosts differing only in them fall into one class
-    return tuple(classes), dict(sorted(unknown.items()))
+    return with_splits(classes, cpumap), dict(sorted(unknown.items()))
 
 
 def sorted_hosts(classes: Sequence[CpuClass]) -> tuple[str, ...]:

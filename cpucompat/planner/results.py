@@ -13,8 +13,34 @@ from ..engine.cpumap import ArchMap
 from ..engine.levels import level_of
 from .partition import Part
 
-__all__ = ["CpuClass", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded",
+__all__ = ["CpuClass", "Split", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded",
            "Unchecked", "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """One class's twin: the same CPU, apart by features hosts on one
+    libvirt release do not show; `lacks` says which side this class is on."""
+
+    twin: int  # the other class's number
+    libvirt: str  # the release whose hosts do not show `features`
+    lacks: bool  # this class lacks them (its hosts look like that release's)
+    features: tuple[tuple[str, str], ...]  # (feature, why that release's hosts do not show it)
+    cpu_map: str  # the map the fleet was judged with: "libvirt 12.8.0 (embedded)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"twin": self.twin, "libvirt": self.libvirt, "lacks": self.lacks, "cpu_map": self.cpu_map,
+                "features": [{"name": name, "why": why} for name, why in self.features]}
+
+    def describe(self, index: int) -> str:
+        """One line: which twin, which release, and each reason with its features."""
+        by_reason: dict[str, list[str]] = {}
+        for name, why in self.features:
+            by_reason.setdefault(why, []).append(name)
+        reasons = "; ".join(f"{', '.join(names)}: {why}" for why, names in by_reason.items())
+        side = "lacks" if self.lacks else "has"
+        return (f"C{index} is split from C{self.twin}, the same CPU: it {side} {len(self.features)} feature(s) "
+                f"hosts on libvirt {self.libvirt} do not show ({reasons}); judged with cpu_map {self.cpu_map}")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -28,6 +54,7 @@ class CpuClass:
     hosts: tuple[str, ...]
     host_model: Expansion  # migratable host-model guest CPU
     guest_features: int  # full bitmask of that guest CPU
+    splits: tuple[Split, ...] = ()  # twins of the same CPU an older libvirt shows otherwise (twins.py)
 
     @property
     def label(self) -> str:
@@ -41,7 +68,8 @@ class CpuClass:
     def to_dict(self, archmap: ArchMap) -> dict[str, Any]:
         return {"class": self.index, "vendor": self.vendor, "model": self.cpu.model,
                 "host_model": self.host_model.model, "hosts": list(self.hosts),
-                "features": archmap.names(self.features), "level": level_of(self.features, archmap)}
+                "features": archmap.names(self.features), "level": level_of(self.features, archmap),
+                "split": [split.to_dict() for split in self.splits]}
 
 
 def plural(count: int, noun: str) -> str:

@@ -62,7 +62,11 @@ def outputs(tmp_path_factory) -> dict[str, dict]:
         "graph": ["sample", "--format", "dot", "-o", str(tmp / "lattice.dot")],
         "report": ["sample", "--guests", str(guests), "-o", str(tmp / "report.html")],
     }
-    return {command: _run(command, args) for command, args in commands.items()}
+    outputs = {command: _run(command, args) for command, args in commands.items()}
+    # one CPU on two libvirt releases: the sample has no such twins, so their split is read from these
+    twins = Path(__file__).resolve().parents[1] / "data" / "twins"
+    outputs["classes"]["classes"] += _run("classes", [str(twins)])["classes"]
+    return outputs
 
 
 def _run(command: str, args: list[str]) -> dict:

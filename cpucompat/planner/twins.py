@@ -1,0 +1,75 @@
+"""Why two CPU classes of one silicon stay apart: what an older libvirt
+cannot expose (issue 12, item 4).
+
+Hosts of one CPU model on different libvirt releases report different
+feature sets: 9.0.0's map names no ``vmx-*`` nor the newer bug-immunity
+bits, 9.0.0 reads no MSR but IA32_ARCH_CAPABILITIES (R6), and a model the
+newer map strips of a ``removed`` feature (``mpx`` in ``Cascadelake-Server``)
+no longer brings it.  Such hosts rightly form a class of their own (a guest
+cannot get those features there); this module finds each such pair and
+says, feature by feature, why, and with which map the fleet was judged.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+from ..engine.cpumap import CpuMap
+from ..engine.maps import map_version, resolve_map_spec
+from ..engine.releases import ARCH_CAPABILITIES_MSR, KNOWN_VERSIONS, RULES
+from .results import CpuClass, Split
+
+__all__ = ["with_splits"]
+
+
+def with_splits(classes: Sequence[CpuClass], cpumap: CpuMap) -> tuple[CpuClass, ...]:
+    """`classes` with each one's `splits` set.  A pair is twins when vendor
+    (and signature, where both have one) agree, one's features are a strict
+    subset of the other's, and one known release explains every feature
+    between them.  Cost: one bitmask test per pair of same-vendor classes."""
+    splits: dict[int, list[Split]] = {}
+    reasons: dict[tuple[str, str | None], dict[int, str]] = {}
+    shown = map_version(cpumap)
+    where = f"libvirt {shown.version or 'version unknown'} ({'embedded' if shown.embedded else shown.source})"
+    for fewer in classes:
+        for more in classes:
+            gap = more.features & ~fewer.features
+            if (fewer is more or fewer.vendor != more.vendor or fewer.features & ~more.features or not gap
+                    or (fewer.cpu.signature and more.cpu.signature and fewer.cpu.signature != more.cpu.signature)):
+                continue
+            for release in KNOWN_VERSIONS:
+                why = reasons.setdefault((release, fewer.cpu.model),
+                                         _unexposable(cpumap, release, fewer.cpu.model))
+                if all(bit in why for bit in _bits(gap)):
+                    features = tuple((cpumap.x86.features[bit].name, why[bit]) for bit in _bits(gap))
+                    splits.setdefault(fewer.index, []).append(Split(more.index, release, True, features, where))
+                    splits.setdefault(more.index, []).append(Split(fewer.index, release, False, features, where))
+                    break
+    return tuple(replace(c, splits=tuple(splits.get(c.index, ()))) for c in classes)
+
+
+def _bits(mask: int) -> list[int]:
+    return [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
+
+
+def _unexposable(cpumap: CpuMap, release: str, model: str | None) -> dict[int, str]:
+    """Bit (over `cpumap`) → why a host on libvirt `release` whose CPU is
+    read as `model` cannot show that feature."""
+    judged, theirs = cpumap.x86, resolve_map_spec(release).x86
+    msrs_read = RULES[release].host_msrs
+    why: dict[int, str] = {}
+    for feature in judged.features:
+        known = theirs.canonical_feature(feature.name)
+        if known is None:
+            why[feature.bit] = f"libvirt {release}'s cpu_map does not name it"
+        elif msrs_read != "map" and any(d.kind == "msr" and d.leaf != ARCH_CAPABILITIES_MSR
+                                        for d in theirs.feature_by_name[known].data):
+            why[feature.bit] = f"an MSR libvirt {release} does not read (only IA32_ARCH_CAPABILITIES)"
+    ours, older = judged.find_model(model or ""), theirs.find_model(model or "")
+    if ours is not None and older is not None:
+        for bit in _bits(ours.removed):
+            known = theirs.canonical_feature(judged.features[bit].name)
+            if known is not None and older.features & theirs.feature_by_name[known].mask:
+                why.setdefault(bit, f"part of {ours.name} in libvirt {release}'s cpu_map, "
+                                    f"'removed' from it in the map judged with")
+    return why
