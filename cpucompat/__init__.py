@@ -7,10 +7,12 @@ The public API, in the order one uses it:
 * reading CPUs, once, at the edge: `read_cpus` / `parse_cpus` (CPU XML,
   capabilities, domain capabilities, Nova's ``cpu_info``, ``/proc/cpuinfo``),
   `read_cpuid_dumps` / `parse_cpuid_dumps`, `parse_cpu_info`,
-  `read_qemu_models`; the values they give: `Cpu`, `CpuidDump`,
+  `read_qemu_models`, `read_domcaps` (the host-model CPU and QEMU's models
+  of domain capabilities); the values they give: `Cpu`, `CpuidDump`,
   `HypervisorModels`;
 * libvirt's questions on those values: `compare` (a `Comparison`: one of
   `IDENTICAL`, `SUPERSET`, `INCOMPATIBLE`, with what is missing and why),
+  `compare_hypervisor` (virConnectCompareHypervisorCPU, by the map's release),
   `baseline`, `expand`, `decode`, `host_model` (each an `Expansion`);
 * the capacity planner: `Fleet`, and the `Guest` and `Domain` values it takes
   and answers with (loaded on first use: it needs networkx);
@@ -36,10 +38,12 @@ from .engine.cpu import Cpu, Expansion, HypervisorModels
 from .engine.cpuid import CpuidDump
 from .engine.cpumap import CpuMap, embedded_cpu_map, load_cpu_map
 from .engine.decode import decode, host_model
+from .engine.hypervisor import compare_hypervisor
 from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
                      InvalidCpuXml, InvalidInventory, NoSuitableModel, PackageDataMissing, TooFewDomains,
                      UnknownArch, UnknownFeature, UnknownInputFormat, UnknownModel, UnsafeXml)
 from .inputs.parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
+from .inputs.domcaps import read_domcaps
 from .inputs.qmp import read_qemu_models
 
 # the planner's public types, loaded on first use (the planner pulls in networkx)
@@ -59,9 +63,10 @@ __all__ = [
     "CpuMap", "embedded_cpu_map", "load_cpu_map",
     # reading CPUs
     "Cpu", "CpuidDump", "HypervisorModels", "parse_cpu_info", "parse_cpuid_dumps", "parse_cpus",
-    "read_cpuid_dumps", "read_cpus", "read_qemu_models",
+    "read_cpuid_dumps", "read_cpus", "read_domcaps", "read_qemu_models",
     # libvirt's questions
-    "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare", "decode",
+    "IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "Expansion", "baseline", "compare",
+    "compare_hypervisor", "decode",
     "expand", "host_model",
     # the planner
     "Domain", "Fleet", "Guest",

@@ -102,12 +102,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..inputs.live import local_host_cpu
 
     cpumap = cpu_map_of(args)
-    if args.host is not None:
-        host = read_cpus(args.host, cpumap)[0]
-    else:
-        host = local_host_cpu(cpumap)
     guests = read_cpus(args.guest, cpumap)
-    results = [compare(g, host, cpumap) for g in guests]
+    if args.domcaps is not None:  # virConnectCompareHypervisorCPU, by the map's release's rules
+        from ..engine.hypervisor import compare_hypervisor
+        from ..inputs.domcaps import read_domcaps
+
+        host_model, models = read_domcaps(args.domcaps, cpumap)
+        results = [compare_hypervisor(g, host_model, models, cpumap) for g in guests]
+    else:
+        host = read_cpus(args.host, cpumap)[0] if args.host is not None else local_host_cpu(cpumap)
+        results = [compare(g, host, cpumap) for g in guests]
     text = []
     for guest, r in zip(guests, results):
         label = {Result.IDENTICAL: "identical to", Result.SUPERSET: "a superset of",
@@ -201,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("compare", parents=[common], help="can the guest CPUs in GUESTFILE run on the host?")
-    p.add_argument("--host", metavar="HOSTFILE", type=path_argument, help="host CPU (default: this machine)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--host", metavar="HOSTFILE", type=path_argument, help="host CPU (default: this machine)")
+    where.add_argument("--domcaps", metavar="DOMCAPS", type=path_argument,
+                       help="compare as virConnectCompareHypervisorCPU with this domain capabilities XML "
+                            "(its host-model CPU and QEMU's usable models and blockers)")
     p.add_argument("guest", metavar="GUESTFILE", type=path_argument,
                    help="guest CPUs (<cpu> or <domain> XML, several concatenated, or any CPU input above)")
     p.set_defaults(func=cmd_compare)

@@ -154,10 +154,23 @@ class HypervisorModels:
 
     blockers: tuple[tuple[str, tuple[str, ...]], ...]  # (model, unavailable features), QEMU's order
     source: str | None = field(default=None, compare=False, hash=False)
+    # models not usable whose blockers are not known (a domcaps before
+    # libvirt 10.9.0, a QMP reply without unavailable-features): libvirt
+    # calls them unusable with no blockers
+    unusable: frozenset[str] = frozenset()
 
     @property
     def names(self) -> frozenset[str]:
         return frozenset(name for name, _ in self.blockers)
+
+    def usable(self, model: str) -> bool:
+        """Does the hypervisor run `model` as it is (libvirt's usable='yes')?"""
+        return model not in self.unusable and any(name == model and not blockers
+                                                  for name, blockers in self.blockers)
+
+    def blockers_of(self, model: str) -> tuple[str, ...] | None:
+        """The blockers of `model` (QEMU's spelling), None when not offered."""
+        return next((blockers for name, blockers in self.blockers if name == model), None)
 
 
 @dataclass(frozen=True, slots=True)

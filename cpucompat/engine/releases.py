@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .cpumap import ArchMap
 
 __all__ = ["ARCH_CAPABILITIES_MSR", "DEFAULT_VERSION", "KNOWN_VERSIONS", "QEMU_FILTERED_ANY", "Rules", "RULES",
-           "host_msrs", "rules_for", "version_key", "version_in"]
+           "QEMU_CHECKS_USABILITY_SINCE", "host_msrs", "rules_for", "version_key", "version_in"]
 
 # The embedded maps (data/cpu_maps/<version>/), oldest first.  The default is
 # the newest: a fleet's 2023-26 CPUs are named only by it, and its answers
@@ -39,6 +39,14 @@ class Rules:
     # (IA32_ARCH_CAPABILITIES only, when the CPU has it) or "map" (every MSR
     # index the map names, virCPUx86ListMSRs).
     host_msrs: str
+    # how virConnectCompareHypervisorCPU judges a guest CPU (hypervisor.py):
+    # "host-model" (virCPUCompareXML against domcaps' host-model CPU) or
+    # "usability" (qemuDomainCheckCPU: QEMU's usable models and blockers first)
+    hypervisor_compare: str
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 # libvirt 9.0.0 qemu_capabilities.c: osxsave/ospke mirror CR4, cmt/mbm_* are
@@ -52,11 +60,25 @@ _QEMU_11_3 = _QEMU_9_0 | {"vmx-ept-uc", "vmx-ept-wb", "vmx-invvpid-single-contex
 # every feature; absent from 11.3.0's ignoredFeatures[]).
 _QEMU_12_8 = _QEMU_11_3 | {"ht", "cmp_legacy"}
 
+# qemuConnectCompareHypervisorCPU calls qemuDomainCheckCPU (qemu_domain.c)
+# with virCPUCompareUnusable (cpu.c) from libvirt 10.9.0 on: NEWS 10.9.0
+# "Report CPU model blockers in domain capabilities" (the blockers it
+# reads), NEWS 11.1.0 "Fix crash when starting a domain on a host with
+# unknown host CPU ... introduced in libvirt-10.9.0" (its NULL host-model
+# guard).  Absent from 9.0.0's source, present in 11.3.0's.
+QEMU_CHECKS_USABILITY_SINCE = "10.9.0"
+
+
+def _hypervisor_compare(version: str) -> str:
+    return "usability" if version_key(version) >= version_key(QEMU_CHECKS_USABILITY_SINCE) else "host-model"
+
+
 RULES: dict[str, Rules] = {
-    "9.0.0": Rules("9.0.0", _QEMU_9_0, host_msrs="arch-capabilities"),
+    "9.0.0": Rules("9.0.0", _QEMU_9_0, host_msrs="arch-capabilities",
+                   hypervisor_compare=_hypervisor_compare("9.0.0")),
     # cpu_x86.c virCPUx86GetHost reads virCPUx86ListMSRs() (diff 9.0.0 -> 11.3.0)
-    "11.3.0": Rules("11.3.0", _QEMU_11_3, host_msrs="map"),
-    "12.8.0": Rules("12.8.0", _QEMU_12_8, host_msrs="map"),
+    "11.3.0": Rules("11.3.0", _QEMU_11_3, host_msrs="map", hypervisor_compare=_hypervisor_compare("11.3.0")),
+    "12.8.0": Rules("12.8.0", _QEMU_12_8, host_msrs="map", hypervisor_compare=_hypervisor_compare("12.8.0")),
 }
 
 # Every name some release's QEMU driver drops: a host's cpu_info lists them or
@@ -89,10 +111,6 @@ def version_in(text: str | None) -> str | None:
     """The first x.y.z version named in `text` (a map's SOURCE line), or None."""
     found = _VERSION.search(text or "")
     return ".".join(str(int(part)) for part in found.groups()) if found else None
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
 
 
 def rules_for(version: str | None) -> tuple[Rules, str | None]:

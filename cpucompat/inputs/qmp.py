@@ -37,7 +37,8 @@ def parse_qemu_models(text: str, source: str = "<input>") -> HypervisorModels:
         if isinstance(definitions, list) and definitions and all(
                 isinstance(d, dict) and isinstance(d.get("name"), str) for d in definitions):
             return HypervisorModels(tuple((d["name"], _blockers(d, source)) for d in definitions),
-                                    source=source)
+                                    source=source, unusable=frozenset(
+                                        d["name"] for d in definitions if "unavailable-features" not in d))
     raise UnknownInputFormat("holds no QMP query-cpu-definitions reply (a list of CPU models)", source=source)
 
 

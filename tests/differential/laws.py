@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 import cpucompat
 from cpucompat.engine.cpuid import encode_dump
+from cpucompat.engine.hypervisor import compare_hypervisor
+from cpucompat.inputs.domcaps import parse_domcaps
 from cpucompat.inputs.parse import parse_cpus
 
 Ask = Callable[[dict], dict]
@@ -335,34 +337,75 @@ class Decode(Law):
 
 class CompareHypervisor(Law):
     """virConnectCompareHypervisorCPU for KVM (Nova's check before a live
-    migration since Nova 27) vs cpucompat.compare against the host-model CPU
-    of the same libvirt's domain capabilities (QEMU probed on this machine).
+    migration since Nova 27) vs cpucompat.engine.hypervisor.compare_hypervisor
+    with the host-model CPU and the CPU models (usable, blockers) of the same
+    libvirt's domain capabilities (QEMU probed on this machine).
 
     libvirt 9.0.0 compares with that host-model CPU (virCPUCompareXML);
-    later releases first ask whether QEMU calls the model usable
-    (qemuDomainCheckCPU), so this law shows where the rules part."""
+    from 10.9.0 on qemuDomainCheckCPU first asks whether QEMU calls the
+    model usable and judges models without <check partial='compat'/> by
+    their blockers (R7 in docs/research/libvirt-releases.md)."""
 
     name = "hvcompare"
-    host_model: ClassVar[dict[int, cpucompat.Cpu]] = {}
+    domcaps: ClassVar[dict[int, tuple[cpucompat.Cpu, cpucompat.HypervisorModels]]] = {}
 
     def strategy(self) -> st.SearchStrategy:
         return st.one_of(self.draw.guest_cpu(), self.draw.host_cpu())
 
-    def _host(self) -> cpucompat.Cpu:
+    def _hypervisor(self) -> tuple[cpucompat.Cpu, cpucompat.HypervisorModels]:
         key = id(self.ask)
-        if key not in self.host_model:
+        if key not in self.domcaps:
             answer = self.ask({"op": "domcaps"})
-            self.host_model[key] = parse_cpus(answer["xml"], "domcaps", self.map)[0]
-        return self.host_model[key]
+            self.domcaps[key] = parse_domcaps(answer["xml"], "domcaps", self.map)
+        return self.domcaps[key]
 
     def check(self, case: object) -> Outcome:
         answer = self.ask({"op": "compare_hv", "xmls": [case]})
-        host = self._host()
-        ours = _try(lambda: cpucompat.compare(parse_cpus(case, "drawn", self.map)[0], host, self.map).result)  # type: ignore[arg-type]
+        host_model, models = self._hypervisor()
+        ours = _try(lambda: compare_hypervisor(parse_cpus(case, "drawn", self.map)[0], host_model,  # type: ignore[arg-type]
+                                               models, self.map).result)
         keys = _both(answer, ours)
         if keys is None and ours != answer["result"]:
-            keys = [f"compare: libvirt {answer['result']}, cpucompat {ours}"]
+            keys = [f"compare_hv: libvirt {answer['result']}, cpucompat {ours}"]
         return Outcome(keys or [], f"libvirt={answer.get('result') or answer.get('error')} cpucompat={ours}")
+
+
+class HypervisorModelCases(CompareHypervisor):
+    """virConnectCompareHypervisorCPU for the guests that tell its rules
+    apart: every model QEMU calls usable (plain: step 1; with a required
+    feature: step 2), and every offered model the map gives no
+    <check partial='compat'/> and two that have it (plain, and with each
+    blocker disabled and a required feature the host-model CPU has, or one
+    it lacks: step 3, or step 2 for the latter)."""
+
+    name = "hvmodels"
+
+    def cases(self) -> list:
+        host_model, models = self._hypervisor()
+        x86 = self.map.x86
+        has = sorted(name for name, policy in host_model.features if policy == "require")
+        lacks = sorted(set(self.draw.common) - set(has) - {"osxsave", "ht", "cmp_legacy"})
+        # models the 11.3.0/12.8.0 maps give no <check partial='compat'/>
+        # (step 3), and two that have it (step 2 when unusable), asked of
+        # every release that has them
+        asked = {"Denverton", "KnightsMill", "EPYC-Turin", "YongFeng", "DiamondRapids", "ClearwaterForest",
+                 "Haswell-v1", "Haswell-v4", "Skylake-Server-v4", "SapphireRapids-v1", "EPYC-v4",
+                 "Haswell", "Skylake-Server"}
+        out = []
+        for name, blockers in models.blockers:
+            model = x86.find_model(name)
+            if model is None:
+                continue
+            plain = f"<cpu><model>{name}</model></cpu>"
+            if models.usable(name):
+                out += [plain, f"<cpu><model>{name}</model><feature policy='require' name='{lacks[0]}'/></cpu>"]
+            elif name in asked:
+                names = [x86.canonical_feature(b) for b in blockers if x86.canonical_feature(b)]
+                disabled = "".join(f"<feature policy='disable' name='{n}'/>" for n in names)
+                lacking = next(n for n in lacks if n not in names)
+                out += [plain, f"<cpu><model>{name}</model>{disabled}<feature policy='require' name='{has[-1]}'/></cpu>",
+                        f"<cpu><model>{name}</model>{disabled}<feature policy='require' name='{lacking}'/></cpu>"]
+        return out
 
 
 LAWS = {law.name: law for law in (Baseline, Expand, Migratable, CompareHost, Decode, CompareHypervisor)}
@@ -423,4 +466,4 @@ class EveryFeature(Law):
         return Baseline(self.draw, self.ask).check(case)
 
 
-EXHAUSTIVE = {law.name: law for law in (EveryModel, EveryFeature, RealDumps)}
+EXHAUSTIVE = {law.name: law for law in (EveryModel, EveryFeature, RealDumps, HypervisorModelCases)}

@@ -87,3 +87,21 @@ def test_this_machines_cpu_read_live_equals_the_releases_capabilities(release):
     theirs = parse_cpus(oracle.ask({"op": "capabilities"})["xml"], "capabilities", cpumap)[0]
     ours = live.local_host_cpu(cpumap)
     assert (ours.model, ours.vendor, sorted(ours.features)) == (theirs.model, theirs.vendor, sorted(theirs.features))
+
+
+def test_a_few_hypervisor_compares_agree_with_the_release(release):
+    """R7: virConnectCompareHypervisorCPU (seconds per call) for a usable
+    model, an unusable one and one with its blockers disabled, against
+    compare_hypervisor with the same release's domain capabilities; the
+    full set is recorded by record_hv.py and replayed in tests/engine."""
+    from laws import HypervisorModelCases
+
+    oracle, cpumap = release
+    law = HypervisorModelCases(Draw(cpumap), oracle.ask)
+    cases = law.cases()
+    usable = [c for c in cases if "policy" not in c][:1]
+    disabled = [c for c in cases if "policy='disable'" in c][:1]
+    plain = [c for c in cases if "policy" not in c and c not in usable][-1:]
+    differences = [(case, outcome.detail) for case in usable + plain + disabled
+                   if (outcome := law.check(case)).keys]
+    assert not differences, f"libvirt {oracle.version_name}: {differences}"
