@@ -22,6 +22,7 @@ from .comparison import INCOMPATIBLE, SUPERSET, Comparison
 from .compare import compare
 from .cpu import Cpu, HypervisorModels, cpu_bits, resolve_arch
 from .cpumap import CpuMap, resolve_map
+from .drivers import is_x86
 from .maps import map_rules
 from .rules import Fallback, Policy
 
@@ -34,7 +35,8 @@ def compare_hypervisor(guest: Cpu, host_model: Cpu, models: HypervisorModels | N
     models are `models` (None: unknown) run `guest`, as the libvirt of the
     map answers?  Unknown model or feature names raise, as in `compare`."""
     cpumap = resolve_map(cpumap)
-    if map_rules(cpumap).hypervisor_compare == "host-model":
+    # qemuDomainCheckCPU is x86's (other arches: s390's QEMU comparison, or unsupported)
+    if map_rules(cpumap).hypervisor_compare == "host-model" or not is_x86(host_model.arch):
         return compare(guest, host_model, cpumap)
     model = guest.model
     # qemuDomainCheckCPU step 1: virQEMUCapsIsCPUUsable

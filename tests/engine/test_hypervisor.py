@@ -74,3 +74,14 @@ def test_newer_releases_run_models_the_host_model_cpu_would_refuse(path):
         steps.add("usable" if usable else "blockers disabled")
         assert usable or not model.check_partial_compat
     assert "blockers disabled" in steps
+
+
+def test_other_arches_are_compared_with_the_host_model_cpu():
+    """qemuDomainCheckCPU is x86's: an aarch64 host-model CPU, even with
+    QEMU's models at hand, is compared as virCPUCompare does."""
+    cpumap = resolve_map_spec("12.8.0")
+    host = parse_cpus("<cpu><arch>aarch64</arch><model>cortex-a57</model></cpu>", "host", cpumap)[0]
+    models = parse_domcaps(json.loads(RECORDS[-1].read_text())["domcaps"], "domcaps", cpumap)[1]
+    for model in ("cortex-a57", "cortex-a72"):
+        guest = parse_cpus(f"<cpu><model>{model}</model></cpu>", "guest", cpumap)[0]
+        assert compare_hypervisor(guest, host, models, cpumap) == compare(guest, host, cpumap)
