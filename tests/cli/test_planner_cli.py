@@ -29,7 +29,8 @@ def as_json(*args: str) -> dict:
 def test_classes():
     value = as_json("classes", "sample")
     assert len(value["classes"]) == 8 and value["unreadable"] == {}
-    assert set(value["classes"][0]) == {"class", "vendor", "model", "host_model", "hosts", "features", "level"}
+    assert set(value["classes"][0]) == {"class", "vendor", "model", "host_model", "hosts", "features", "level", "split"}
+    assert not any(c["split"] for c in value["classes"])  # the sample has no twins: one libvirt release
 
 
 def test_targets():
