@@ -26,25 +26,39 @@ def with_splits(classes: Sequence[CpuClass], cpumap: CpuMap) -> tuple[CpuClass, 
     """`classes` with each one's `splits` set.  A pair is twins when vendor
     (and signature, where both have one) agree, one's features are a strict
     subset of the other's, and one known release explains every feature
-    between them.  Cost: one bitmask test per pair of same-vendor classes."""
+    between them.  Only classes equal outside the features some release
+    may not show are paired: a dict step per class, then the pairs within
+    each such group (a fleet has few)."""
+    if len({c.vendor for c in classes}) == len(classes):  # no two classes of one vendor: no twins
+        return tuple(classes)
     splits: dict[int, list[Split]] = {}
     reasons: dict[tuple[str, str | None], dict[int, str]] = {}
     shown = map_version(cpumap)
     where = f"libvirt {shown.version or 'version unknown'} ({'embedded' if shown.embedded else shown.source})"
-    for fewer in classes:
-        for more in classes:
-            gap = more.features & ~fewer.features
-            if (fewer is more or fewer.vendor != more.vendor or fewer.features & ~more.features or not gap
-                    or (fewer.cpu.signature and more.cpu.signature and fewer.cpu.signature != more.cpu.signature)):
-                continue
-            for release in KNOWN_VERSIONS:
-                why = reasons.setdefault((release, fewer.cpu.model),
-                                         _unexposable(cpumap, release, fewer.cpu.model))
-                if all(bit in why for bit in _bits(gap)):
-                    features = tuple((cpumap.x86.features[bit].name, why[bit]) for bit in _bits(gap))
-                    splits.setdefault(fewer.index, []).append(Split(more.index, release, True, features, where))
-                    splits.setdefault(more.index, []).append(Split(fewer.index, release, False, features, where))
-                    break
+    loose = 0  # every bit some release may not show, for some model
+    for release in KNOWN_VERSIONS:
+        loose |= sum(1 << bit for bit in reasons.setdefault((release, None), _unexposable(cpumap, release, None)))
+    for model in cpumap.x86.models:
+        loose |= model.removed
+    groups: dict[tuple[str | None, int], list[CpuClass]] = {}
+    for cpu_class in classes:
+        groups.setdefault((cpu_class.vendor, cpu_class.features & ~loose), []).append(cpu_class)
+    for group in groups.values():
+        for fewer in group:
+            for more in group:
+                gap = more.features & ~fewer.features
+                if (fewer is more or fewer.features & ~more.features or not gap
+                        or (fewer.cpu.signature and more.cpu.signature
+                            and fewer.cpu.signature != more.cpu.signature)):
+                    continue
+                for release in KNOWN_VERSIONS:
+                    why = reasons.setdefault((release, fewer.cpu.model),
+                                             _unexposable(cpumap, release, fewer.cpu.model))
+                    if all(bit in why for bit in _bits(gap)):
+                        features = tuple((cpumap.x86.features[bit].name, why[bit]) for bit in _bits(gap))
+                        splits.setdefault(fewer.index, []).append(Split(more.index, release, True, features, where))
+                        splits.setdefault(more.index, []).append(Split(fewer.index, release, False, features, where))
+                        break
     return tuple(replace(c, splits=tuple(splits.get(c.index, ()))) for c in classes)
 
 
