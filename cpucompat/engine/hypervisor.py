@@ -59,14 +59,16 @@ def _compare_unusable(guest: Cpu, host_model: Cpu, blockers: tuple[str, ...], cp
     """virCPUCompareUnusable: the model's own features are QEMU's business;
     only its blockers and the guest's required features count."""
     archmap = resolve_arch(cpumap, guest)
-    policies = dict(guest.features)
+    # a host CPU given as the guest (<arch> present) has features without a
+    # policy in libvirt (-1): none of them disables a blocker or is required
+    policies = {} if guest.is_host else dict(guest.features)
     # QEMU's spelling to libvirt's; a name the map lacks cannot be disabled
     named = [archmap.canonical_feature(blocker) or blocker for blocker in blockers]
     missing = [name for name in named if policies.get(name) != Policy.DISABLE]
     # virCPUExpandFeatures of the host-model CPU: model + required - disabled
     host = cpu_bits(host_model, resolve_arch(cpumap, host_model))
     provided = (host.model | host.require) & ~host.disable
-    missing += [name for name, policy in guest.features
+    missing += [name for name, policy in policies.items()
                 if policy == Policy.REQUIRE and not provided & archmap.feature(name, source=guest.source).mask]
     if missing:
         shown = list(dict.fromkeys(missing))

@@ -376,7 +376,8 @@ class HypervisorModelCases(CompareHypervisor):
     feature: step 2), and every offered model the map gives no
     <check partial='compat'/> and two that have it (plain, and with each
     blocker disabled and a required feature the host-model CPU has, or one
-    it lacks: step 3, or step 2 for the latter)."""
+    it lacks: step 3, or step 2 for the latter); each model also as a host
+    CPU (<arch>), whose features libvirt gives no policy."""
 
     name = "hvmodels"
 
@@ -397,14 +398,18 @@ class HypervisorModelCases(CompareHypervisor):
             if model is None:
                 continue
             plain = f"<cpu><model>{name}</model></cpu>"
+            # the same model as a host CPU (<arch>): libvirt gives its features no policy
+            as_host = f"<cpu><arch>x86_64</arch><model>{name}</model><feature name='{lacks[0]}'/></cpu>"
             if models.usable(name):
-                out += [plain, f"<cpu><model>{name}</model><feature policy='require' name='{lacks[0]}'/></cpu>"]
+                out += [plain, f"<cpu><model>{name}</model><feature policy='require' name='{lacks[0]}'/></cpu>",
+                        as_host]
             elif name in asked:
                 names = [x86.canonical_feature(b) for b in blockers if x86.canonical_feature(b)]
                 disabled = "".join(f"<feature policy='disable' name='{n}'/>" for n in names)
                 lacking = next(n for n in lacks if n not in names)
                 out += [plain, f"<cpu><model>{name}</model>{disabled}<feature policy='require' name='{has[-1]}'/></cpu>",
-                        f"<cpu><model>{name}</model>{disabled}<feature policy='require' name='{lacking}'/></cpu>"]
+                        f"<cpu><model>{name}</model>{disabled}<feature policy='require' name='{lacking}'/></cpu>",
+                        as_host]
         return out
 
 
