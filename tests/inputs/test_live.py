@@ -121,3 +121,31 @@ def test_this_machine_answers_the_msrs_its_release_reads():
     msr_features = {f.name for f in cpumap.x86.features if f.data and f.data[0].kind == "msr"}
     host = live.local_host_cpu(cpumap)
     assert msr_features & set(host.feature_names()) or all(eax == edx == 0 for _, (eax, edx) in dump.msrs)
+
+
+def test_an_msr_the_msr_device_refuses_with_eio_is_not_asked_of_kvm(monkeypatch, tmp_path):
+    """virHostCPUGetMSR: EIO from the msr device means the CPU lacks the MSR
+    (no KVM fallback); any other failure falls back to KVM."""
+    import errno
+
+    msr, kvm = tmp_path / "msr", tmp_path / "kvm"
+    msr.write_bytes(b"")
+    opened = []
+    real_open = os.open
+
+    def fake_open(path, flags, *args):
+        opened.append(str(path))
+        return real_open(path, flags, *args)
+
+    def pread(fd, size, offset):
+        raise OSError(failure, os.strerror(failure))
+
+    monkeypatch.setattr(live, "MSR_DEVICE", str(msr))
+    monkeypatch.setattr(live, "KVM_DEVICE", str(kvm))  # absent: KVM answers nothing
+    monkeypatch.setattr(live.os, "open", fake_open)
+    monkeypatch.setattr(live.os, "pread", pread)
+    failure = errno.EIO
+    assert live._feature_msr(0x10A) is None and opened == [str(msr)]
+    opened.clear()
+    failure = errno.EPERM
+    assert live._feature_msr(0x10A) is None and opened == [str(msr), str(kvm)]
