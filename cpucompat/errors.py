@@ -9,7 +9,6 @@ the map lacks a `LookupError`, a file that cannot be read or written an
 """
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 
@@ -141,6 +140,8 @@ def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     ``Skylaek`` -> ``Skylake-*``, ``skylake`` -> ``Skylake-*``).
     """
     folded = name.casefold()
+    import difflib  # here: only an unknown name needs it
+
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(folded)  # SequenceMatcher caches what it learns about seq2
     scored = []

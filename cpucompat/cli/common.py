@@ -10,14 +10,14 @@ stdout stays the answer alone (XML for virsh, say).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..display import MAX_MESSAGE, escape, shown
-from ..engine.cpumap import CpuMap
-from ..engine.maps import map_version, resolve_map_spec
 from ..engine.releases import DEFAULT_VERSION, KNOWN_VERSIONS
+
+if TYPE_CHECKING:
+    from ..engine.cpumap import CpuMap
 
 __all__ = ["EXIT_OK", "EXIT_INCOMPATIBLE", "EXIT_ERROR", "common_options", "emit", "cpu_map_of", "one_line",
            "path_argument"]
@@ -56,6 +56,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
     the map the command used (`cpu_map_of`), as the module docstring says."""
     cpumap = getattr(args, "loaded_cpu_map", None)
     if cpumap is not None:
+        from ..engine.maps import map_version
+
         used = map_version(cpumap)
         if args.json:
             label = used.to_dict()
@@ -66,6 +68,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
         else:
             sys.stderr.write(f"cpucompat: {escape(shown(used.describe(), MAX_MESSAGE))}\n")
     if args.json:
+        import json
+
         json.dump(value, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
     else:
@@ -75,6 +79,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
 def cpu_map_of(args: argparse.Namespace) -> CpuMap:
     """The map `--cpu-map` names (a version of an embedded map or a path);
     `emit` then says which one the answer used."""
+    from ..engine.maps import resolve_map_spec
+
     cpumap = resolve_map_spec(args.cpu_map)
     args.loaded_cpu_map = cpumap
     return cpumap

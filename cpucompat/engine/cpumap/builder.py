@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
-
-from lxml import etree
+from typing import TYPE_CHECKING, Mapping
 
 from ...display import shown
 from ...errors import InvalidCpuMap
 from .archmap import ArchMap
 from .files import MapFiles
 from .values import X86_REGISTERS, CpuidBit, Feature, Model, Signature, Vendor
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = ["MAX_FEATURES", "MAX_MODELS", "MAX_UINT", "MAX_STEPPING", "ArchBuilder"]
 
