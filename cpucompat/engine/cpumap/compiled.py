@@ -13,7 +13,7 @@ another cpucompat, a changed file) compiles the map again.
 Where: ``$CPUCOMPAT_CACHE_DIR`` if set (empty: no cache), else
 ``$XDG_CACHE_HOME/cpucompat``, else ``~/.cache/cpucompat``.  A compiled map
 is written atomically (a new file renamed over the old: two processes
-writing at once leave one whole file).  A cache file is input cpucompat did
+writing at once leave one whole file; see `_write`).  A cache file is input cpucompat did
 not necessarily write, so it is read only from a directory and file of this
 user's that no one else may write, bounded in size, checked against its
 CRC-32, and every value validated before use; one that fails any check is
@@ -312,16 +312,27 @@ def _prune(directory: Path) -> None:
 
 
 def _write(path: Path, compiled: dict[str, Any]) -> None:
+    """Replace the compiled map at `path` atomically: a new file renamed
+    over it, so a reader sees the old file or the new one, whole.  Mode
+    0644 whatever the umask (a group-writable file would be ignored);
+    no fsync: a cache lost in a crash is compiled again."""
     import json
-
-    from ...atomic import write_atomic
-    from ...errors import CpuCompatError
+    import tempfile
 
     body = json.dumps(compiled, separators=(",", ":")).encode("ascii")
+    temp = None
     try:
-        write_atomic(path, _HEADER % (FORMAT, zlib.crc32(body)) + body)
-    except (CpuCompatError, OSError):  # read-only, full, raced by a directory: the next run compiles again
-        pass
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".map-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(_HEADER % (FORMAT, zlib.crc32(body)) + body)
+        os.replace(temp, path)
+    except OSError:  # read-only, full, a directory in the way: the next run compiles again
+        if temp is not None:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
 
 
 def _arch_value(archmap: ArchMap) -> dict[str, Any]:
