@@ -27,9 +27,7 @@ Each name is imported on its first use, so ``import cpucompat`` is quick.
 Everything else lives in the layers (``cpucompat.engine``, ``.inputs``,
 ``.nova``, ``.planner``, ``.cli``) and may change between releases.
 """
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: importing typing alone costs a few milliseconds
 
 # Every public name is loaded on first use (PEP 562): `import cpucompat` costs
 # next to nothing, and a command pays only for what it touches (the map
@@ -52,7 +50,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")
@@ -64,6 +62,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # what type checkers see: the same names, imported
+    from typing import Any
+
     from .engine.baseline import baseline, expand
     from .engine.compare import IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, compare
     from .engine.cpu import Cpu, Expansion, HypervisorModels

@@ -112,13 +112,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..display import shown
     from ..engine.compare import compare
     from ..engine.rules import Result
-    from ..inputs.live import local_host_cpu
     from ..inputs.parse import read_cpus
 
     cpumap = cpu_map_of(args)
     if args.host is not None:
         host = read_cpus(args.host, cpumap)[0]
     else:
+        from ..inputs.live import local_host_cpu
+
         host = local_host_cpu(cpumap)
     guests = read_cpus(args.guest, cpumap)
     results = [compare(g, host, cpumap) for g in guests]
