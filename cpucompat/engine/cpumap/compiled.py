@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from .archmap import ArchMap, CpuMap
-from .builder import MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT
 from .files import MAX_FILE_BYTES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
-from .values import X86_REGISTERS, CpuidBit, Feature, Model, Signature, Vendor
+from .values import (MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature, Model,
+                     Signature, Vendor)
 
 __all__ = ["FORMAT", "MAX_CACHED_MAPS", "MAX_COMPILED_BYTES", "cache_directory", "load_compiled", "store_compiled"]
 
@@ -74,12 +74,11 @@ def _cache_file(index: str) -> Path | None:
 def _compiler() -> str:
     """The stamps of the code that compiles a map: an edited or reinstalled
     cpucompat compiles its maps again."""
-    from . import builder, values
-
+    here = Path(__file__).parent
     stamps = []
-    for module_file in (__file__, builder.__file__, values.__file__):
+    for module_file in (here / "compiled.py", here / "builder.py", here / "values.py"):
         try:
-            status = os.stat(module_file or "")
+            status = os.stat(module_file)
             stamps.append(f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}")
         except OSError:
             stamps.append("-")

@@ -13,7 +13,6 @@ from ...display import shown
 from ...errors import InvalidCpuMap
 from ...packagedata import data_path
 from .archmap import ArchMap, CpuMap
-from .builder import ArchBuilder
 from .compiled import load_compiled, store_compiled
 from .files import MAX_MAP_BYTES, MapFiles, Stamps, unchanged
 from ..releases import DEFAULT_VERSION
@@ -102,6 +101,8 @@ def _index_file(target: Path) -> Path:
 
 
 def _load(index: Path, files: MapFiles) -> CpuMap:
+    from .builder import ArchBuilder  # here: a compiled map needs neither it nor lxml
+
     root = files.xml(index)
     if root.tag != "cpus":
         raise InvalidCpuMap(f"root element is <{shown(root.tag)}>, expected <cpus>", source=str(index))
