@@ -207,20 +207,18 @@ def _arch_map(arch: str, source: str, value: dict[str, Any]) -> ArchMap:
     for position, entry in enumerate(_list(value["models"], MAX_MODELS)):
         (name, mask, vendor, own, removed, added, signatures, decode_host, decode_guest, parent, alias_of,
          canonical, partial, group, pvr) = _list(entry, 15, exactly=True)
-        vendor = _str(vendor, optional=True)
-        parent = _str(parent, optional=True)
-        alias_of = _str(alias_of, optional=True)
+        _strings(name, vendor, parent, alias_of, canonical, group, optional=(False, True, True, True, True, True))
         if (vendor is not None and vendor not in vendors) or (parent is not None and parent not in known) or (
                 alias_of is not None and alias_of != parent):
             raise _Invalid  # a model refers only to vendors and models before it, as the loader requires
-        models.append(Model(
-            name=_str(name), arch=arch, index=position, features=_mask(mask, every), vendor=vendor,
-            own_features=_mask(own, every), removed=_mask(removed, every), added=_mask(added, every),
-            signatures=tuple(_signature(s) for s in _list(signatures, 256)),
-            decode_host=_bool(decode_host), decode_guest=_bool(decode_guest), parent=parent,
-            alias_of=alias_of, canonical=_str(canonical, optional=True), check_partial_compat=_bool(partial),
-            group=_str(group, optional=True),
-            pvr=tuple((_int(v, MAX_UINT), None if m is None else _int(m, MAX_UINT)) for v, m in _list(pvr, 256))))
+        _bools(decode_host, decode_guest, partial)
+        mask, own, removed, added = _masks(every, mask, own, removed, added)
+        models.append(Model(  # positional, in the order of Model's fields (a model has many)
+            name, arch, position, mask, vendor, own, removed, added,
+            tuple(_signature(s) for s in _list(signatures, 256)) if signatures else (),
+            decode_host, decode_guest, parent, alias_of, canonical, partial, group,
+            tuple((_int(v, MAX_UINT), None if m is None else _int(m, MAX_UINT)) for v, m in _list(pvr, 256))
+            if pvr else ()))
         known.add(models[-1].name)
     if len(known) != len(models) or len({f.name for f in features}) != len(features):
         raise _Invalid
@@ -252,6 +250,30 @@ def _str(value: Any, *, optional: bool = False) -> Any:
     raise _Invalid
 
 
+def _strings(*values: Any, optional: tuple[bool, ...]) -> None:
+    for value, may_be_none in zip(values, optional):
+        if not ((value is None and may_be_none) or (type(value) is str and len(value) <= _MAX_NAME)):
+            raise _Invalid
+
+
+def _bools(*values: Any) -> None:
+    for value in values:
+        if type(value) is not bool:
+            raise _Invalid
+
+
+def _masks(every: int, *values: Any) -> list[int]:
+    masks = []
+    for value in values:
+        if type(value) is not str or len(value) > MAX_FEATURES // 4 + 1:
+            raise _Invalid
+        mask = int(value, 16)
+        if mask & ~every:
+            raise _Invalid
+        masks.append(mask)
+    return masks
+
+
 def _int(value: Any, limit: int) -> int:
     if type(value) is not int or not 0 <= value <= limit:
         raise _Invalid
@@ -262,15 +284,6 @@ def _bool(value: Any) -> bool:
     if type(value) is not bool:
         raise _Invalid
     return value
-
-
-def _mask(value: Any, every: int) -> int:
-    if not isinstance(value, str) or len(value) > MAX_FEATURES // 4 + 1:
-        raise _Invalid
-    mask = int(value, 16)
-    if mask & ~every:
-        raise _Invalid
-    return mask
 
 
 # -- writing -------------------------------------------------------------------
