@@ -1,7 +1,8 @@
 """Command start-up: a one-shot `cpucompat compare`/`baseline` against `virsh`,
 and `import cpucompat`.
 
-Each command runs as a user runs it, the installed ``cpucompat`` script,
+Times are the CPU time (user + system) of each process, the median of
+several runs.  Each command runs as a user runs it, the installed ``cpucompat`` script,
 with its map compiled by an earlier run (as after a first use), and again
 under ``python -S`` (the same packages on sys.path, but no site hooks: a
 ``.pth`` file of some other package can cost a Python process tens of
@@ -10,12 +11,12 @@ milliseconds before cpucompat starts; the interpreter rows show it).
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from . import Row
@@ -26,11 +27,14 @@ _NO_SITE = f"import sys; sys.path[:0] = {_SITE_DIRS!r}; "
 
 
 def _time(argv: list[str], runs: int, cwd: str, env: dict[str, str]) -> float | None:
+    """Median CPU seconds (user + system) of a process running `argv`: on a
+    shared machine its wall time measures the neighbours as well."""
     samples = []
     for _ in range(runs):
-        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(argv, capture_output=True, timeout=120, cwd=cwd, env=env)
-        samples.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if proc.returncode not in (0, 1):
             return None
     return statistics.median(samples)
