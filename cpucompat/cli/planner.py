@@ -27,7 +27,7 @@ from ..planner.guests import stranded_guests
 from ..planner.inventory import load_inventory
 from ..planner.results import domain_shape, grouped, plural
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "fleet_options", "load_fleet"]
 
 
 def _live(args: argparse.Namespace, on_progress: ProgressLine | None) -> dict:
@@ -52,6 +52,9 @@ def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
               "--cpu-map /usr/share/libvirt/cpu_map, tells them apart):",
               [", ".join(f"{shown(name)} ({plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
     return fleet
+
+
+load_fleet = _fleet  # for cli/placement.py
 
 
 def _warn(title: str, lines: list[str]) -> None:
@@ -312,7 +315,9 @@ INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `
                   "-f json` output, a compute_nodes export, a file listing libvirt URIs, or a libvirt URI")
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def fleet_options() -> tuple[argparse.ArgumentParser, ...]:
+    """The parent parsers of commands reading a fleet: how live hosts are read, INVENTORY..., one
+    INVENTORY, and how the fleet is partitioned into domains (cli/placement.py shares them)."""
     live = argparse.ArgumentParser(add_help=False)
     live.add_argument("--timeout", default=30.0,
                       type=_number(float, "seconds", "a positive number of seconds", lambda v: 0 < v < float("inf")),
@@ -333,7 +338,11 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     partition.add_argument("--max-loss", metavar="N",
                            type=_number(int, "a whole number", "at least 0", lambda v: v >= 0),
                            help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
+    return live, inventories, one_inventory, partition
 
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    live, inventories, one_inventory, partition = fleet_options()
     listing = argparse.ArgumentParser(add_help=False)
     listing.add_argument("--hosts", dest="every_host", action="store_true",
                          help=f"list every host in text output (default: the first {FEW_HOSTS} of each class "

@@ -21,7 +21,7 @@ from ..engine.cpumap import CpuMap
 from ..errors import InvalidArgument
 from ..nova.customtraits import model_guest
 from ..nova.specs import MAX_SPEC, SPEC_FLAGS, SPEC_MODEL
-from ..nova.traits import required_traits
+from ..nova.traits import NOVA_REPORTED_TRAITS, required_traits
 from ..planner.fleet import Fleet
 from ..planner.results import Domain
 from .names import domain_trait, model_trait
@@ -48,10 +48,11 @@ class FlavorSpecs:
 
 def _hw_traits(model: str, disabled: Sequence[str], cpumap: CpuMap) -> dict[str, str]:
     """``trait:HW_CPU_X86_*=required`` for the features of `model` the
-    guest keeps: Nova's driver matches required traits against the model,
-    so only the model's own features are safe to require."""
+    guest keeps, those Nova reports: its driver matches required traits
+    against the model, so only the model's own features are safe to
+    require, and a trait Nova never reports would find no host."""
     cpu = Cpu(model=model, features=tuple((name, "disable") for name in disabled))
-    return {f"trait:{t}": "required" for t in sorted(required_traits(cpu, cpumap))}
+    return {f"trait:{t}": "required" for t in sorted(required_traits(cpu, cpumap) & NOVA_REPORTED_TRAITS)}
 
 
 def _flags(common: Expansion) -> str:

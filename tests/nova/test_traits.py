@@ -57,3 +57,13 @@ def test_cpucompats_model_traits_are_collected_by_name_and_domain_traits_left_to
     assert traits == TraitRequirements(model_required=("CUSTOM_CPUCOMPAT_MODEL_HASWELL",
                                                        "CUSTOM_CPUCOMPAT_MODEL_SKYLAKE_CLIENT"),
                                        model_forbidden=("CUSTOM_CPUCOMPAT_MODEL_EPYC",))
+
+
+def test_the_traits_nova_reports_are_those_of_novas_own_table():
+    utils = pytest.importorskip("nova.virt.libvirt.utils", reason="Nova is not installed (pip install '.[nova]')")
+    from cpucompat.nova.traits import NOVA_REPORTED_TRAITS
+
+    reported = set()
+    for traits in utils.CPU_TRAITS_MAPPING.values():
+        reported.update(traits if isinstance(traits, tuple) else (traits,))
+    assert NOVA_REPORTED_TRAITS == reported
