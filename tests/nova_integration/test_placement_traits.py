@@ -21,7 +21,6 @@ from cpucompat.planner.fleet import Fleet  # noqa: E402
 from cpucompat.planner.inventory import sample_path  # noqa: E402
 
 objects.register_all()
-CONF = nova_conf.CONF
 SAMPLE = json.loads(sample_path().read_text())["hosts"]
 
 
@@ -40,19 +39,6 @@ def _boot(extra_specs=None, image_properties=None):
         image=objects.ImageMeta.from_dict({"properties": image_properties or {}}),
         flavor=objects.Flavor(vcpus=1, memory_mb=512, root_gb=1, ephemeral_gb=0, swap=0,
                               extra_specs=extra_specs or {}))
-
-
-@pytest.fixture()
-def cpu_filter():
-    from cpucompat.filters import CpuCompatFilter
-    from cpucompat.nova import config
-
-    CONF([], project="nova")
-    if "cpucompat" not in CONF:
-        config.register_opts(CONF)
-    CONF.set_override("cpu_mode", "host-model", group="cpucompat")
-    yield CpuCompatFilter()
-    CONF.reset()
 
 
 def _passing(cpu_filter, request):
