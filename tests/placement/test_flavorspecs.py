@@ -79,3 +79,15 @@ def test_a_domain_is_found_by_its_number_or_its_trait(fleet):
     assert find_domain(domains, domain_specs(second, fleet.cpumap).trait) is second
     with pytest.raises(InvalidArgument, match="no domain D99; the fleet's are D1"):
         find_domain(domains, "D99")
+
+
+def test_flags_longer_than_nova_stores_are_left_out_with_a_note(fleet):
+    from dataclasses import replace
+
+    domain = fleet.domains()[0]
+    names = [f.name for f in fleet.archmap.features]
+    many = replace(domain, common=replace(domain.common, features=tuple(names[:80])))
+    specs = domain_specs(many, fleet.cpumap)
+    assert "cpucompat:cpu_flags" not in specs.extra_specs and "255" in specs.notes[0]
+    assert specs.extra_specs["cpucompat:cpu_model"] == domain.common.model
+    assert specs.compute["cpu_model_extra_flags"].count("+") == 80  # nova.conf has no such limit
