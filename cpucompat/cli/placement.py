@@ -6,8 +6,9 @@
 * ``flavor-specs INVENTORY (--domain NAME | --model M)``: a flavor's extra
   specs, and for a domain its computes' ``[libvirt]`` options.
 
-Each subcommand is one ``add_*(subcommands, parents)`` function listed in
-SUBCOMMANDS; a new one (``sync``) adds its own there.
+Each subcommand is one ``add_*(subcommands, common)`` function listed in
+SUBCOMMANDS (``common``: the options every command takes); a new one
+(``sync``) adds its own there.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import json
 from typing import Callable
 
 from . import common as cli
-from .planner import OUTPUT_HELP, fleet_options, load_fleet
+from .planner import INVENTORY_HELP, OUTPUT_HELP, live_options, load_fleet, partition_options
 from ..atomic import write_output
 from ..display import shown
 from ..errors import InvalidArgument
@@ -27,9 +28,6 @@ from ..placement.traits import host_traits
 from ..planner.results import plural
 
 __all__ = ["SUBCOMMANDS", "add_commands"]
-
-Parents = list[argparse.ArgumentParser]
-
 
 def _answer(args: argparse.Namespace, fleet, value: dict, lines: list[str]) -> int:
     value["unreadable"] = dict(sorted(fleet.failures.items()))
@@ -92,15 +90,24 @@ def cmd_flavor_specs(args: argparse.Namespace) -> int:
     return _answer(args, fleet, specs.to_dict(), lines)
 
 
-def add_traits(sub: argparse._SubParsersAction, parents: Parents) -> None:
-    p = sub.add_parser("traits", parents=parents, help="each host's CUSTOM_CPUCOMPAT_* traits")
+def _fleet_parents(common: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The options of a subcommand reading a fleet and choosing its domains."""
+    inventories = argparse.ArgumentParser(add_help=False)
+    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
+                             help=INVENTORY_HELP + "; several are merged; its host names are the compute "
+                                                   "nodes' hypervisor host names")
+    return [common, live_options(), inventories, partition_options()]
+
+
+def add_traits(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("traits", parents=_fleet_parents(common), help="each host's CUSTOM_CPUCOMPAT_* traits")
     p.add_argument("-o", "--output", type=cli.path_argument, metavar="PATH",
                    help="write host → traits as JSON here: " + OUTPUT_HELP)
     p.set_defaults(func=cmd_traits)
 
 
-def add_provider_configs(sub: argparse._SubParsersAction, parents: Parents) -> None:
-    p = sub.add_parser("provider-configs", parents=parents,
+def add_provider_configs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("provider-configs", parents=_fleet_parents(common),
                        help="one Nova provider config file per compute carrying its traits")
     p.add_argument("--directory", required=True, type=cli.path_argument, metavar="DIR",
                    help="where the files go (created if missing), for [compute] provider_config_location; "
@@ -109,8 +116,8 @@ def add_provider_configs(sub: argparse._SubParsersAction, parents: Parents) -> N
     p.set_defaults(func=cmd_provider_configs)
 
 
-def add_flavor_specs(sub: argparse._SubParsersAction, parents: Parents) -> None:
-    p = sub.add_parser("flavor-specs", parents=parents,
+def add_flavor_specs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("flavor-specs", parents=_fleet_parents(common),
                        help="a flavor's extra specs for a domain or a model, and the domain's nova.conf")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--domain", metavar="NAME",
@@ -122,16 +129,15 @@ def add_flavor_specs(sub: argparse._SubParsersAction, parents: Parents) -> None:
     p.set_defaults(func=cmd_flavor_specs)
 
 
-# the placement subcommands, each adding itself with the parents every one takes
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction, Parents], None]] = [
+# the placement subcommands: each adds itself to `cpucompat placement`
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
     add_traits, add_provider_configs, add_flavor_specs]
 
 
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    live, inventories, _, partition = fleet_options()
     p = sub.add_parser("placement", help="CPU models and migration domains as Placement traits")
     subcommands = p.add_subparsers(dest="placement_command", metavar="SUBCOMMAND", required=True,
                                    title="subcommands", description="cpucompat placement SUBCOMMAND --help "
                                                                     "says more about each")
     for add in SUBCOMMANDS:
-        add(subcommands, [common, live, inventories, partition])
+        add(subcommands, common)
