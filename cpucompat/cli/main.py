@@ -25,6 +25,7 @@ from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu
 COMMAND_MODULES = {  # module: (the function adding its commands, their names)
     "planner": ("add_commands", ("classes", "targets", "domain", "domains", "common", "whatif", "stranded",
                                  "levels", "graph", "report")),
+    "placement": ("add_commands", ("placement",)),
     "guest": ("add_command", ("guest-xml",)),
     "maps": ("add_command", ("maps",)),
 }
