@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .archmap import ArchMap, CpuMap
-from .files import MAX_FILE_BYTES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
+from .files import MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
 from .values import (MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature, Model,
                      Signature, Vendor)
 
@@ -106,14 +106,11 @@ def load_compiled(index: Path, key: str) -> tuple[CpuMap, Stamps, int] | None:
     try:
         if not _private(os.stat(path.parent)):
             return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-        try:
-            status = os.fstat(fd)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW), "rb") as file:
+            status = os.fstat(file.fileno())
             if not stat.S_ISREG(status.st_mode) or not _private(status) or status.st_size > MAX_COMPILED_BYTES:
                 return None
-            data = os.read(fd, MAX_COMPILED_BYTES + 1)
-        finally:
-            os.close(fd)
+            data = file.read(MAX_COMPILED_BYTES + 1)
     except (OSError, ValueError):  # absent, unreadable, a symbolic link, a NUL in the path
         return None
     try:
@@ -121,14 +118,17 @@ def load_compiled(index: Path, key: str) -> tuple[CpuMap, Stamps, int] | None:
         if compiled["index"] != key or compiled["compiler"] != _compiler():
             return None  # another map or cpucompat whose key name collides: recompiled and replaced
         stamps = _stamps(compiled["files"])
-        if not unchanged(stamps):
-            if _content_digest(stamps) != compiled["digest"]:
-                return None
-            stamps = restamped(stamps)
-            _write(path, {**compiled, "files": [[p, list(s)] for p, s in stamps]})  # the new stamps, next time
-        return _cpu_map(compiled, index), stamps, _int(compiled["size"], MAX_MAP_BYTES)
+        fresh = unchanged(stamps)
+        if not fresh and _content_digest(stamps) != compiled["digest"]:
+            return None
+        cpumap = _cpu_map(compiled, index)
+        size = _int(compiled["size"], MAX_MAP_BYTES)
     except (_Invalid, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError):
         return None
+    if not fresh:  # the same bytes under new stamps (reinstalled, copied): recorded for next time
+        stamps = restamped(stamps)
+        _write(path, {**compiled, "files": [[p, list(s)] for p, s in stamps]})
+    return cpumap, stamps, size
 
 
 def _parse(data: bytes) -> dict[str, Any]:
@@ -153,6 +153,7 @@ def _content_digest(stamps: Stamps) -> str | None:
     from ...safefile import read_regular
 
     digest = hashlib.sha256()
+    size = 0
     try:
         for path, stamp in stamps:
             if not stamp:
@@ -160,14 +161,18 @@ def _content_digest(stamps: Stamps) -> str | None:
                     return None
                 feed_digest(digest, None)
             else:
-                feed_digest(digest, read_regular(path, max_bytes=MAX_FILE_BYTES))
+                data = read_regular(path, max_bytes=MAX_FILE_BYTES)
+                size += len(data)
+                if size > MAX_MAP_BYTES:  # the loader's bound on a map
+                    return None
+                feed_digest(digest, data)
     except OSError:  # UnreadableFile is one
         return None
     return digest.hexdigest()
 
 
 def _stamps(value: Any) -> Stamps:
-    if not isinstance(value, list) or not 0 < len(value) <= 8192:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_FILES + 1:  # a map's files and its SOURCE
         raise _Invalid
     return tuple((_str(path), tuple(_int(n, 1 << 64) for n in _list(stamp, 5))) for path, stamp in value)
 
