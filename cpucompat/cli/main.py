@@ -254,8 +254,14 @@ CORE_COMMANDS = ("models", "show", "expand", "baseline", "compare", "decode")
 
 def _command(argv: Sequence[str]) -> str | None:
     """The command `argv` names: its first word not an option (the
-    top-level options, --help and --version, take no value)."""
-    return next((word for word in argv if not word.startswith("-")), None)
+    top-level options, --help and --version, take no value); None when the
+    top-level help comes first (it lists every command)."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -89,3 +90,10 @@ def test_command_modules_name_every_command_once():
     for name in [*listed, *CORE_COMMANDS]:
         assert name in _commands(build_parser(name))
     assert _commands(build_parser("no-such-command")) == _commands(build_parser())  # all, for the error
+
+
+def test_the_top_level_help_lists_every_command_whatever_follows_it():
+    proc = subprocess.run([sys.executable, "-m", "cpucompat", "-h", "compare"], capture_output=True, text=True,
+                          timeout=300, cwd=tempfile.gettempdir())
+    assert proc.returncode == 0
+    assert all(f"    {name} " in proc.stdout for _, names in COMMAND_MODULES.values() for name in names)
