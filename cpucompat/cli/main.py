@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from ..errors import CpuCompatError
-from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
-                     path_argument)
+from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, HelpFormatter, common_options, cpu_map_of, emit,
+                     one_line, path_argument)
 
 # Each command imports what it runs only when it runs (a one-shot `compare`
 # loads neither the planner, nor Nova's configuration, nor networkx).  The
@@ -187,7 +187,12 @@ class _Version(argparse.Action):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors too are one line on stderr, exit status 2."""
+    """Usage errors too are one line on stderr, exit status 2; help formatted
+    by `common.HelpFormatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"cpucompat: error: {one_line(message)}\n")

@@ -98,3 +98,13 @@ def test_the_top_level_help_lists_every_command_whatever_follows_it():
     assert proc.returncode == 0
     listed = {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line.split()}
     assert {name for _, names in COMMAND_MODULES.values() for name in names} | set(CORE_COMMANDS) <= listed
+
+
+@pytest.mark.parametrize("columns", ["50", "120", "", "junk"])
+def test_help_is_as_wide_as_argparse_makes_it(columns, monkeypatch):
+    monkeypatch.setenv("COLUMNS", columns)
+    parser = build_parser("compare")
+    compare = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["compare"]
+    ours = compare.format_help()
+    compare.formatter_class = argparse.HelpFormatter  # argparse's own width lookup (shutil's)
+    assert ours == compare.format_help()
