@@ -12,6 +12,7 @@ from ...display import shown
 from ...engine.cpu import Cpu
 from ...engine.cpumap import CpuMap
 from ...errors import CpuCompatError, InvalidInventory
+from ...inputs.jsonruns import SharedValue
 from ...inputs.jsonstream import JsonStream, RepeatedKeys, SkippedValue, mapping_of
 from .describe import cache_key, cpu_of, listed, problems, repeated_keys
 from .found import Found
@@ -58,7 +59,7 @@ class HostReader:
             if twice:
                 raise InvalidInventory(f"its description gives {listed(twice)} twice",
                                        source=f"{self.where}: host {shown(name)}")
-            key = cache_key(described)
+            key = described if type(described) is SharedValue else cache_key(described)
             cpu = self.seen.get(key) if key is not None else None
             if cpu is None:
                 cpu = cpu_of(described, f"{self.where}: host {shown(name)}", self.base if paths else None,
@@ -68,7 +69,7 @@ class HostReader:
         except CpuCompatError as exc:
             found.failure(name, str(exc), self.where)
             return
-        found.host(name, cpu, self.where)
+        found.hosts[name] = cpu  # a name not taken, as said above
 
     def row(self, found: Found, row: Any, repeats: bool) -> None:
         """A row of hypervisors or compute nodes; soft-deleted ones are skipped."""
@@ -124,7 +125,11 @@ class HostReader:
 
     def rows(self, stream: "JsonStream | ValueStream", found: Found) -> None:
         """The rows of the JSON array at the stream's position."""
-        for _ in stream.members("]"):
+        for ahead in stream.members("]"):
+            if ahead is not None:  # rows read already, whole, no key given twice
+                for row in ahead:
+                    self.row(found, row, False)
+                continue
             stream.element = f"row {self.row_count}"
             repeats = stream.repeats
             try:
@@ -280,7 +285,7 @@ class ValueStream:
     def key(self) -> str:
         return self.name
 
-    def members(self, close: str) -> Iterator[None]:
+    def members(self, close: str) -> Iterator[list[Any] | None]:
         container = self.next
         if isinstance(container, dict):
             for self.name, self.next in container.items():

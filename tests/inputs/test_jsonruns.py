@@ -1,0 +1,142 @@
+"""Runs of rows decoded by orjson read exactly as the json module reads them:
+same values, same keys given twice, same errors at the same places."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import cpucompat
+from cpucompat.inputs.jsonruns import RunDecoder, SharedValue
+from cpucompat.inputs.jsonstream import JsonStream, RepeatedKeys, mapping_of
+from cpucompat.planner.inventory import load_inventory
+
+CPUS = [{"arch": "x86_64", "model": model, "vendor": "Intel",
+         "topology": {"cells": 1, "sockets": 2, "cores": 8, "threads": 2},
+         "features": ["vmx", "invtsc", "pdpe1gb", "aes"][:n]}
+        for model in ("Haswell-noTSX", "Nehalem", "Skylake-Server") for n in range(4)]
+
+# rows that are odd in every way a run must not misread; runs read them
+ODD = [
+    lambda i, cpu: {"hypervisor_hostname": f"a:{i}", "cpu_info": cpu, "note": 'a "cpu_info": {} }, {'},
+    lambda i, cpu: {"hypervisor_hostname": f"b{i}", "cells": [{"id": 0}, {"id": 1}], "cpu_info": cpu},
+    lambda i, cpu: {"hypervisor_hostname": f"c\u00e9{i}\u2603", "cpu_info": json.dumps(cpu)},
+    lambda i, cpu: {"hypervisor_hostname": f"d{i}", "wrapped": {"cpu_info": cpu}, "cpu_info": cpu},
+    lambda i, cpu: {"hypervisor_hostname": f"f{i}", "cpu_info": dict(cpu, extra="x" * 200), "ratio": 1.5e300},
+    lambda i, cpu: [i, "not a row", {"cpu_info": cpu}],
+]
+# rows orjson would read otherwise than the json module: the json module reads them
+OTHERWISE = ['{"hypervisor_hostname": "twice-%d", "cpu_info": %s, "cpu_info": {}}',
+         '{"hypervisor_hostname": "inner-%d", "cpu_info": %s, "x": {"a": 1, "a": 2}}',
+         '{"hypervisor_hostname": "escaped-%d", "cpu_info": %s, "k\\u003a": 1, "k:": 2}',
+         '{"hypervisor_hostname": "spelled-%d", "cpu_info": %s, "k\\u0062": 1, "kb": 2}',
+         '{"hypervisor_hostname": "nul-%d", "cpu_info": %s, "v": ["\\u0000", 0]}',
+         '{"hypervisor_hostname": "nan-%d", "cpu_info": %s, "v": NaN, "w": -Infinity}',
+         '{"hypervisor_hostname": "big-%d", "cpu_info": %s, "v": 1000000000000000000000, "w": -9223372036854775809}']
+
+
+def _dump(path: Path, rows: int, seed: int, odd: float, otherwise: float = 0.0) -> Path:
+    """A compute_nodes dump of plain rows (in a layout json.dumps writes),
+    with a share `odd` of ODD rows and `otherwise` of OTHERWISE ones."""
+    rng = random.Random(seed)
+    separator = rng.choice([",\n", ", ", ","])
+    texts = []
+    for i in range(rows):
+        cpu = rng.choice(CPUS)
+        if rng.random() < otherwise:
+            texts.append(rng.choice(OTHERWISE) % (i, json.dumps(cpu)))
+            continue
+        row = (rng.choice(ODD)(i, cpu) if rng.random() < odd else
+               {"id": i, "hypervisor_hostname": f"cmp-{i:06d}", "cpu_info": cpu, "deleted": 0})
+        texts.append(json.dumps(row, indent=rng.choice([None, None, 1]),
+                                separators=None if separator != "," else (",", ":")))
+    path.write_text("[" + separator.join(texts) + "]")
+    return path
+
+
+def _streamed(path: Path) -> tuple[list[object], int, int]:
+    """The elements JsonStream reads, its count of objects giving a key twice,
+    and how many elements orjson's runs gave."""
+    values, in_runs = [], 0
+    with open(path, "rb") as handle:
+        stream = JsonStream(handle, path, shared="cpu_info")
+        assert stream.skip() == "["
+        for ahead in stream.members("]"):
+            if ahead is None:
+                values.append(stream.value())
+            else:
+                values.extend(ahead)
+                in_runs += len(ahead)
+    return values, stream.repeats, in_runs
+
+
+def _repeated(value: object) -> list[tuple[str, ...]]:
+    """The keys each object in `value` gave twice, in order."""
+    if isinstance(value, dict):
+        own = [value.repeated] if isinstance(value, RepeatedKeys) else []
+        return own + [keys for member in value.values() for keys in _repeated(member)]
+    if isinstance(value, list):
+        return [keys for member in value for keys in _repeated(member)]
+    return []
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("odd", "otherwise"), [(0.0, 0.0), (0.3, 0.0), (0.3, 0.01), (0.1, 0.2)])
+def test_runs_read_every_row_as_the_json_module_reads_it(tmp_path, seed, odd, otherwise):
+    path = _dump(tmp_path / "dump.json", 3000, seed, odd, otherwise)
+    expected = json.loads(path.read_text(), object_pairs_hook=mapping_of)
+    values, repeats, in_runs = _streamed(path)
+    assert values == expected
+    assert _repeated(values) == _repeated(expected)
+    assert repeats == sum(1 for row in expected for _ in _repeated(row))
+    if not otherwise:
+        assert in_runs > len(expected) / 2  # most rows come in runs, odd ones too
+
+
+def test_equal_cpu_info_texts_share_one_value_and_the_rest_are_their_own(tmp_path):
+    path = _dump(tmp_path / "dump.json", 3000, 7, 0.0)
+    values, _, _ = _streamed(path)
+    infos = [row["cpu_info"] for row in values]
+    shared = {id(info) for info in infos if type(info) is SharedValue}
+    assert 0 < len(shared) <= 2 * len(CPUS) and sum(type(info) is SharedValue for info in infos) > 2500
+    assert all(type(info) is SharedValue or type(info) is dict for info in infos)
+
+
+def test_a_run_is_cut_only_between_rows_whatever_the_strings_hold():
+    rows = [json.dumps({"name": f'{i}"}}, {{"x": 1}}, {{', "cells": [{"id": 0}, {"id": 1}], "cpu_info": CPUS[0]})
+            for i in range(200)]
+    text = ", ".join(rows) + "]"
+    decoded = RunDecoder("cpu_info").decode(text, 0)
+    assert decoded is not None
+    values, end = decoded
+    assert values == [json.loads(row) for row in rows[:len(values)]] and text[end:end + 3] == ', {'
+    assert end == sum(len(row) + 2 for row in rows[:len(values)]) - 2
+
+
+def test_a_key_given_twice_deep_in_a_large_dump_is_that_hosts_reason(tmp_path):
+    rows = [json.dumps({"hypervisor_hostname": f"cmp-{i}", "cpu_info": CPUS[i % len(CPUS)]}) for i in range(5000)]
+    rows[3001] = '{"hypervisor_hostname": "cmp-3001", "cpu_info": %s, "cpu_info": {}}' % json.dumps(CPUS[0])
+    rows[4002] = rows[4002].replace('"model"', '"vendor": "AMD", "model"').replace('"vendor": "Intel", ', '"vendor": "Intel", "vendor": "X", ')
+    path = tmp_path / "dump.json"
+    path.write_text("[" + ",\n".join(rows) + "]")
+    inventory = load_inventory(path)
+    assert set(inventory.failures) == {"cmp-3001", "cmp-4002"}
+    assert "gives 'cpu_info' twice" in inventory.failures["cmp-3001"]
+    assert "gives 'vendor' twice" in inventory.failures["cmp-4002"]
+    assert len(inventory.hosts) == 4998
+
+
+@pytest.mark.parametrize("broken", ['"cpu_info": {"a" 1}', '"cpu_info": tru', '"cpu_info": {"a": "\\x"}'])
+def test_invalid_json_deep_in_a_large_dump_is_placed_as_json_places_it(tmp_path, broken):
+    rows = [json.dumps({"hypervisor_hostname": f"cmp-{i}", "cpu_info": CPUS[i % len(CPUS)]}) for i in range(5000)]
+    rows[3333] = '{"hypervisor_hostname": "cmp-3333", %s}' % broken
+    path = tmp_path / "dump.json"
+    path.write_text("[" + ",\n".join(rows) + "]")
+    with pytest.raises(ValueError) as expected:
+        json.loads(path.read_text())
+    with pytest.raises(cpucompat.InvalidInventory) as error:
+        load_inventory(path)
+    assert str(error.value).startswith(f"{path}: invalid JSON in row 3333: ")
+    assert str(error.value).endswith(str(expected.value).rsplit(": ", 1)[1])
