@@ -21,6 +21,7 @@ from .nova import CPU_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
 __all__ = ["HostReader", "ValueStream", "read_values", "from_value"]
 
 _BLANK = re.compile(r"[\s\ufeff]*")
+_LIVE = (None, 0, "0", False)  # a row's `deleted` when it is live
 _MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
 _WRAPPERS = ("hosts", "hypervisors")
 
@@ -78,7 +79,7 @@ class HostReader:
         if not isinstance(row, dict):
             raise InvalidInventory(f"row {number} is not an object", source=self.where)
         deleted = row.get("deleted")
-        if deleted not in (None, 0, "0", False):
+        if deleted not in _LIVE:
             if is_row_id(deleted):
                 return  # a soft-deleted compute_nodes row: `deleted` holds its id
             name = row_name(row, number)
@@ -100,6 +101,25 @@ class HostReader:
                                                      source=f"{self.where}: host {shown(name)}")), self.where)
             return
         self.host(found, name, described, repeats, paths=False)
+
+    def run(self, found: Found, rows: list[Any]) -> None:
+        """Rows read whole with no key given twice (a stream's run), each as
+        `row` reads it; the usual one (live, its cpu_info seen before, its
+        name not taken) in one step."""
+        cpu_key, hosts, seen = CPU_KEYS[0], found.hosts, self.seen
+        for row in rows:
+            if type(row) is dict and row.get("deleted") in _LIVE and cpu_key in row:
+                described = row[cpu_key]
+                cpu = seen.get(described if type(described) is SharedValue else cache_key(described))
+                if cpu is not None:
+                    name = row_name(row, self.row_count)
+                    if not found.taken(name):
+                        hosts[name] = cpu
+                        self.row_count += 1
+                        self.live_rows += 1
+                        self.described = True
+                        continue
+            self.row(found, row, False)
 
     def unread_row(self, found: Found, partial: dict[str, Any], reason: str) -> None:
         """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
@@ -127,8 +147,7 @@ class HostReader:
         """The rows of the JSON array at the stream's position."""
         for ahead in stream.members("]"):
             if ahead is not None:  # rows read already, whole, no key given twice
-                for row in ahead:
-                    self.row(found, row, False)
+                self.run(found, ahead)
                 continue
             stream.element = f"row {self.row_count}"
             repeats = stream.repeats
