@@ -24,11 +24,11 @@ Why each step is sound:
 * Shared values.  A value text learnt once (an object, array or string,
   which cannot read on past its closing character, decoded by the json
   module with no key given twice) is replaced where it follows the shared
-  key's ':' by ``["\\u0000",N]``.  That placeholder parses only where a
-  value is expected (it never follows a '\\', and in a string its '"' would
+  key's ':' by ``"\\u0000N"``.  That placeholder parses only where a value
+  is expected (it follows a ':', never a '\\', and in a string its '"' would
   end the string before a '\\'), and a value read there is read whole from
   the same state: the run parses as its placeholders do.  With no
-  ``\\u0000`` in the run, no other value holds a "\\x00".
+  ``\\u0000`` in the run, no other text holds a "\\x00".
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ _HEAD = 64  # characters of a shared value's text that find its candidates
 _LEARN = 1024  # shared texts decoded at most (a fleet has a few dozen CPUs)
 _LONGEST = 1 << 14  # characters of a shared text, at most (a cpu_info is one or two KiB)
 _CANDIDATES = 8  # learnt texts starting alike, at most
-_PLACEHOLDER = '["\\u0000",%d]'
+_PLACEHOLDER = '"\\u0000%d"'
 _BLANKS = re.compile(r"[ \t\n\r]*")
 _SPELLED = re.compile(r"\\u00(?:3[aA]|00)")  # ':' or "\x00" as an escape
 # orjson reads an integer past 64 bits as a float (a 19-digit one may be):
@@ -87,7 +87,7 @@ class RunDecoder:
         # a key needing no escape, as Nova's rows write it (a blank before its ':' makes a value unshared)
         self.shared = shared if shared and '"' not in shared and "\\" not in shared else ""
         self.shared_key = f'"{self.shared}":'
-        self.values: list[Any] = []  # the shared values, by number
+        self.values: dict[str, Any] = {}  # the shared values, by what their placeholder reads as
         self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
         self.learn = _LEARN
         self.decoder = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
@@ -157,7 +157,7 @@ class RunDecoder:
         if not _HEAD <= end <= _LONGEST or len(candidates) >= _CANDIDATES:
             return None
         learnt = piece[:end], _PLACEHOLDER % len(self.values)
-        self.values.append(SharedValue(value) if type(value) is dict else value)
+        self.values["\x00%d" % len(self.values)] = SharedValue(value) if type(value) is dict else value
         candidates.append(learnt)
         return learnt
 
@@ -169,7 +169,7 @@ class RunDecoder:
                 value = row.get(key)
             except AttributeError:  # not an object
                 continue
-            if value.__class__ is list and len(value) == 2 and value[0] == "\x00":
-                row[key] = values[value[1]]
+            if value.__class__ is str and value in values:
+                row[key] = values[value]
                 expanded += 1
         return expanded
