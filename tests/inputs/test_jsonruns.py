@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cpucompat
+from cpucompat.inputs import jsonruns, jsonstream
 from cpucompat.inputs.jsonruns import RunDecoder, SharedValue
 from cpucompat.inputs.jsonstream import JsonStream, RepeatedKeys, mapping_of
 from cpucompat.planner.inventory import load_inventory
@@ -140,3 +144,57 @@ def test_invalid_json_deep_in_a_large_dump_is_placed_as_json_places_it(tmp_path,
         load_inventory(path)
     assert str(error.value).startswith(f"{path}: invalid JSON in row 3333: ")
     assert str(error.value).endswith(str(expected.value).rsplit(": ", 1)[1])
+
+
+# Small runs (a few rows each) and short shared texts, so that generated
+# files have many runs, many cuts inside rows and many shared values.
+KEYS = st.sampled_from(["cpu_info", "id", "a", "k:", "x\\", 'q"', "\u00e9", "cpu_info\x00", ""])
+def _rarely(usual: st.SearchStrategy, rare: st.SearchStrategy) -> st.SearchStrategy:
+    """`usual`, and one time in ten `rare` (which makes a run the json module's)."""
+    return st.integers(0, 9).flatmap(lambda n: rare if n == 0 else usual)
+
+
+TEXTS = _rarely(st.text(st.sampled_from('ab:,{}[]"\\ \n\u00e9\u2603\U0001f600'), max_size=12),
+                st.text(st.sampled_from("a:\x00"), max_size=4))
+VALUES = st.recursive(
+    st.none() | st.booleans() | _rarely(st.integers(-1000, 1000), st.integers(-(2 ** 70), 2 ** 70))
+    | st.floats(allow_nan=False) | TEXTS,
+    lambda inner: st.lists(inner, max_size=4) | st.lists(st.tuples(KEYS, inner), max_size=4),
+    max_leaves=12)
+
+
+def _text(value, rng: random.Random) -> str:
+    """`value` as JSON, pairs as objects (which may repeat a key), in a random layout."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        blank = rng.choice(["", " ", "\n "])
+        return "{" + f",{blank}".join(json.dumps(k, ensure_ascii=rng.random() < 0.5) + f"{blank}:{blank}"
+                                      + _text(v, rng) for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v, rng) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=rng.random() < 0.5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(KEYS, VALUES), max_size=5), min_size=1, max_size=40),
+       st.lists(VALUES.filter(lambda v: isinstance(v, list)), min_size=1, max_size=3), st.randoms())
+def test_runs_read_any_rows_as_the_json_module_reads_them(rows, shared, rng):
+    texts = [_text(value, rng) for value in shared]
+    parts = []
+    for row in rows:
+        members = [json.dumps(k) + ": " + _text(v, rng) for k, v in row]
+        members.insert(rng.randrange(len(members) + 1), '"cpu_info": ' + rng.choice(texts))
+        parts.append("{" + ", ".join(members) + "}")
+    text = "[" + rng.choice([",", ", ", ",\n"]).join(parts) + "]"
+    noted: list[bool] = []  # an object giving a key twice, even one a repeated key's value drops
+    expected = json.loads(text, object_pairs_hook=lambda pairs: mapping_of(pairs, noted))
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonruns, "_RUN", 16)
+        patch.setattr(jsonruns, "RUN_MOST", 256)
+        patch.setattr(jsonstream, "RUN_MOST", 256)  # a failed run is read by the json module up to there
+        patch.setattr(jsonruns, "_HEAD", 2)
+        path = Path(tmp) / "rows.json"
+        path.write_text(text)
+        values, repeats, _ = _streamed(path)
+    assert values == expected
+    assert _repeated(values) == _repeated(expected)
+    assert repeats == len(noted)
