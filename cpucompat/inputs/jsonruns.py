@@ -36,8 +36,6 @@ import json
 import re
 from typing import Any
 
-import orjson
-
 __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
 
 # Where a run of rows may end: a '}' followed by ',' and another object.  A
@@ -91,6 +89,9 @@ class RunDecoder:
         self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
         self.learn = _LEARN
         self.decoder = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
+        import orjson  # here, not at start-up: only reading a JSON inventory needs it
+
+        self.loads, self.dumps, self.invalid = orjson.loads, orjson.dumps, orjson.JSONDecodeError
 
     def decode(self, text: str, start: int) -> tuple[list[Any], int] | None:
         """The rows of the run of `text` starting at `start` (an element's
@@ -107,16 +108,16 @@ class RunDecoder:
             if _LONG_NUMBER in encoded.translate(_DIGITS):
                 return None
             try:
-                rows: list[Any] = orjson.loads(b"[" + encoded + b"]")
-            except orjson.JSONDecodeError:
+                rows: list[Any] = self.loads(b"[" + encoded + b"]")
+            except self.invalid:
                 cut = _ROW_CUT.search(text, cut.end(), start + RUN_MOST)
                 continue
-            if encoded.count(b":") != orjson.dumps(rows).count(b":"):
+            if encoded.count(b":") != self.dumps(rows).count(b":"):
                 return None  # a key given twice, perhaps: the json module says
             if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
                 try:
-                    rows = orjson.loads("[" + run + "]")
-                except orjson.JSONDecodeError:  # a shared value orjson would not read (a huge integer)
+                    rows = self.loads("[" + run + "]")
+                except self.invalid:  # a shared value orjson would not read (a huge integer)
                     return None
             return rows, cut.start() + 1
         return None
