@@ -203,3 +203,14 @@ def test_runs_read_any_rows_as_the_json_module_reads_them(rows, shared, rng):
         noted: list[bool] = []
         json.loads(row, object_pairs_hook=lambda pairs: mapping_of(pairs, noted))
         assert seen == bool(noted)
+
+
+def test_a_row_past_the_limit_among_runs_is_passed_over_and_the_rest_read(tmp_path):
+    rows = [json.dumps({"hypervisor_hostname": f"cmp-{i}", "cpu_info": CPUS[i % len(CPUS)]}) for i in range(6000)]
+    rows[3000] = json.dumps({"hypervisor_hostname": "big", "cpu_info": CPUS[0], "note": "}, {" * (1 << 19)})
+    path = tmp_path / "dump.json"
+    path.write_text("[" + ",\n".join(rows) + "]")
+    inventory = load_inventory(path)
+    assert list(inventory.failures) == ["<row 3000>"]
+    assert "larger than 1 MiB of text, not read" in inventory.failures["<row 3000>"]
+    assert len(inventory.hosts) == 5999 and "cmp-2999" in inventory.hosts and "cmp-3001" in inventory.hosts
