@@ -20,7 +20,9 @@ Why each step is sound:
 * Keys given twice.  orjson keeps one value of a key given twice.  With no
   ':' spelled ``\\u003a`` in the run, the run's ':' are its members' and
   those inside its texts; written back out, the rows hold as many only if
-  no member was dropped.
+  no member was dropped.  (Rows that are objects holding one member a ':'
+  hold them all: a ':' is a member or in a text, so none is left for a
+  member dropped.)
 * Shared values.  A value text learnt once (an object, array or string,
   which cannot read on past its closing character, decoded by the json
   module with no key given twice) is replaced where it follows the shared
@@ -112,7 +114,7 @@ class RunDecoder:
             except self.invalid:
                 cut = _ROW_CUT.search(text, cut.end(), start + RUN_MOST)
                 continue
-            if encoded.count(b":") != self.dumps(rows).count(b":"):
+            if not self._members_kept(encoded.count(b":"), rows):
                 return None  # a key given twice, perhaps: the json module says
             if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
                 try:
@@ -121,6 +123,14 @@ class RunDecoder:
                     return None
             return rows, cut.start() + 1
         return None
+
+    def _members_kept(self, colons: int, rows: list[Any]) -> bool:
+        """Whether the rows hold every member of the run that held `colons`
+        ':' (see above); flat rows of objects, with no ':' in their texts,
+        hold one member a ':', counted without writing them out."""
+        if set(map(type, rows)) == {dict} and sum(map(len, rows)) == colons:
+            return True
+        return self.dumps(rows).count(b":") == colons
 
     def _share(self, run: str) -> tuple[str, int]:
         """`run` with each learnt value following the shared key replaced by
