@@ -86,16 +86,13 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 
 def _refusal_lines(refused, every: bool) -> list[str]:
-    """Refused hosts, those refused for the same reason together (the hosts of
-    a class share it): "not 2 hosts (a b): missing x y"."""
-    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-    for r in refused:
-        groups.setdefault((r.reason, r.missing), []).append(r.host)
+    """One line per refused class: its hosts (summarised) and why, as
+    "not C7 EPYC-Rome, 4 hosts (a b c and 1 more): missing x y"."""
     lines = []
-    for (reason, missing), hosts in groups.items():
-        why = f"missing {_names(missing)}" if missing else cli.one_line(reason)
-        who = shown(hosts[0]) if len(hosts) == 1 else _hosts_summary(hosts, every, "{count} ({names})")
-        lines.append(f"  not {who}: {why}")
+    for r in refused:
+        why = f"missing {_names(r.missing)}" if r.missing else cli.one_line(r.reason)
+        lines.append(f"  not C{r.cpu_class.index} {shown(r.cpu_class.cpu.model or '-')}, "
+                     f"{_hosts_summary(r.hosts, every, '{count} ({names})')}: {why}")
     return lines
 
 
@@ -246,7 +243,8 @@ def cmd_levels(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     levels = fleet.levels()
     domains = fleet.domains(args.max_domains, args.max_loss)
-    lines = [f"{shown(host):<30} {level or '-'}" for host, level in levels.items()]
+    lines = [f"C{c.index} {shown(c.cpu.model or '-')}: {levels[c.hosts[0]] or '-'}, "
+             f"{_hosts_summary(c.hosts, args.every_host)}" for c in fleet.classes]
     lines += [f"domain {d.name} ({plural(len(d.hosts), 'host')}): {d.level or '-'}" for d in domains]
     value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
     return _emit(args, fleet, value, lines)
@@ -374,7 +372,7 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     add("stranded", cmd_stranded, "running guests with nowhere to go").add_argument(
         "guests", metavar="GUESTS", type=cli.path_argument,
         help="JSON of running guests: [{\"name\", \"host\"[, \"cpu\"]}], cpu being CPU XML or a file")
-    add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition])
+    add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition, listing])
     p = add("graph", cmd_graph, "export the migration lattice")
     p.add_argument("--format", choices=GRAPH_FORMATS,
                    help="graphml, dot, svg or png (Graphviz); default: from the extension of -o, else dot")
