@@ -23,7 +23,7 @@ from ..engine.rules import Result
 from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
-from . import maps, planner
+from . import maps, placementsync, planner
 from .guest import add_command as add_guest_xml
 from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
                      path_argument)
@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_commands(sub, common)
     add_guest_xml(sub, common)
     maps.add_command(sub, common)
+    placement = sub.add_parser("placement", help="CPU models and migration domains as Placement traits")
+    placement_sub = placement.add_subparsers(dest="placement_command", metavar="SUBCOMMAND", required=True)
+    placementsync.add_sync_command(placement_sub, common)
     return parser
 
 
