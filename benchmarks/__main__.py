@@ -11,7 +11,7 @@ import sys
 
 from cpucompat.inputs import live
 
-from . import engine, nova, planner, startup
+from . import engine, nova, placement, planner, startup
 
 TARGETS = [
     # (row name prefix, predicate on the row, wording)
@@ -89,6 +89,7 @@ def main() -> int:
         conn, libvirt = _connection(stack)
         rows = engine.run(conn, libvirt, args.quick) + nova.run(conn, args.quick) + planner.run(args.quick)
         rows += startup.run(args.quick)
+        rows += placement.run(conn, args.quick)
     if args.json:
         json.dump([r.to_dict() for r in rows], sys.stdout, indent=1, default=str)
         print()

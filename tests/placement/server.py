@@ -51,15 +51,16 @@ class PlacementServer:
         """Create root providers with a VCPU inventory through Placement's
         own object layer, in-process: REST takes two calls a provider, which
         for 10,000 computes is minutes of set-up nobody measures."""
-        from placement import context
+        from placement import context, db_api
         from placement.objects.inventory import Inventory
         from placement.objects.resource_provider import ResourceProvider
 
         ctx = context.RequestContext(config=self.conf, is_admin=True)
-        for name in names:
-            rp = ResourceProvider(ctx, uuid=str(uuidlib.uuid4()), name=name)
-            rp.create()
-            rp.set_inventory([Inventory(resource_provider=rp, resource_class="VCPU", total=vcpus)])
+        with db_api.placement_context_manager.writer.using(ctx):  # one commit, not two per provider
+            for name in names:
+                rp = ResourceProvider(ctx, uuid=str(uuidlib.uuid4()), name=name)
+                rp.create()
+                rp.set_inventory([Inventory(resource_provider=rp, resource_class="VCPU", total=vcpus)])
 
     def stop(self) -> None:
         self.server.shutdown()
