@@ -92,3 +92,20 @@ def test_errors_are_one_line_exit_2(args, message, monkeypatch, tmp_path):
     (tmp_path / "clouds.yaml").write_text("clouds: {}\n")
     status, out, err = _run("placement", "sync", "sample", *args)
     assert status == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_the_python_api_example_runs(placement, monkeypatch):
+    text = (CLI_DOC.parent / "python-api.rst").read_text()
+    section = text[text.index("Placement's REST API"):]
+    code = section[section.index(".. code-block:: python"):].split("\n\n", 1)[1]
+    block = "\n".join(line[4:] for line in code.split("\n\n\n")[0].splitlines())
+    client = placement.client()
+    hosts = Fleet.load("sample").hosts
+    for name in hosts[:-1]:
+        client.create_provider(name, vcpus=8)
+    monkeypatch.setenv("OS_TOKEN", "admin")
+    scope = {"placement_url": placement.url}
+    exec(compile(block, "python-api.rst", "exec"), scope)  # noqa: S102 (our own documentation)
+    assert [h.host for h in scope["result"].missing] == [hosts[-1]]
+    names = {p.uuid: p.name for p in client.providers()}
+    assert {names[u] for u in scope["on_icelake"]} == {h for h in hosts[:-1] if h.startswith("icelake")}
