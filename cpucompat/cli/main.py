@@ -23,7 +23,7 @@ from ..engine.rules import Result
 from ..errors import CpuCompatError, InvalidConfig
 from ..inputs.parse import read_cpuid_dumps, read_cpus
 from ..inputs.qmp import read_qemu_models
-from . import maps, placementsync, planner
+from . import maps, placement, planner
 from .guest import add_command as add_guest_xml
 from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
                      path_argument)
@@ -217,11 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decode)
 
     planner.add_commands(sub, common)
+    placement.add_commands(sub, common)
     add_guest_xml(sub, common)
     maps.add_command(sub, common)
-    placement = sub.add_parser("placement", help="CPU models and migration domains as Placement traits")
-    placement_sub = placement.add_subparsers(dest="placement_command", metavar="SUBCOMMAND", required=True)
-    placementsync.add_sync_command(placement_sub, common)
     return parser
 
 

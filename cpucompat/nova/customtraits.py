@@ -19,14 +19,19 @@ Here, below the planner, so that the Nova filter reads them too.
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
+from ..engine.compare import compare
 from ..engine.cpu import Cpu, Expansion
-from ..engine.cpumap import ArchMap
+from ..engine.cpumap import ArchMap, CpuMap
 from ..errors import InvalidCpuMap
 
+if TYPE_CHECKING:
+    from .traits import TraitRequirements
+
 __all__ = ["TRAIT_PREFIX", "MODEL_PREFIX", "DOMAIN_PREFIX", "MAX_TRAIT", "is_cpucompat_trait", "model_trait",
-           "domain_trait", "model_traits", "trait_models", "model_guest"]
+           "domain_trait", "model_traits", "trait_models", "model_guest", "resolve_model_traits",
+           "model_trait_problem"]
 
 TRAIT_PREFIX = "CUSTOM_CPUCOMPAT_"
 MODEL_PREFIX = TRAIT_PREFIX + "MODEL_"
@@ -107,3 +112,35 @@ def model_guest(archmap: ArchMap, name: str) -> Cpu:
     """The guest CPU a model trait stands for: custom mode, the model with
     the vendor the map gives it (libvirt then refuses other vendors' hosts)."""
     return Cpu(model=name, vendor=archmap.model(name).vendor)
+
+
+Names = tuple[str, ...]
+
+
+def resolve_model_traits(traits: "TraitRequirements", archmap: ArchMap) -> tuple[Names, Names, Names, Names]:
+    """A request's model traits as (models required, models forbidden) and
+    its unknown (required, forbidden) traits, those naming no model of
+    `archmap` added."""
+    required, forbidden = traits.unknown_required, traits.unknown_forbidden
+    if not traits.model_required and not traits.model_forbidden:
+        return (), (), required, forbidden
+    known = trait_models(archmap)
+    return (tuple(known[t] for t in traits.model_required if t in known),
+            tuple(known[t] for t in traits.model_forbidden if t in known),
+            required + tuple(t for t in traits.model_required if t not in known),
+            forbidden + tuple(t for t in traits.model_forbidden if t not in known))
+
+
+def model_trait_problem(runs: Names, runs_none: Names, host: Cpu, cpumap: CpuMap) -> str | None:
+    """Why `host` lacks the model trait of one of `runs` or has that of one
+    of `runs_none`, by the rule Placement's traits were computed with; None
+    when it does not."""
+    archmap = cpumap.x86
+    for name in runs:
+        verdict = compare(model_guest(archmap, name), host, cpumap)
+        if not verdict.compatible:
+            return f"requires {model_trait(name)}: host cannot run {name}: {verdict.reason}"
+    for name in runs_none:
+        if compare(model_guest(archmap, name), host, cpumap).compatible:
+            return f"forbids {model_trait(name)}: host can run {name}"
+    return None

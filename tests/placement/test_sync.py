@@ -187,3 +187,30 @@ def test_a_url_needs_a_token(monkeypatch):
     monkeypatch.delenv("OS_TOKEN", raising=False)
     with pytest.raises(InvalidConfig, match="OS_TOKEN"):
         PlacementClient.from_url("http://127.0.0.1:8778/", None)
+
+
+def test_provider_config_files_give_placement_the_same_answer_as_sync(placement, sample, tmp_path):
+    """The Nova-native path (provider config files, loaded by Nova's own
+    loader, their traits put on providers as nova-compute adds them) and
+    the REST sync make Placement answer every trait alike."""
+    provider_config = pytest.importorskip("nova.compute.provider_config",
+                                          reason="Nova is not installed (pip install '.[nova]')")
+    from cpucompat.placement.providerconfig import write_provider_configs
+
+    desired = host_traits(sample)
+    traits = sorted({t for ts in desired.values() for t in ts})
+    client = placement.client()
+    uuids = _providers(client, sample.hosts)
+    sync_traits(client, desired)
+    by_sync = {t: _candidates(client, t, uuids) for t in traits}
+
+    placement.clear()
+    uuids = _providers(client, sample.hosts)
+    write_provider_configs(desired, tmp_path)
+    loaded = provider_config.get_provider_configs(str(tmp_path))
+    for provider in client.providers():
+        additional = loaded[provider.name]["traits"]["additional"]
+        for trait in additional:
+            client.ensure_trait(trait)
+        client.set_provider_traits(provider, additional, provider.generation)
+    assert {t: _candidates(client, t, uuids) for t in traits} == by_sync
