@@ -109,3 +109,18 @@ def test_the_python_api_example_runs(placement, monkeypatch):
     assert [h.host for h in scope["result"].missing] == [hosts[-1]]
     names = {p.uuid: p.name for p in client.providers()}
     assert {names[u] for u in scope["on_icelake"]} == {h for h in hosts[:-1] if h.startswith("icelake")}
+
+
+def test_a_clouds_yaml_cloud_reaches_its_placement(cloud, monkeypatch, tmp_path):
+    placement, hosts = cloud
+    config = tmp_path / "clouds.yaml"
+    config.write_text(f"clouds:\n  lab:\n    auth_type: admin_token\n"
+                      f"    auth:\n      endpoint: {placement.url}\n      token: admin\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    status, out, _ = _run("placement", "sync", "sample", "--cloud", "lab", "--json")
+    value = json.loads(out)
+    assert status == 0 and value["changed"] == len(hosts) - 1 and "lab" in value["placement"]
+    monkeypatch.setenv("OS_CLOUD", "lab")
+    status, out, _ = _run("placement", "sync", "sample", "--dry-run")
+    assert status == 0 and "0 hosts would change" in out
