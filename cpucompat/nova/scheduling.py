@@ -48,11 +48,7 @@ its own ``[libvirt] cpu_mode``.  Forbidden traits exclude hosts offering
 the feature, in every mode.  A required ``HW_CPU_X86_*`` trait neither
 os-traits nor cpucompat knows fails every host (no host reports it); a
 forbidden one excludes none.
-
-cpucompat's own traits (customtraits.py), in every mode: a required model
-trait passes the hosts that can run that custom model, a forbidden one
-those that cannot; a domain trait is Placement's, its CPU checked through
-the ``cpucompat:cpu_*`` specs ``cpucompat placement flavor-specs`` sets.
+cpucompat's model traits count in every mode (customtraits.py).
 """
 from __future__ import annotations
 
