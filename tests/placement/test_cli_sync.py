@@ -124,3 +124,28 @@ def test_a_clouds_yaml_cloud_reaches_its_placement(cloud, monkeypatch, tmp_path)
     monkeypatch.setenv("OS_CLOUD", "lab")
     status, out, _ = _run("placement", "sync", "sample", "--dry-run")
     assert status == 0 and "0 hosts would change" in out
+
+
+def test_a_terminal_shows_the_hosts_synced_a_pipe_does_not(cloud, monkeypatch, terminal):
+    import sys
+
+    from cpucompat.cli.progress import ProgressLine
+
+    placement, hosts = cloud
+    monkeypatch.setenv("OS_TOKEN", "admin")
+    monkeypatch.setattr(ProgressLine, "delay", 0.0)
+    with open(terminal.fd, "w", closefd=False) as stderr, contextlib.redirect_stdout(io.StringIO()):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert cli.main(["placement", "sync", "sample", "--placement-url", placement.url]) == 0
+    shown = terminal.received()
+    assert f"\rsynced {len(hosts) - 1}/{len(hosts) - 1} hosts" in shown
+    monkeypatch.undo()
+    placement.clear()
+    for name in hosts[1:]:
+        placement.client().create_provider(name)
+    monkeypatch.setenv("OS_TOKEN", "admin")
+    monkeypatch.setattr(ProgressLine, "delay", 0.0)
+    status, _, err = _run("placement", "sync", "sample", "--placement-url", placement.url)
+    # only the host without a provider, and the map used (every text answer says it)
+    assert status == 0 and "\rsynced" not in err and err.splitlines()[0].endswith("no resource provider of that name")
+    assert len(err.splitlines()) == 2 and "cpu_map" in err.splitlines()[1]
