@@ -149,3 +149,22 @@ def test_a_terminal_shows_the_hosts_synced_a_pipe_does_not(cloud, monkeypatch, t
     # only the host without a provider, and the map used (every text answer says it)
     assert status == 0 and "\rsynced" not in err and err.splitlines()[0].endswith("no resource provider of that name")
     assert len(err.splitlines()) == 2 and "cpu_map" in err.splitlines()[1]
+
+
+def test_hosts_placement_refuses_to_update_are_one_line_each_and_exit_1(cloud, monkeypatch):
+    """Placement's own policy forbids writing provider traits (as an operator
+    may configure it): every host fails, each says why, none is changed."""
+    from oslo_policy import policy as oslo_policy
+    from placement import policy as placement_policy
+    from placement.policies.trait import RP_TRAIT_UPDATE
+
+    placement, hosts = cloud
+    enforcer = placement_policy._ENFORCER
+    monkeypatch.setitem(enforcer.rules, RP_TRAIT_UPDATE, oslo_policy._parser.parse_rule("!"))
+    status, out, err = _run("placement", "sync", "sample", "--placement-url", placement.url, "--token", "admin")
+    failures = [line for line in err.splitlines() if ": not updated: " in line]
+    assert status == 1 and len(failures) == len(hosts) - 1
+    assert all("set the traits of" in line and "HTTP 403" in line for line in failures)
+    assert f"0 hosts changed, 0 unchanged, {len(hosts) - 1} failed" in out
+    client = placement.client()
+    assert all(not client.provider_traits(p).traits for p in client.providers())
