@@ -11,7 +11,7 @@ import sys
 
 from cpucompat.inputs import live
 
-from . import engine, nova, planner, startup
+from . import engine, nova, placement, planner, startup
 
 TARGETS = [
     # (row name prefix, predicate on the row, wording)
@@ -42,7 +42,7 @@ TARGETS += [
 UNTARGETED = [
     ("interpreter:", "interpreter start-up: not cpucompat's; the floor under every CLI and import row"),
 ]
-SECTIONS = ("engine", "nova", "planner", "startup")
+SECTIONS = ("engine", "nova", "planner", "startup", "placement")
 
 
 def _connection(stack: contextlib.ExitStack):
@@ -111,6 +111,8 @@ def main() -> int:
             rows += planner.run(args.quick)
         if "startup" in only:
             rows += startup.run(args.quick)
+        if "placement" in only:
+            rows += placement.run(conn, args.quick)
     if args.json:
         json.dump([r.to_dict() for r in rows], sys.stdout, indent=1, default=str)
         print()

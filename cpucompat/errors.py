@@ -16,7 +16,7 @@ __all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "Unk
            "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
            "InvalidConfig", "InvalidArgument", "InvalidInventory", "TooFewDomains", "PackageDataMissing",
            "UnreadableFile", "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable", "RenderFailed",
-           "suggest"]
+           "PlacementError", "GenerationConflict", "suggest"]
 
 
 class CpuCompatError(Exception):
@@ -129,6 +129,21 @@ class RenderFailed(CpuCompatError, RuntimeError):
 class HostUnreachable(CpuCompatError, OSError):
     """A libvirt host that could not be connected to or asked for its CPU;
     an `OSError` as `UnreadableFile` is."""
+
+
+class PlacementError(CpuCompatError, OSError):
+    """Placement's REST API refused or failed a call (``status``: the HTTP
+    status, None when it could not be reached); an `OSError` as
+    `UnreadableFile` is."""
+
+    def __init__(self, message: str, *, source: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, source=source)
+        self.status = status
+
+
+class GenerationConflict(PlacementError):
+    """A resource provider changed between reading its generation and
+    writing with it (HTTP 409 ``placement.concurrent_update``): read again."""
 
 
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:

@@ -17,6 +17,7 @@ import json
 from typing import Callable
 
 from . import common as cli
+from .placementsync import add_sync_command
 from .planner import INVENTORY_HELP, OUTPUT_HELP, live_options, load_fleet, partition_options
 from ..atomic import write_output
 from ..display import shown
@@ -131,7 +132,7 @@ def add_flavor_specs(sub: argparse._SubParsersAction, common: argparse.ArgumentP
 
 # the placement subcommands: each adds itself to `cpucompat placement`
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
-    add_traits, add_provider_configs, add_flavor_specs]
+    add_traits, add_provider_configs, add_flavor_specs, add_sync_command]
 
 
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
