@@ -36,9 +36,11 @@ print(json.dumps({"load": loaded - start, "domains": done - loaded, "classes": l
                   "hosts": len(fleet.hosts), "maxrss_kb": peak_kb}))
 """
 # One reader of a compute_nodes dump, alone in a process: "load" is what
-# the planner does (load_inventory), "jsonstream" and "ijson" only parse the
-# rows (the two streaming JSON readers measured against each other; ijson,
-# with its C backend, is measured when installed and is not a dependency).
+# the planner does (load_inventory); the others only parse the rows:
+# "jsonstream" as the planner does (orjson runs, each distinct cpu_info
+# decoded once), "json module" the same stream with its runs turned off (the
+# reader before orjson), and "ijson" (its C backend; measured when installed,
+# not a dependency).
 READER = """
 import json, sys, time
 from pathlib import Path
@@ -47,12 +49,15 @@ start, cpu = time.perf_counter(), time.process_time()
 if which == "load":
     from cpucompat.planner.inventory import load_inventory
     rows = len(load_inventory(path).hosts)
-elif which == "jsonstream":
+elif which in ("jsonstream", "json module"):
     from cpucompat.inputs.jsonstream import JsonStream
+    if which == "json module":
+        JsonStream._run = lambda self: None
     with open(path, "rb") as handle:
-        stream = JsonStream(handle, path)
+        stream = JsonStream(handle, path, shared="cpu_info")
         stream.skip()
-        rows = sum(1 for _ in stream.members("]") if stream.value() is not None)
+        rows = sum(len(ahead) if ahead is not None else int(stream.value() is not None)
+                   for ahead in stream.members("]"))
 else:
     import ijson
     with open(path, "rb") as handle:
@@ -174,7 +179,7 @@ def _domains_json_rows(quick: bool) -> list[Row]:
 def _reader_rows(quick: bool) -> list[Row]:
     """The 1M-host read (issue 15): the planner's load, and the JSON readers alone."""
     size = 10_000 if quick else 1_000_000
-    readers = ["load", "jsonstream"]
+    readers = ["load", "jsonstream", "json module"]
     try:
         import ijson  # noqa: F401
         readers.append("ijson")

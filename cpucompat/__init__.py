@@ -15,7 +15,7 @@ The public API, in the order one uses it:
   `compare_hypervisor` (virConnectCompareHypervisorCPU, by the map's release),
   `baseline`, `expand`, `decode`, `host_model` (each an `Expansion`);
 * the capacity planner: `Fleet`, and the `Guest` and `Domain` values it takes
-  and answers with (loaded on first use: it needs networkx);
+  and answers with;
 * errors: `CpuCompatError` and its subclasses, each also the built-in error it
   refines where one fits.
 
@@ -25,37 +25,68 @@ The public API, in the order one uses it:
     >>> compare(guest, host).result
     'superset'
 
+Each name is imported on its first use, so ``import cpucompat`` is quick.
 Everything else lives in the layers (``cpucompat.engine``, ``.inputs``,
 ``.nova``, ``.planner``, ``.cli``) and may change between releases.
 """
-from __future__ import annotations
+TYPE_CHECKING = False  # not typing's: importing typing alone costs a few milliseconds
 
-from typing import Any
+# Every public name is loaded on first use (PEP 562): `import cpucompat` costs
+# next to nothing, and a command pays only for what it touches (the map
+# without lxml, the planner without networkx).  name -> module under cpucompat
+_LAZY = {
+    **dict.fromkeys(("baseline", "expand"), "engine.baseline"),
+    **dict.fromkeys(("IDENTICAL", "INCOMPATIBLE", "SUPERSET", "Comparison", "compare"), "engine.compare"),
+    **dict.fromkeys(("Cpu", "Expansion", "HypervisorModels"), "engine.cpu"),
+    "CpuidDump": "engine.cpuid",
+    **dict.fromkeys(("CpuMap", "embedded_cpu_map", "load_cpu_map"), "engine.cpumap"),
+    **dict.fromkeys(("decode", "host_model"), "engine.decode"),
+    **dict.fromkeys(("CpuCompatError", "IncompatibleCpus", "IncompatibleVendors", "InvalidConfig", "InvalidCpuMap",
+                     "InvalidCpuXml", "InvalidInventory", "NoSuitableModel", "PackageDataMissing", "TooFewDomains",
+                     "UnknownArch", "UnknownFeature", "UnknownInputFormat", "UnknownModel", "UnsafeXml"), "errors"),
+    **dict.fromkeys(("parse_cpu_info", "parse_cpuid_dumps", "parse_cpus", "read_cpuid_dumps", "read_cpus"),
+                    "inputs.parse"),
+    "read_qemu_models": "inputs.qmp",
+    "read_domcaps": "inputs.domcaps",
+    "compare_hypervisor": "engine.hypervisor",
+    "Fleet": "planner.fleet",  # the planner's lattice questions pull in networkx, on their first use
+    **dict.fromkeys(("Guest", "Domain"), "planner.results"),
+}
 
-from .engine.baseline import baseline, expand
-from .engine.compare import IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, compare
-from .engine.cpu import Cpu, Expansion, HypervisorModels
-from .engine.cpuid import CpuidDump
-from .engine.cpumap import CpuMap, embedded_cpu_map, load_cpu_map
-from .engine.decode import decode, host_model
-from .engine.hypervisor import compare_hypervisor
-from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
-                     InvalidCpuXml, InvalidInventory, NoSuitableModel, PackageDataMissing, TooFewDomains,
-                     UnknownArch, UnknownFeature, UnknownInputFormat, UnknownModel, UnsafeXml)
-from .inputs.parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
-from .inputs.domcaps import read_domcaps
-from .inputs.qmp import read_qemu_models
 
-# the planner's public types, loaded on first use (the planner pulls in networkx)
-_PLANNER = {"Fleet": "fleet", "Guest": "results", "Domain": "results"}
+def __getattr__(name: str) -> "Any":
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # looked up once
+    return value
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PLANNER:
-        import importlib
+if TYPE_CHECKING:  # what type checkers see: the same names, imported
+    from typing import Any
 
-        return getattr(importlib.import_module(f"{__name__}.planner.{_PLANNER[name]}"), name)
-    raise AttributeError(f"module 'cpucompat' has no attribute {name!r}")
+    from .engine.baseline import baseline, expand
+    from .engine.compare import IDENTICAL, INCOMPATIBLE, SUPERSET, Comparison, compare
+    from .engine.cpu import Cpu, Expansion, HypervisorModels
+    from .engine.cpuid import CpuidDump
+    from .engine.cpumap import CpuMap, embedded_cpu_map, load_cpu_map
+    from .engine.decode import decode, host_model
+    from .engine.hypervisor import compare_hypervisor
+    from .errors import (CpuCompatError, IncompatibleCpus, IncompatibleVendors, InvalidConfig, InvalidCpuMap,
+                         InvalidCpuXml, InvalidInventory, NoSuitableModel, PackageDataMissing, TooFewDomains,
+                         UnknownArch, UnknownFeature, UnknownInputFormat, UnknownModel, UnsafeXml)
+    from .inputs.parse import parse_cpu_info, parse_cpuid_dumps, parse_cpus, read_cpuid_dumps, read_cpus
+    from .inputs.domcaps import read_domcaps
+    from .inputs.qmp import read_qemu_models
+    from .planner.fleet import Fleet
+    from .planner.results import Domain, Guest
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

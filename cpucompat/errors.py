@@ -9,7 +9,6 @@ the map lacks a `LookupError`, a file that cannot be read or written an
 """
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 
@@ -17,7 +16,7 @@ __all__ = ["CpuCompatError", "InvalidCpuMap", "InvalidCpuXml", "UnsafeXml", "Unk
            "UnknownFeature", "UnknownArch", "IncompatibleVendors", "IncompatibleCpus", "NoSuitableModel",
            "InvalidConfig", "InvalidArgument", "InvalidInventory", "TooFewDomains", "PackageDataMissing",
            "UnreadableFile", "UnwritableFile", "UnsafeUri", "MissingDependency", "HostUnreachable", "RenderFailed",
-           "suggest"]
+           "PlacementError", "GenerationConflict", "suggest"]
 
 
 class CpuCompatError(Exception):
@@ -132,6 +131,21 @@ class HostUnreachable(CpuCompatError, OSError):
     an `OSError` as `UnreadableFile` is."""
 
 
+class PlacementError(CpuCompatError, OSError):
+    """Placement's REST API refused or failed a call (``status``: the HTTP
+    status, None when it could not be reached); an `OSError` as
+    `UnreadableFile` is."""
+
+    def __init__(self, message: str, *, source: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, source=source)
+        self.status = status
+
+
+class GenerationConflict(PlacementError):
+    """A resource provider changed between reading its generation and
+    writing with it (HTTP 409 ``placement.concurrent_update``): read again."""
+
+
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for the nearest names, or ''.
 
@@ -141,6 +155,8 @@ def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     ``Skylaek`` -> ``Skylake-*``, ``skylake`` -> ``Skylake-*``).
     """
     folded = name.casefold()
+    import difflib  # here: only an unknown name needs it
+
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(folded)  # SequenceMatcher caches what it learns about seq2
     scored = []

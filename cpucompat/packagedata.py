@@ -9,7 +9,7 @@ every lookup stops with one line saying what to run instead.
 """
 from __future__ import annotations
 
-from importlib import resources
+import importlib
 from pathlib import Path
 
 from .errors import PackageDataMissing
@@ -24,11 +24,14 @@ def data_path(*parts: str) -> Path:
     when ``cpucompat.data`` is not installed.
     """
     try:
-        root = resources.files("cpucompat.data")
+        # the package's directory, as importlib.resources.files would give for
+        # an installed (not zipped) package, without importing importlib.resources
+        # (zipfile, tempfile, shutil...: milliseconds of every command's start-up)
+        root = Path(next(iter(importlib.import_module("cpucompat.data").__path__)))
     except ModuleNotFoundError:
         checkout = Path(__file__).resolve().parent.parent
         raise PackageDataMissing(
             f"cpucompat.data is not installed: this cpucompat is the source checkout {checkout}, whose "
             "data/ installs as cpucompat.data; run `pip install -e .` there (or `pip install .`, then the "
             "`cpucompat` and `pytest` commands, not `python -m`, which imports the checkout)") from None
-    return Path(str(root.joinpath(*parts)))
+    return root.joinpath(*parts)

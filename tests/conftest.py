@@ -27,6 +27,14 @@ def pytest_configure(config: pytest.Config) -> None:
         data_path()
     except PackageDataMissing as exc:
         pytest.exit(str(exc), returncode=2)
+    # compiled maps (engine/cpumap/compiled.py) go to a directory of this run,
+    # not the user's ~/.cache, unless the caller chose one
+    if "CPUCOMPAT_CACHE_DIR" not in os.environ:
+        import shutil
+        import tempfile
+
+        os.environ["CPUCOMPAT_CACHE_DIR"] = cache = tempfile.mkdtemp(prefix="cpucompat-cache-")
+        config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
 
 
 def shared_path(*parts: str) -> Path:

@@ -15,7 +15,7 @@ import cpucompat
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 DOCUMENTS = [ROOT / "README.rst", ROOT / "SECURITY.rst", *sorted(DOCS.glob("*.rst"))]
-PAGES = ("index.rst", "cli.rst", "inventories.rst", "nova.rst", "python-api.rst")
+PAGES = ("index.rst", "cli.rst", "inventories.rst", "nova.rst", "placement.rst", "python-api.rst")
 
 
 def _links(document: Path) -> list[str]:

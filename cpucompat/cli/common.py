@@ -10,17 +10,18 @@ stdout stays the answer alone (XML for virsh, say).
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..display import MAX_MESSAGE, escape, shown
-from ..engine.cpumap import CpuMap
-from ..engine.maps import map_version, resolve_map_spec
 from ..engine.releases import DEFAULT_VERSION, KNOWN_VERSIONS
 
-__all__ = ["EXIT_OK", "EXIT_INCOMPATIBLE", "EXIT_ERROR", "common_options", "emit", "cpu_map_of", "one_line",
-           "path_argument"]
+if TYPE_CHECKING:
+    from ..engine.cpumap import CpuMap
+
+__all__ = ["EXIT_OK", "EXIT_INCOMPATIBLE", "EXIT_ERROR", "HelpFormatter", "common_options", "emit", "cpu_map_of",
+           "one_line", "path_argument"]
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_ERROR = 0, 1, 2
 
@@ -39,8 +40,30 @@ def one_line(message: object) -> str:
     return shown(message, MAX_MESSAGE)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's, given the terminal's width as shutil.get_terminal_size
+    finds it (``$COLUMNS``, else standard output's terminal, else 80):
+    argparse would import shutil for it on every parser's first argument,
+    milliseconds of each command's start-up for help it seldom prints."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", ""))
+            except ValueError:
+                columns = 0
+            if columns <= 0:
+                try:
+                    columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+                except (AttributeError, ValueError, OSError):
+                    columns = 0
+            width = (columns or 80) - 2  # argparse's margin
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def common_options() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = argparse.ArgumentParser(add_help=False, formatter_class=HelpFormatter)
     parent.add_argument("--json", action="store_true", help="print JSON instead of text")
     parent.add_argument("--cpu-map", metavar="VERSION|PATH", type=path_argument,
                         help=f"an embedded map by libvirt version ({', '.join(KNOWN_VERSIONS)}; "
@@ -56,6 +79,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
     the map the command used (`cpu_map_of`), as the module docstring says."""
     cpumap = getattr(args, "loaded_cpu_map", None)
     if cpumap is not None:
+        from ..engine.maps import map_version
+
         used = map_version(cpumap)
         if args.json:
             label = used.to_dict()
@@ -66,6 +91,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
         else:
             sys.stderr.write(f"cpucompat: {escape(shown(used.describe(), MAX_MESSAGE))}\n")
     if args.json:
+        import json
+
         json.dump(value, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
     else:
@@ -75,6 +102,8 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
 def cpu_map_of(args: argparse.Namespace) -> CpuMap:
     """The map `--cpu-map` names (a version of an embedded map or a path);
     `emit` then says which one the answer used."""
+    from ..engine.maps import resolve_map_spec
+
     cpumap = resolve_map_spec(args.cpu_map)
     args.loaded_cpu_map = cpumap
     return cpumap

@@ -12,27 +12,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
-from ..display import shown
-from ..engine.baseline import baseline, expand
-from ..engine.compare import compare
-from ..engine.decode import decode
-from ..engine.rules import Result
-from ..errors import CpuCompatError, InvalidConfig
-from ..inputs.parse import read_cpuid_dumps, read_cpus
-from ..inputs.qmp import read_qemu_models
-from . import maps, planner
-from .guest import add_command as add_guest_xml
-from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, common_options, cpu_map_of, emit, one_line,
-                     path_argument)
+from ..errors import CpuCompatError
+from .common import (EXIT_ERROR, EXIT_INCOMPATIBLE, EXIT_OK, HelpFormatter, common_options, cpu_map_of, emit,
+                     one_line, path_argument)
+
+# Each command imports what it runs only when it runs (a one-shot `compare`
+# loads neither the planner, nor Nova's configuration, nor networkx).  The
+# commands other modules define, by module, so that running one builds only
+# its parser; an unknown name, no command or the top-level help builds them all.
+COMMAND_MODULES = {  # module: (the function adding its commands, their names)
+    "planner": ("add_commands", ("classes", "targets", "domain", "domains", "common", "whatif", "stranded",
+                                 "levels", "graph", "report")),
+    "placement": ("add_commands", ("placement",)),
+    "guest": ("add_command", ("guest-xml",)),
+    "maps": ("add_command", ("maps",)),
+}
 
 __all__ = ["build_parser", "main"]
 
 # -- core commands -----------------------------------------------------------
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from ..display import shown
+
     cpumap = cpu_map_of(args)
     archmaps = [cpumap.arch(args.arch)] if args.arch else list(cpumap.arches.values())
     rows = []
@@ -49,6 +53,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from ..display import shown
     from ..engine.graph import model_neighbours
 
     cpumap = cpu_map_of(args)
@@ -83,6 +88,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_expand(args: argparse.Namespace) -> int:
+    from ..engine.baseline import expand
+    from ..inputs.parse import read_cpus
+
     cpumap = cpu_map_of(args)
     results = [expand(cpu, cpumap, migratable=args.migratable) for cpu in read_cpus(args.file, cpumap)]
     value = [{"arch": r.arch, "vendor": r.vendor, "model": r.model, "features": list(r.expanded),
@@ -92,6 +100,9 @@ def cmd_expand(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
+    from ..engine.baseline import baseline
+    from ..inputs.parse import read_cpus
+
     cpumap = cpu_map_of(args)
     result = baseline(read_cpus(args.file, cpumap), cpumap, migratable=args.migratable)
     emit(args, result.to_dict(), result.to_xml(expanded=args.features))
@@ -99,7 +110,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..inputs.live import local_host_cpu
+    from ..display import shown
+    from ..engine.compare import compare
+    from ..engine.rules import Result
+    from ..inputs.parse import read_cpus
 
     cpumap = cpu_map_of(args)
     guests = read_cpus(args.guest, cpumap)
@@ -109,8 +123,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         host_model, models = read_domcaps(args.domcaps, cpumap)
         results = [compare_hypervisor(g, host_model, models, cpumap) for g in guests]
+    elif args.host is not None:
+        host = read_cpus(args.host, cpumap)[0]
+        results = [compare(g, host, cpumap) for g in guests]
     else:
-        host = read_cpus(args.host, cpumap)[0] if args.host is not None else local_host_cpu(cpumap)
+        from ..inputs.live import local_host_cpu
+
+        host = local_host_cpu(cpumap)
         results = [compare(g, host, cpumap) for g in guests]
     text = []
     for guest, r in zip(guests, results):
@@ -124,6 +143,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from ..engine.decode import decode
+    from ..errors import InvalidConfig
+    from ..inputs.parse import read_cpuid_dumps
+    from ..inputs.qmp import read_qemu_models
+
     cpumap = cpu_map_of(args)
     models = None
     if args.qemu_models:
@@ -170,13 +194,20 @@ class _Version(argparse.Action):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors too are one line on stderr, exit status 2."""
+    """Usage errors too are one line on stderr, exit status 2; help formatted
+    by `common.HelpFormatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"cpucompat: error: {one_line(message)}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the core commands and `command`'s
+    (`COMMAND_MODULES`) when it names one."""
     common = common_options()
     parser = _Parser(
         prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
@@ -224,14 +255,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raw CPUID dumps (<cpudata arch='x86'> elements, one or several)")
     p.set_defaults(func=cmd_decode)
 
-    planner.add_commands(sub, common)
-    add_guest_xml(sub, common)
-    maps.add_command(sub, common)
+    if command not in CORE_COMMANDS:
+        import importlib
+
+        owner = next((module for module, (_, names) in COMMAND_MODULES.items() if command in names), None)
+        for module, (adder, _) in COMMAND_MODULES.items():
+            if owner in (None, module):
+                getattr(importlib.import_module(f"{__package__}.{module}"), adder)(sub, common)
     return parser
 
 
+CORE_COMMANDS = ("models", "show", "expand", "baseline", "compare", "decode")
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command `argv` names: its first word not an option (the
+    top-level options, --help and --version, take no value); None when the
+    top-level help comes first (it lists every command)."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     if args.command is None:  # no command: how to give one
         parser.print_help(sys.stderr)
@@ -240,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except CpuCompatError as exc:
         if getattr(args, "debug", False):
+            import traceback
+
             traceback.print_exc()
         print(f"cpucompat {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
@@ -249,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # a bug: still one line, never a traceback by default
         if getattr(args, "debug", False):
+            import traceback
+
             traceback.print_exc()
         print(f"cpucompat {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
               "(run with --debug for details)", file=sys.stderr)

@@ -27,7 +27,7 @@ from ..planner.guests import stranded_guests
 from ..planner.inventory import load_inventory
 from ..planner.results import domain_shape, grouped, plural
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "live_options", "partition_options", "load_fleet", "INVENTORY_HELP"]
 
 
 def _live(args: argparse.Namespace, on_progress: ProgressLine | None) -> dict:
@@ -52,6 +52,9 @@ def _fleet(args: argparse.Namespace, reasons_in_json: bool = True) -> Fleet:
               "--cpu-map /usr/share/libvirt/cpu_map, tells them apart):",
               [", ".join(f"{shown(name)} ({plural(count, 'host')})" for name, count in fleet.unknown_features.items())])
     return fleet
+
+
+load_fleet = _fleet  # for the other command modules (placement)
 
 
 def _warn(title: str, lines: list[str]) -> None:
@@ -85,16 +88,13 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 
 def _refusal_lines(refused, every: bool) -> list[str]:
-    """Refused hosts, those refused for the same reason together (the hosts of
-    a class share it): "not 2 hosts (a b): missing x y"."""
-    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-    for r in refused:
-        groups.setdefault((r.reason, r.missing), []).append(r.host)
+    """One line per refused class: its hosts (summarised) and why, as
+    "not C7 EPYC-Rome, 4 hosts (a b c and 1 more): missing x y"."""
     lines = []
-    for (reason, missing), hosts in groups.items():
-        why = f"missing {_names(missing)}" if missing else cli.one_line(reason)
-        who = shown(hosts[0]) if len(hosts) == 1 else _hosts_summary(hosts, every, "{count} ({names})")
-        lines.append(f"  not {who}: {why}")
+    for r in refused:
+        why = f"missing {_names(r.missing)}" if r.missing else cli.one_line(r.reason)
+        lines.append(f"  not C{r.cpu_class.index} {shown(r.cpu_class.cpu.model or '-')}, "
+                     f"{_hosts_summary(r.hosts, every, '{count} ({names})')}: {why}")
     return lines
 
 
@@ -245,7 +245,8 @@ def cmd_levels(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     levels = fleet.levels()
     domains = fleet.domains(args.max_domains, args.max_loss)
-    lines = [f"{shown(host):<30} {level or '-'}" for host, level in levels.items()]
+    lines = [f"C{c.index} {shown(c.cpu.model or '-')}: {levels[c.hosts[0]] or '-'}, "
+             f"{_hosts_summary(c.hosts, args.every_host)}" for c in fleet.classes]
     lines += [f"domain {d.name} ({plural(len(d.hosts), 'host')}): {d.level or '-'}" for d in domains]
     value = {"hosts": levels, "domains": {d.name: d.level for d in domains}}
     return _emit(args, fleet, value, lines)
@@ -314,7 +315,8 @@ INVENTORY_HELP = ("'sample', a directory of host files, a JSON/YAML inventory, `
                   "-f json` output, a compute_nodes export, a file listing libvirt URIs, or a libvirt URI")
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def live_options() -> argparse.ArgumentParser:
+    """The options saying how live hosts of an inventory are read (`load_fleet` uses them)."""
     live = argparse.ArgumentParser(add_help=False)
     live.add_argument("--timeout", default=30.0,
                       type=_number(float, "seconds", "a positive number of seconds", lambda v: 0 < v < float("inf")),
@@ -323,18 +325,29 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
                       help="open libvirt URIs typed here as written, even one that runs a local program "
                            "(qemu+ext, command=) or names a local socket, key or file (see SECURITY.rst); "
                            "URIs read from files are always checked")
-    inventories = argparse.ArgumentParser(add_help=False)
-    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
-                             help=INVENTORY_HELP + "; several are merged, a host name given twice is reported")
-    # `common` ends with a list of hosts, so it takes one INVENTORY (a URI list names several hosts)
-    one_inventory = argparse.ArgumentParser(add_help=False)
-    one_inventory.add_argument("inventory", metavar="INVENTORY", type=cli.path_argument, help=INVENTORY_HELP)
+    return live
+
+
+def partition_options() -> argparse.ArgumentParser:
+    """--max-domains and --max-loss, as `Fleet.domains` takes them."""
     partition = argparse.ArgumentParser(add_help=False)
     partition.add_argument("--max-domains", metavar="K", help="at most K domains",
                            type=_number(int, "a whole number", "at least 1", lambda v: v >= 1))
     partition.add_argument("--max-loss", metavar="N",
                            type=_number(int, "a whole number", "at least 0", lambda v: v >= 0),
                            help=f"no host gives up more than N features (default {DEFAULT_MAX_LOSS})")
+    return partition
+
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    live = live_options()
+    inventories = argparse.ArgumentParser(add_help=False)
+    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
+                             help=INVENTORY_HELP + "; several are merged, a host name given twice is reported")
+    # `common` ends with a list of hosts, so it takes one INVENTORY (a URI list names several hosts)
+    one_inventory = argparse.ArgumentParser(add_help=False)
+    one_inventory.add_argument("inventory", metavar="INVENTORY", type=cli.path_argument, help=INVENTORY_HELP)
+    partition = partition_options()
 
     listing = argparse.ArgumentParser(add_help=False)
     listing.add_argument("--hosts", dest="every_host", action="store_true",
@@ -361,7 +374,7 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     add("stranded", cmd_stranded, "running guests with nowhere to go").add_argument(
         "guests", metavar="GUESTS", type=cli.path_argument,
         help="JSON of running guests: [{\"name\", \"host\"[, \"cpu\"]}], cpu being CPU XML or a file")
-    add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition])
+    add("levels", cmd_levels, "x86-64 psABI level per host and domain", [partition, listing])
     p = add("graph", cmd_graph, "export the migration lattice")
     p.add_argument("--format", choices=GRAPH_FORMATS,
                    help="graphml, dot, svg or png (Graphviz); default: from the extension of -o, else dot")

@@ -14,14 +14,15 @@ __all__ = ["ProgressLine", "progress_line"]
 
 
 class ProgressLine:
-    """An `on_progress(done, total, unit)` callback writing "read done/total unit"
+    """An `on_progress(done, total, unit)` callback writing "`verb` done/total unit"
     on `stream` once a read has lasted `delay` seconds (a quick one shows
     nothing), then at most ten times a second, and at its end."""
 
     delay = 0.5
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, verb: str = "read") -> None:
         self.stream = stream
+        self.verb = verb
         self.shown = ""
         self.start = time.monotonic()
         self.last = 0.0
@@ -33,9 +34,9 @@ class ProgressLine:
         self.last = now
         if unit == "bytes":
             scale, name = (2**20, "MiB") if total >= 2**20 else (2**10, "KiB")
-            text = f"read {done / scale:,.0f}/{total / scale:,.0f} {name}"
+            text = f"{self.verb} {done / scale:,.0f}/{total / scale:,.0f} {name}"
         else:
-            text = f"read {done:,}/{total:,} {unit}"
+            text = f"{self.verb} {done:,}/{total:,} {unit}"
         self.stream.write("\r" + text.ljust(len(self.shown)))
         self.stream.flush()
         self.shown = text
@@ -49,14 +50,14 @@ class ProgressLine:
 
 
 @contextlib.contextmanager
-def progress_line(stream: TextIO | None = None) -> Iterator[ProgressLine | None]:
+def progress_line(stream: TextIO | None = None, verb: str = "read") -> Iterator[ProgressLine | None]:
     """A ProgressLine on `stream` (stderr) when it is a terminal, else None;
     its line is ended on leaving."""
     stream = stream if stream is not None else sys.stderr
     if not stream.isatty():
         yield None
         return
-    line = ProgressLine(stream)
+    line = ProgressLine(stream, verb)
     try:
         yield line
     finally:

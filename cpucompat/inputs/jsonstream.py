@@ -6,6 +6,10 @@ rescanning them).  JsonStream reads it a chunk at a time and hands out one
 array element or object member at a time, with the json module's own
 error positions.  Objects that give a key twice keep the first value and
 say which keys repeated, so an inventory can report them.
+
+Runs of whole rows (array elements that are objects) are decoded by orjson
+a few dozen KiB at a time (jsonruns); what orjson cannot vouch for is read
+by the json module, whose rules and messages stay the file's.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import InvalidInventory, UnknownInputFormat
+from .jsonruns import RUN_MOST, RunDecoder
 
 __all__ = ["RepeatedKeys", "mapping_of", "JsonStream"]
 
@@ -92,12 +97,15 @@ class JsonStream:
     memory as one document, nor as the file's text).
 
     `element` names what is being read ("row 12"), for error messages;
-    `repeats` counts the objects so far that gave a key twice.
+    `repeats` counts the objects so far that gave a key twice.  Rows whose
+    member `shared` (Nova's cpu_info) holds the same text share one value
+    (read only), decoded once.
     """
 
     chunk = 1 << 22  # bytes read at a time: 4 MiB
 
-    def __init__(self, handle: BinaryIO, path: Path, on_read: Callable[[int], None] | None = None) -> None:
+    def __init__(self, handle: BinaryIO, path: Path, on_read: Callable[[int], None] | None = None,
+                 shared: str | None = None) -> None:
         self.handle = handle
         self.on_read = on_read  # told the bytes read so far after each chunk
         self.path = path
@@ -112,6 +120,8 @@ class JsonStream:
         self.element = ""
         self.repeats = 0
         self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
+        self.runs = RunDecoder(shared)
+        self.exact_until = 0  # in characters of the file: the json module reads up to there
 
     def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # the hook of every object: kept cheap
         mapping = dict(pairs)
@@ -242,15 +252,16 @@ class JsonStream:
                 self.pos = pos
                 return
 
-    def members(self, close: str) -> Iterator[None]:
+    def members(self, close: str) -> Iterator[list[Any] | None]:
         """Step through the array or object opening at the current position:
-        yields before each element (or member), which the caller then reads."""
+        yields None before each element (or member), which the caller then
+        reads, or (in an array) a list of elements read already."""
         self.pos += 1
         if self.skip() == close:
             self.pos += 1
             return
         while True:
-            yield None
+            yield self._run() if close == "]" else None
             comma = _COMMA.match(self.text, self.pos)
             if comma and comma.end() < len(self.text):  # the usual case, in one step
                 self.pos = comma.end()
@@ -263,6 +274,22 @@ class JsonStream:
                 raise self.error("Expecting ',' delimiter", self.pos)
             self.pos += 1
             self.skip()
+
+    def _run(self) -> list[Any] | None:
+        """The run of whole rows (objects) at the current position, decoded
+        by orjson (see jsonruns), with the stream moved past them; None where
+        the json module reads on (a failed run is read by it to its end)."""
+        if self.dropped + self.pos < self.exact_until or self.text[self.pos:self.pos + 1] != "{":
+            return None
+        if len(self.text) - self.pos < 2 * RUN_MOST:
+            self._more(2 * RUN_MOST)
+        start = self.pos
+        decoded = self.runs.decode(self.text, start)
+        if decoded is None:
+            self.exact_until = self.dropped + start + RUN_MOST
+            return None
+        rows, self.pos = decoded
+        return rows
 
     def key(self) -> str:
         """An object member's key, and its ':'."""

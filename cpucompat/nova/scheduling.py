@@ -48,6 +48,7 @@ its own ``[libvirt] cpu_mode``.  Forbidden traits exclude hosts offering
 the feature, in every mode.  A required ``HW_CPU_X86_*`` trait neither
 os-traits nor cpucompat knows fails every host (no host reports it); a
 forbidden one excludes none.
+cpucompat's model traits count in every mode (customtraits.py).
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ from ..engine.cpumap import CpuMap
 from ..errors import CpuCompatError, NoSuitableModel
 from .cache import Lru
 from .config import MODES, CpuPolicy, parse_flags
+from .customtraits import model_trait_problem, resolve_model_traits
 from .guest import choose_model
 from .hostcpu import MAX_CPU_INFO, HostCpu, _host_cpu, dict_key, keepable
 from .hostmodel import guest_host_model
@@ -96,6 +98,8 @@ class Request:
     needs_models: tuple[str, ...] = ()  # flavor cpucompat:cpu_model: the host runs one of them
     needs_flags: tuple[tuple[str, str], ...] = ()  # flavor cpucompat:cpu_flags
     refused: str | None = None  # why every host fails (a flavor's cpucompat:cpu_mode, no model fits)
+    runs_models: tuple[str, ...] = ()  # required CUSTOM_CPUCOMPAT_MODEL_* traits: the host runs each
+    not_models: tuple[str, ...] = ()  # forbidden ones: the host runs none
 
     @property
     def is_live(self) -> bool:
@@ -211,6 +215,7 @@ class CpuPlacement:
         needs_flags = parse_flags(specs[SPEC_FLAGS].split(","), self.cpumap, source=SPEC_FLAGS) \
             if SPEC_FLAGS in specs else ()
         traits = trait_requirements(specs, [str(t) for t in image_traits])
+        runs_models, not_models, unknown_required, unknown_forbidden = resolve_model_traits(traits, x86)
         refused = None
         if SPEC_MODE in specs:
             refused = (f"flavor extra spec {SPEC_MODE}={clip(specs[SPEC_MODE])} is not honoured: nova-compute "
@@ -227,7 +232,8 @@ class CpuPlacement:
         source_cpu = self.source_cpu(source_host, lookup_source) if source_host and mode in SOURCE_MODES else None
         return Request(mode, models if mode == "custom" else (), flags, traits.required, traits.forbidden,
                        source_host, source_cpu, policy.passthrough_match, policy.strict_host_model,
-                       traits.unknown_required, traits.unknown_forbidden, move, needs_models, needs_flags, refused)
+                       unknown_required, unknown_forbidden, move, needs_models, needs_flags, refused,
+                       runs_models, not_models)
 
     # -- decisions ---------------------------------------------------------------
     def decide(self, request: Request, cpu_info: Any) -> Decision:
@@ -262,6 +268,9 @@ class CpuPlacement:
         forbidden = x86.bits(request.forbidden) & host_bits
         if forbidden:
             return Decision(False, f"host provides forbidden features {', '.join(x86.names(forbidden))}")
+        trait_problem = model_trait_problem(request.runs_models, request.not_models, host.cpu, self.cpumap)
+        if trait_problem:
+            return Decision(False, trait_problem)
         needs = self._flavor_needs(request, host.cpu, host_bits)
         if needs is not None:
             return needs

@@ -14,6 +14,11 @@ forbidden``, image ``trait:NAME=required``) fall in three kinds:
   cpucompat's table): Placement's to check, not ours;
 * known to nobody (``HW_CPU_X86_NOSUCH``): no host ever reports it, so
   requiring it fails every host and forbidding it excludes none.
+
+cpucompat's own model traits (``CUSTOM_CPUCOMPAT_MODEL_*``, customtraits.py)
+are collected too: the scheduling decisions check them as the custom model
+they name.  Its domain traits are Placement's: a domain's CPU reaches the
+filter through ``cpucompat:cpu_model`` / ``cpucompat:cpu_flags``.
 """
 from __future__ import annotations
 
@@ -25,8 +30,9 @@ from ..engine.compare import features_of
 from ..engine.cpu import Cpu
 from ..engine.cpumap import CpuMap, embedded_cpu_map
 from ..engine.names import TRAIT_FEATURES, TRAIT_PREFIX, feature_traits, trait_feature
+from .customtraits import MODEL_PREFIX
 
-__all__ = ["traits_of_features", "required_traits", "trait_requirements", "ALL_X86_TRAITS"]
+__all__ = ["traits_of_features", "required_traits", "trait_requirements", "ALL_X86_TRAITS", "NOVA_REPORTED_TRAITS"]
 
 
 def traits_of_features(names: Iterable[str]) -> frozenset[str]:
@@ -55,6 +61,8 @@ class TraitRequirements:
     forbidden: tuple[str, ...] = ()  # libvirt features the host must not offer
     unknown_required: tuple[str, ...] = ()  # traits nobody knows: no host has them
     unknown_forbidden: tuple[str, ...] = ()  # traits nobody knows: forbidding them excludes no host
+    model_required: tuple[str, ...] = ()  # CUSTOM_CPUCOMPAT_MODEL_* traits: the host runs each model
+    model_forbidden: tuple[str, ...] = ()  # CUSTOM_CPUCOMPAT_MODEL_* traits: the host runs none
 
 
 @cache
@@ -78,15 +86,21 @@ def trait_requirements(extra_specs: Mapping[str, str], image_traits: Sequence[st
     """The CPU requirements of ``trait[group]:HW_CPU_X86_*`` flavor extra
     specs and of an image's required traits.  Traits with no CPUID feature
     (SEV, TDX) are left to Placement; other namespaces (``CUSTOM_*``,
-    ``COMPUTE_*``) too."""
+    ``COMPUTE_*``) too, but cpucompat's model traits, returned by name."""
     wanted = [(key.split(":", 1)[1], value) for key, value in extra_specs.items()
               if key.startswith("trait") and ":" in key]
     wanted += [(trait, "required") for trait in image_traits]
     required: dict[str, None] = {}
     forbidden: dict[str, None] = {}
     unknown: dict[str, dict[str, None]] = {"required": {}, "forbidden": {}}
+    models: dict[str, dict[str, None]] = {"required": {}, "forbidden": {}}
     for trait, value in wanted:
-        if not trait.startswith(TRAIT_PREFIX) or value not in ("required", "forbidden"):
+        if value not in ("required", "forbidden"):
+            continue
+        if trait.startswith(MODEL_PREFIX):
+            models[value][trait] = None
+            continue
+        if not trait.startswith(TRAIT_PREFIX):
             continue
         feature = trait_feature(trait)
         if feature is not None:
@@ -94,7 +108,14 @@ def trait_requirements(extra_specs: Mapping[str, str], image_traits: Sequence[st
         elif not is_known_trait(trait):
             unknown[value][trait] = None
     return TraitRequirements(tuple(required), tuple(forbidden), tuple(unknown["required"]),
-                             tuple(unknown["forbidden"]))
+                             tuple(unknown["forbidden"]), tuple(models["required"]), tuple(models["forbidden"]))
 
 
 ALL_X86_TRAITS = frozenset(TRAIT_PREFIX + t for t in TRAIT_FEATURES)
+# os-traits' HW_CPU_X86_* traits that Nova's libvirt driver never reports
+# (nova/virt/libvirt/utils.py CPU_TRAITS_MAPPING lacks them, checked on Nova
+# 34): requiring one on a flavor finds no host, whatever its CPU
+NOT_REPORTED_BY_NOVA = frozenset(TRAIT_PREFIX + t for t in (
+    "AMD_IBPB", "AMD_NO_SSB", "AMD_SEV", "AMD_SEV_ES", "AMD_SEV_SNP", "AMD_SSBD", "AMD_VIRT_SSBD", "ASF",
+    "INTEL_MD_CLEAR", "INTEL_PCID", "INTEL_SPEC_CTRL", "INTEL_SSBD", "INTEL_TDX", "PDPE1GB", "SGX", "STIBP", "TSX"))
+NOVA_REPORTED_TRAITS = ALL_X86_TRAITS - NOT_REPORTED_BY_NOVA

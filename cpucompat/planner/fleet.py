@@ -33,7 +33,8 @@ from .inventory import Inventory, load_inventory
 from ..engine.levels import level_of
 from .classes import read_classes, sorted_hosts
 from .partition import EXACT_CLASSES, Part, fewest_groups, merge_greedily
-from .results import ClassLoss, Common, CpuClass, Domain, Guest, Refusal, StrandedGuests, Targets, WhatIf, plural
+from .results import (ClassLoss, ClassRefusal, Common, CpuClass, Domain, Guest, StrandedGuests, Targets, WhatIf,
+                      plural)
 from .results import Unchecked as Unchecked  # re-exported: callers import it from here
 from .stranded import stranded as _stranded
 from .whatif import what_if as _what_if
@@ -103,33 +104,32 @@ class Fleet:
         return verdict
 
     def targets(self, host: str) -> Targets:
-        """Hosts a host-model guest started on `host` can live-migrate to."""
+        """Hosts a host-model guest started on `host` can live-migrate to,
+        and the classes whose hosts it cannot (each once, with its hosts)."""
         source = self._class(host)
         guest = source.host_model.as_cpu()
         targets: list[str] = []
-        refused: list[Refusal] = []
+        refused: list[ClassRefusal] = []
         for cls in self.classes:
             verdict = self._runs(guest, cls.index)
-            for name in cls.hosts:
-                if name == host:
-                    continue
-                if verdict.compatible:
-                    targets.append(name)
-                else:
-                    refused.append(Refusal(name, verdict.reason, verdict.missing))
-        return Targets(host, source.host_model, tuple(sorted(targets)), tuple(sorted(refused, key=lambda r: r.host)))
+            others = [name for name in cls.hosts if name != host]
+            if verdict.compatible:
+                targets.extend(others)
+            elif others:
+                refused.append(ClassRefusal(cls, tuple(sorted(others)), verdict.reason, verdict.missing))
+        return Targets(host, source.host_model, tuple(sorted(targets)), tuple(refused))
 
-    def domain(self, guest: Cpu) -> tuple[tuple[str, ...], tuple[Refusal, ...]]:
-        """Every host that can run `guest`, and why the others cannot."""
+    def domain(self, guest: Cpu) -> tuple[tuple[str, ...], tuple[ClassRefusal, ...]]:
+        """Every host that can run `guest`, and the classes that cannot, with why."""
         hosts: list[str] = []
-        refused: list[Refusal] = []
+        refused: list[ClassRefusal] = []
         for cls in self.classes:
             verdict = self._runs(guest, cls.index)
             if verdict.compatible:
                 hosts.extend(cls.hosts)
             else:
-                refused.extend(Refusal(h, verdict.reason, verdict.missing) for h in cls.hosts)
-        return tuple(sorted(hosts)), tuple(sorted(refused, key=lambda r: r.host))
+                refused.append(ClassRefusal(cls, tuple(sorted(cls.hosts)), verdict.reason, verdict.missing))
+        return tuple(sorted(hosts)), tuple(refused)
 
     def graph(self) -> "nx.DiGraph":
         """Graph over classes: edge A → B when A's host-model guests can move

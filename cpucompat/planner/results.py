@@ -13,8 +13,8 @@ from ..engine.cpumap import ArchMap
 from ..engine.levels import level_of
 from .partition import Part
 
-__all__ = ["CpuClass", "Split", "ClassLoss", "HostLoss", "Refusal", "Targets", "Domain", "Common", "Guest", "Stranded",
-           "Unchecked", "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
+__all__ = ["CpuClass", "Split", "ClassLoss", "HostLoss", "Refusal", "ClassRefusal", "Targets", "Domain", "Common",
+           "Guest", "Stranded", "Unchecked", "StrandedGuests", "WhatIf", "domain_shape", "grouped", "plural"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +89,31 @@ class Refusal:
         return {"host": self.host, "reason": self.reason, "missing": list(self.missing)}
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ClassRefusal:
+    """A CPU class that cannot run a guest: those of its hosts in question
+    (sorted) and why, the same for each (the guest is compared with the
+    class's CPU)."""
+
+    cpu_class: CpuClass
+    hosts: tuple[str, ...]
+    reason: str
+    missing: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.cpu_class.index, "model": self.cpu_class.cpu.model, "hosts": list(self.hosts),
+                "reason": self.reason, "missing": list(self.missing)}
+
+
 @dataclass(frozen=True, slots=True)
 class Targets:
-    """Where a host-model guest started on `host` can live-migrate."""
+    """Where a host-model guest started on `host` can live-migrate, and the
+    classes whose hosts it cannot."""
 
     host: str
     guest: Expansion
     targets: tuple[str, ...]
-    refused: tuple[Refusal, ...]
+    refused: tuple[ClassRefusal, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {"host": self.host, "guest_model": self.guest.model, "targets": list(self.targets),

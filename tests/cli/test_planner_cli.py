@@ -292,6 +292,27 @@ def test_a_guest_whose_cpu_cannot_be_compared_is_listed_by_its_entry(tmp_path, m
     assert "<td><bdi>odd</bdi></td><td>2</td>" in (tmp_path / "r.html").read_text()
 
 
+def test_refusals_and_levels_are_given_per_class_each_host_once():
+    value = as_json("targets", "sample", "skylake-01")
+    refused = value["refused"]
+    assert set(refused[0]) == {"class", "model", "hosts", "reason", "missing"}
+    hosts = [h for r in refused for h in r["hosts"]]
+    assert len(hosts) == len(set(hosts)) and set(hosts) | set(value["targets"]) | {"skylake-01"} == set(
+        as_json("levels", "sample")["hosts"])
+    assert "avx512f" in next(r for r in refused if "broadwell-01" in r["hosts"])["missing"]
+    domain = as_json("domain", "sample", "icelake-01")
+    assert [len(r["hosts"]) for r in domain["refused"]] == [4, 4, 4, 6, 6, 8, 8]
+    text = run("domain", "sample", "icelake-01").stdout
+    assert "  not C7 Cascadelake-Server, 8 hosts (cascadelake-01 cascadelake-02 cascadelake-03 and 5 more): " \
+           "missing sgx" in text and "cascadelake-04" not in text
+    assert "cascadelake-08" in run("domain", "sample", "icelake-01", "--hosts").stdout
+    levels = run("levels", "sample").stdout
+    assert "C5 Skylake-Server: x86-64-v4, 8 hosts: skylake-01 skylake-02 skylake-03 and 5 more\n" in levels
+    assert "skylake-04" not in levels and "domain D5 (4 hosts): x86-64-v2" in levels
+    every = run("levels", "sample", "--hosts").stdout
+    assert "8 hosts: " + " ".join(f"skylake-0{i}" for i in range(1, 9)) + "\n" in every
+
+
 def test_text_output_summarises_each_class_and_hosts_lists_every_host():
     text = run("domains", "sample").stdout
     assert "C5 Skylake-Server, 8 hosts: skylake-01 skylake-02 skylake-03 and 5 more; give up none" in text
@@ -311,7 +332,7 @@ def test_text_output_summarises_each_class_and_hosts_lists_every_host():
     (["domains", "sample"], "no host gives up a feature"),
     (["targets", "sample", "epyc-rome-01"], "It can live-migrate to 3 hosts: epyc-rome-02 epyc-rome-03 epyc-rome-04"),
     (["targets", "sample", "skylake-01"],
-     "  not 8 hosts (epyc-naples-01 epyc-naples-02 epyc-naples-03 and 5 more): host CPU vendor does not match"),
+     "  not C0 EPYC, 4 hosts (epyc-naples-01 epyc-naples-02 epyc-naples-03 and 1 more): host CPU vendor does not match"),
     (["domain", "sample", "icelake-01"], "4 hosts can run host-model CPU of icelake-01: icelake-01 icelake-02"),
     (["whatif", "sample", "--retire", "sandybridge-01"], "Adding 0 hosts and retiring 1 host "),
 ])

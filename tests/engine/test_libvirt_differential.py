@@ -20,6 +20,8 @@ differently on purpose, a test below says so and why.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -29,14 +31,14 @@ import cpucompat
 from cpucompat.engine.maps import resolve_map_spec
 from cpucompat.inputs.parse import parse_cpus
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "differential"))
+from laws import POLICIES, Draw  # noqa: E402
+
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed: differential tests skipped")
 
 MAP = resolve_map_spec("9.0.0")  # libvirt 9.0.0's map: its facts (and this machine's libvirt)
 X86 = MAP.x86
-MODELS = [m for m in X86.models]
-FEATURES = [f.name for f in X86.features]
-COMMON_FEATURES = ["sse4.1", "sse4.2", "ssse3", "popcnt", "aes", "avx", "avx2", "x2apic", "hypervisor",
-                   "svm", "vmx", "lm", "nx", "invtsc", "pdpe1gb", "rdtscp", "xsave", "osxsave", "abm"]
+DRAW = Draw(MAP)  # the strategies the release laws draw with, over this map
 # CI runs 400 examples per law (the file takes about 15 s, half of it
 # libvirt probing the host once); CPUCOMPAT_DIFF_EXAMPLES=20000 for a long run.
 SETTINGS = settings(max_examples=int(os.environ.get("CPUCOMPAT_DIFF_EXAMPLES", "400")), deadline=None,
@@ -44,70 +46,6 @@ SETTINGS = settings(max_examples=int(os.environ.get("CPUCOMPAT_DIFF_EXAMPLES", "
 
 EXPAND = libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES
 MIGRATABLE = libvirt.VIR_CONNECT_BASELINE_CPU_MIGRATABLE
-VENDORS = ["Intel", "AMD", "Hygon"]
-POLICIES = ["force", "require", "optional", "disable", "forbid"]
-
-
-@st.composite
-def host_cpus(draw, arches=("x86_64",)):
-    """Host-type CPUs (with <arch>): a model, a vendor that agrees with it,
-    none, or any (which libvirt may refuse), and extra features."""
-    model = draw(st.sampled_from(MODELS))
-    vendor = draw(st.sampled_from(["model", "model", "none", "any"]))
-    if vendor == "model":  # the model's own, or any vendor for a vendor-less model
-        cpu_vendor = model.vendor or draw(st.sampled_from([None] + VENDORS))
-    elif vendor == "none":
-        cpu_vendor = None
-    else:
-        cpu_vendor = draw(st.sampled_from(VENDORS))
-    extra = draw(st.lists(st.one_of(st.sampled_from(FEATURES), st.sampled_from(COMMON_FEATURES)),
-                          max_size=8, unique=True))
-    lines = ["<cpu>", f"  <arch>{draw(st.sampled_from(arches))}</arch>", f"  <model>{model.name}</model>"]
-    if cpu_vendor:
-        lines.append(f"  <vendor>{cpu_vendor}</vendor>")
-    lines += [f"  <feature name='{name}'/>" for name in extra] + ["</cpu>"]
-    return "\n".join(lines)
-
-
-# Old, small models fit most hosts, so drawing them often exercises the
-# superset/identical/strict paths, not only "incompatible".
-SMALL_MODELS = [m for m in MODELS if m.features.bit_count() <= 40]
-
-
-@st.composite
-def guest_cpus(draw):
-    """Guest CPUs of every mode, with or without a model, every match,
-    check, fallback and migratable value, and features of every policy."""
-    mode = draw(st.sampled_from([None, "custom", "custom", "host-model", "host-passthrough", "maximum"]))
-    custom = mode in (None, "custom")
-    # custom CPUs mostly name a model (without one they are topology-only);
-    # the other modes mostly do not
-    has_model = draw(st.integers(0, 9)) > (0 if custom else 6)
-    model = draw(st.one_of(st.sampled_from(MODELS), st.sampled_from(SMALL_MODELS)))
-    attrs = ""
-    for name, values in (("mode", [mode]), ("match", [None, None, "minimum", "exact", "strict"]),
-                         ("check", [None, None, "none", "partial", "full"]),
-                         ("migratable", [None, None, None, "on", "off"])):
-        value = draw(st.sampled_from(values))
-        if value:
-            attrs += f" {name}='{value}'"
-    lines = [f"<cpu{attrs}>"]
-    if has_model:
-        fallback = draw(st.sampled_from([None, None, "allow", "forbid"]))
-        model_attrs = f" fallback='{fallback}'" if fallback else ""
-        lines.append(f"  <model{model_attrs}>{model.name}</model>")
-        vendor = draw(st.sampled_from([None, None] + VENDORS))
-        if vendor:
-            lines.append(f"  <vendor>{vendor}</vendor>")
-    # vendor without a model: both refuse it in custom mode; see
-    # test_vendor_without_model_is_refused_in_every_mode for the others
-    elif custom and draw(st.integers(0, 5)) == 0:
-        lines.append(f"  <vendor>{draw(st.sampled_from(VENDORS))}</vendor>")
-    features = draw(st.lists(st.tuples(st.one_of(st.sampled_from(FEATURES), st.sampled_from(COMMON_FEATURES)),
-                                       st.sampled_from(POLICIES)),
-                             max_size=6, unique_by=lambda f: f[0]))
-    lines += [f"  <feature policy='{p}' name='{n}'/>" for n, p in features] + ["</cpu>"]
-    return "\n".join(lines)
 
 
 def _libvirt_baseline(conn, xmls, flags):
@@ -126,7 +64,7 @@ def _ours(xmls, flags):
 
 
 @SETTINGS
-@given(group=st.lists(host_cpus(), min_size=1, max_size=5),
+@given(group=st.lists(DRAW.host_cpu(), min_size=1, max_size=5),
        flags=st.sampled_from([0, EXPAND, MIGRATABLE, EXPAND | MIGRATABLE]))
 def test_baseline_agrees_with_libvirt(libvirt_conn, group, flags):
     theirs = _libvirt_baseline(libvirt_conn, group, flags)
@@ -149,7 +87,7 @@ def test_baseline_agrees_with_libvirt(libvirt_conn, group, flags):
 
 
 @SETTINGS
-@given(cpu=host_cpus(), migratable=st.booleans())
+@given(cpu=DRAW.host_cpu(), migratable=st.booleans())
 def test_expand_agrees_with_libvirt(libvirt_conn, cpu, migratable):
     flags = EXPAND | (MIGRATABLE if migratable else 0)
     theirs = _libvirt_baseline(libvirt_conn, [cpu], flags)
@@ -180,7 +118,7 @@ RESULTS = {0: "incompatible", 1: "identical", 2: "superset"}
 
 
 @SETTINGS
-@given(guest=st.one_of(guest_cpus(), host_cpus(arches=("x86_64", "x86_64", "i686", "aarch64"))))
+@given(guest=st.one_of(DRAW.guest_cpu(), DRAW.host_cpu(arches=("x86_64", "x86_64", "i686", "aarch64"))))
 def test_compare_agrees_with_libvirt(libvirt_conn, local_host, guest):
     try:
         theirs = RESULTS[libvirt_conn.compareCPU(guest, 0)]
@@ -204,7 +142,7 @@ def test_compare_near_the_local_host_agrees_with_libvirt(libvirt_conn, local_hos
     given other policies: the identical and strict paths, rare otherwise."""
     features = [name for name, _ in local_host.features]
     kept = data.draw(st.lists(st.sampled_from(features), unique=True, min_size=len(features) - 3))
-    changed = dict(data.draw(st.lists(st.tuples(st.sampled_from(features + COMMON_FEATURES), st.sampled_from(POLICIES)),
+    changed = dict(data.draw(st.lists(st.tuples(st.sampled_from(features + DRAW.common), st.sampled_from(POLICIES)),
                                       max_size=3, unique_by=lambda f: f[0])))
     match = data.draw(st.sampled_from(["minimum", "exact", "strict"]))
     vendor = f"<vendor>{local_host.vendor}</vendor>" if local_host.vendor and data.draw(st.booleans()) else ""
@@ -217,7 +155,7 @@ def test_compare_near_the_local_host_agrees_with_libvirt(libvirt_conn, local_hos
     assert cpucompat.compare(parse_cpus(guest, "drawn", MAP)[0], local_host, MAP).result == theirs
 
 
-@pytest.mark.parametrize("model", [m.name for m in MODELS])
+@pytest.mark.parametrize("model", [m.name for m in DRAW.models])
 def test_every_model_expands_as_libvirt_does(libvirt_conn, model):
     vendor = X86.model(model).vendor
     xml = f"<cpu><arch>x86_64</arch><model>{model}</model>" + (f"<vendor>{vendor}</vendor>" if vendor else "") + "</cpu>"

@@ -47,3 +47,23 @@ def test_traits_nobody_knows_are_kept_apart_by_policy_and_traits_without_cpuid_a
                                 ["HW_CPU_X86_NOSUCH", "HW_CPU_X86_NOSUCH3"])
     assert traits == TraitRequirements(unknown_required=("HW_CPU_X86_NOSUCH", "HW_CPU_X86_NOSUCH3"),
                                        unknown_forbidden=("HW_CPU_X86_NOSUCH2",))
+
+
+def test_cpucompats_model_traits_are_collected_by_name_and_domain_traits_left_to_placement():
+    traits = trait_requirements({"trait:CUSTOM_CPUCOMPAT_MODEL_HASWELL": "required",
+                                 "trait1:CUSTOM_CPUCOMPAT_MODEL_EPYC": "forbidden",
+                                 "trait:CUSTOM_CPUCOMPAT_DOMAIN_EPYC_0123456789": "required",
+                                 "trait:CUSTOM_OTHER": "required"}, ["CUSTOM_CPUCOMPAT_MODEL_SKYLAKE_CLIENT"])
+    assert traits == TraitRequirements(model_required=("CUSTOM_CPUCOMPAT_MODEL_HASWELL",
+                                                       "CUSTOM_CPUCOMPAT_MODEL_SKYLAKE_CLIENT"),
+                                       model_forbidden=("CUSTOM_CPUCOMPAT_MODEL_EPYC",))
+
+
+def test_the_traits_nova_reports_are_those_of_novas_own_table():
+    utils = pytest.importorskip("nova.virt.libvirt.utils", reason="Nova is not installed (pip install '.[nova]')")
+    from cpucompat.nova.traits import NOVA_REPORTED_TRAITS
+
+    reported = set()
+    for traits in utils.CPU_TRAITS_MAPPING.values():
+        reported.update(traits if isinstance(traits, tuple) else (traits,))
+    assert NOVA_REPORTED_TRAITS == reported

@@ -52,20 +52,6 @@ def boot(extra_specs=None, image_properties=None, **fields):
                               extra_specs=extra_specs or {}), **fields)
 
 
-@pytest.fixture()
-def cpu_filter():
-    """The filter as an unconfigured nova-scheduler builds it, host-model guests."""
-    from cpucompat.nova import config
-    from cpucompat.filters import CpuCompatFilter
-
-    CONF([], project="nova")
-    if "cpucompat" not in CONF:
-        config.register_opts(CONF)
-    CONF.set_override("cpu_mode", "host-model", group="cpucompat")
-    yield CpuCompatFilter()
-    CONF.reset()
-
-
 def passing(cpu_filter, request, hosts=None):
     return sorted(h.host for h in cpu_filter.filter_all(hosts if hosts is not None else fleet(), request))
 

@@ -36,10 +36,10 @@ the file:
 from __future__ import annotations
 
 from .archmap import ArchMap, CpuMap
-from .builder import MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT
 from .files import MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, MAX_SOURCE_BYTES
 from .loader import MAX_ARCHES, default_cpu_map_path, embedded_cpu_map, load_cpu_map, resolve_map
-from .values import ARCH_ALIASES, X86_REGISTERS, arch_family, CpuidBit, Feature, Model, Signature, Vendor
+from .values import (ARCH_ALIASES, MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, arch_family,
+                     CpuidBit, Feature, Model, Signature, Vendor)
 
 __all__ = ["X86_REGISTERS", "ARCH_ALIASES", "arch_family", "Signature", "CpuidBit", "Feature", "Model", "Vendor",
            "ArchMap", "CpuMap", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map", "resolve_map",

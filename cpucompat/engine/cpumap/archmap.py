@@ -2,6 +2,7 @@
 indexed for speed: names to bits and back, models by name."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Iterator, Sequence
 
 from .. import names as _names
@@ -31,14 +32,6 @@ class ArchMap(MapCaches):
         for m in models:
             self._model_by_folded.setdefault(m.name.lower(), m)
         self.all_features = (1 << len(features)) - 1
-        # names of each (byte position, byte value) of a bitmask, for `names`,
-        # and their ranks in name order, for `sorted_names`: 256 short tuples
-        # per 8 features, memory linear in the feature count
-        names = [f.name for f in features]
-        self._byte_names = _byte_table(names)
-        self._by_name = tuple(sorted(names))
-        rank = {name: r for r, name in enumerate(self._by_name)}
-        self._byte_ranks = _byte_table([rank[n] for n in names])
         self.non_migratable = 0
         for f in features:
             if not f.migratable:
@@ -89,6 +82,23 @@ class ArchMap(MapCaches):
         return f"unknown CPU {kind} '{shown(name)}' in cpu_map {self.source} ({self.name})" + shown(near, 1000)
 
     # -- bitmasks ----------------------------------------------------------
+    # names of each (byte position, byte value) of a bitmask, for `names`,
+    # and their ranks in name order, for `sorted_names`: 256 short tuples
+    # per 8 features, memory linear in the feature count; built on first
+    # use (a few milliseconds a one-shot command that names nothing skips)
+    @functools.cached_property
+    def _byte_names(self) -> tuple[tuple[tuple[str, ...], ...], ...]:
+        return _byte_table([f.name for f in self.features])
+
+    @functools.cached_property
+    def _by_name(self) -> tuple[str, ...]:
+        return tuple(sorted(f.name for f in self.features))
+
+    @functools.cached_property
+    def _byte_ranks(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+        rank = {name: r for r, name in enumerate(self._by_name)}
+        return _byte_table([rank[f.name] for f in self.features])
+
     def bits(self, feature_names: Iterable[str], *, source: str | None = None) -> int:
         mask = 0
         for n in feature_names:

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
-
-from lxml import etree
+from typing import TYPE_CHECKING, Mapping
 
 from ...display import shown
 from ...errors import InvalidCpuMap
 from .archmap import ArchMap
 from .files import MapFiles
-from .values import X86_REGISTERS, CpuidBit, Feature, Model, Signature, Vendor
+from .values import (MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature, Model,
+                     Signature, Vendor)
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = ["MAX_FEATURES", "MAX_MODELS", "MAX_UINT", "MAX_STEPPING", "ArchBuilder"]
 
-MAX_FEATURES = 4096
-MAX_MODELS = 2048
-MAX_UINT = 0xFFFF_FFFF  # libvirt reads the map's numbers as unsigned int
-MAX_STEPPING = 15  # CPUID leaf 1 EAX[3:0]; libvirt parses steppings into a 16-bit bitmap
 
 
 def _int(value: str | None, what: str, where: str, *, limit: int = MAX_UINT) -> int:

@@ -1,18 +1,24 @@
-"""Reading the files of one map, bounded (see the package docstring's limits)."""
+"""Reading the files of one map, bounded (see the package docstring's limits).
+
+lxml (and the hardened parser) is imported only when a map's XML is read:
+a map loaded from its compiled form (`compiled`) never needs it.
+"""
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any
 
 from ...display import shown
 from ...errors import InvalidCpuMap, InvalidCpuXml
 from ...safefile import read_regular
-from ...xmlsafe import parse_xml
 
-__all__ = ["MAX_FILE_BYTES", "MAX_MAP_BYTES", "MAX_FILES", "MAX_SOURCE_BYTES", "MapFiles", "Stamps", "unchanged"]
+if TYPE_CHECKING:
+    from lxml import etree
+
+__all__ = ["MAX_FILE_BYTES", "MAX_MAP_BYTES", "MAX_FILES", "MAX_SOURCE_BYTES", "MapFiles", "Stamps", "unchanged",
+           "restamped", "feed_digest"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_MAP_BYTES = 16 * 1024 * 1024
@@ -22,12 +28,29 @@ MAX_SOURCE_BYTES = 64 * 1024  # the SOURCE file naming the map's libvirt version
 # a file name within the map's directory, as libvirt's maps name them
 _INCLUDE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}")
 
-Stamps = tuple[tuple[str, tuple[int, ...]], ...]  # (path, (device, inode, size, mtime, ctime))
+# (path, (device, inode, size, mtime, ctime)); () for a file looked for and absent (a map without SOURCE)
+Stamps = tuple[tuple[str, tuple[int, ...]], ...]
 
 
 def _stamp(path: str) -> tuple[int, ...]:
-    status = os.stat(path)
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return ()
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+def feed_digest(digest: Any, data: bytes | None) -> None:
+    """Add one file of a map, in reading order, to a hashlib digest of the
+    map's content (None: the file is absent); `compiled` keys a compiled
+    map by it."""
+    digest.update(b"absent\0" if data is None else b"%d\0" % len(data))
+    digest.update(data or b"")
+
+
+def restamped(stamps: Stamps) -> Stamps:
+    """The same files with their stamps now."""
+    return tuple((path, _stamp(path)) for path, _ in stamps)
 
 
 def unchanged(stamps: Stamps) -> bool:
@@ -42,9 +65,12 @@ class MapFiles:
     them together bounded, each stamped before it is read."""
 
     def __init__(self) -> None:
+        import hashlib  # here, not at the top: a map loaded compiled never reads its files
+
         self.stamps: list[tuple[str, tuple[int, ...]]] = []
         self.count = 0
         self.size = 0
+        self.digest = hashlib.sha256()  # of every file's content in reading order (feed_digest)
 
     def read(self, path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         self.count += 1
@@ -55,6 +81,7 @@ class MapFiles:
         except (OSError, ValueError):
             pass  # read_regular says why it cannot be read
         data = read_regular(path, max_bytes=max_bytes, error=InvalidCpuMap)
+        feed_digest(self.digest, data)
         self.size += len(data)
         if self.size > MAX_MAP_BYTES:
             raise InvalidCpuMap(f"the map's files hold more than {MAX_MAP_BYTES} bytes together",
@@ -62,6 +89,8 @@ class MapFiles:
         return data
 
     def xml(self, path: Path) -> etree._Element:
+        from ...xmlsafe import parse_xml
+
         data = self.read(path)
         try:
             return parse_xml(data, str(path))
@@ -86,6 +115,8 @@ class MapFiles:
         """The first line of the map's SOURCE file (where it was taken from)."""
         source_file = directory / "SOURCE"
         if not source_file.exists():
+            self.stamps.append((str(source_file), ()))  # its later creation changes the map's version
+            feed_digest(self.digest, None)
             return None
         first = self.read(source_file, max_bytes=MAX_SOURCE_BYTES).decode("utf-8", "replace").strip()
         return first.splitlines()[0] if first else None

@@ -1,5 +1,6 @@
 """Loading a cpu_map (split or legacy layout) once while its files stay
-unchanged, and the embedded default map."""
+unchanged (in this process, and through its compiled form for the next
+ones: `compiled`), and the embedded default map."""
 from __future__ import annotations
 
 import functools
@@ -12,7 +13,7 @@ from ...display import shown
 from ...errors import InvalidCpuMap
 from ...packagedata import data_path
 from .archmap import ArchMap, CpuMap
-from .builder import ArchBuilder
+from .compiled import load_compiled, store_compiled
 from .files import MAX_MAP_BYTES, MapFiles, Stamps, unchanged
 from ..releases import DEFAULT_VERSION
 
@@ -64,9 +65,15 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
             if _cache.get(key) is cached:
                 _cache[key] = _cache.pop(key)  # most recently used last
         return cached.cpumap
-    files = MapFiles()
-    cpumap = _load(index, files)
-    loaded = _Cached(tuple(files.stamps), cpumap, files.size)
+    compiled = load_compiled(index, key)
+    if compiled is not None:
+        cpumap, stamps, size = compiled
+        loaded = _Cached(stamps, cpumap, size)
+    else:
+        files = MapFiles()
+        cpumap = _load(index, files)
+        loaded = _Cached(tuple(files.stamps), cpumap, files.size)
+        store_compiled(key, cpumap, loaded.stamps, loaded.size, files.digest.hexdigest())
     with _cache_lock:
         _cache.pop(key, None)
         _cache[key] = loaded
@@ -94,6 +101,8 @@ def _index_file(target: Path) -> Path:
 
 
 def _load(index: Path, files: MapFiles) -> CpuMap:
+    from .builder import ArchBuilder  # here: a compiled map needs neither it nor lxml
+
     root = files.xml(index)
     if root.tag != "cpus":
         raise InvalidCpuMap(f"root element is <{shown(root.tag)}>, expected <cpus>", source=str(index))

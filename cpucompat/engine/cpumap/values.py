@@ -6,9 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["X86_REGISTERS", "ARCH_ALIASES", "arch_family", "Signature", "CpuidBit", "Feature", "Model", "Vendor"]
+__all__ = ["MAX_FEATURES", "MAX_MODELS", "MAX_UINT", "MAX_STEPPING",
+           "X86_REGISTERS", "ARCH_ALIASES", "arch_family", "Signature", "CpuidBit", "Feature", "Model", "Vendor"]
 
 X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
+
+# what one arch of a map may hold (the limits of the package docstring)
+MAX_FEATURES = 4096
+MAX_MODELS = 2048
+MAX_UINT = 0xFFFF_FFFF  # libvirt reads the map's numbers as unsigned int
+MAX_STEPPING = 15  # CPUID leaf 1 EAX[3:0]; libvirt parses steppings into a 16-bit bitmap
 
 # Which cpu_map arch describes a given libvirt/Nova arch string.
 ARCH_ALIASES = {

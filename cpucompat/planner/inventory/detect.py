@@ -16,7 +16,7 @@ from ...inputs.yamlread import read_yaml
 from ...safefile import open_regular
 from .files import host_name, one_cpu
 from .found import Found, OnProgress
-from .nova import is_mysql_batch, mysql_rows
+from .nova import CPU_KEYS, is_mysql_batch, mysql_rows
 from .shapes import HostReader, from_value, read_values
 
 __all__ = ["URI_SCHEMES", "MAX_INVENTORY_BYTES", "load_file", "is_uri"]
@@ -78,7 +78,7 @@ def _from_text(text: str, path: Path, cpumap: CpuMap) -> Found:
 def _from_json(handle: BinaryIO, path: Path, cpumap: CpuMap,
                on_read: Callable[[int], None] | None = None) -> Found:
     """Hosts of a JSON file, a row (a host) at a time."""
-    return read_values(JsonStream(handle, path, on_read=on_read), path, cpumap)
+    return read_values(JsonStream(handle, path, on_read=on_read, shared=CPU_KEYS[0]), path, cpumap)
 
 
 def _from_mysql_batch(handle: BinaryIO, path: Path, cpumap: CpuMap,

@@ -12,6 +12,7 @@ from ...display import shown
 from ...engine.cpu import Cpu
 from ...engine.cpumap import CpuMap
 from ...errors import CpuCompatError, InvalidInventory
+from ...inputs.jsonruns import SharedValue
 from ...inputs.jsonstream import JsonStream, RepeatedKeys, SkippedValue, mapping_of
 from .describe import cache_key, cpu_of, listed, problems, repeated_keys
 from .found import Found
@@ -20,6 +21,7 @@ from .nova import CPU_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
 __all__ = ["HostReader", "ValueStream", "read_values", "from_value"]
 
 _BLANK = re.compile(r"[\s\ufeff]*")
+_LIVE = (None, 0, "0", False)  # a row's `deleted` when it is live
 _MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
 _WRAPPERS = ("hosts", "hypervisors")
 
@@ -58,7 +60,7 @@ class HostReader:
             if twice:
                 raise InvalidInventory(f"its description gives {listed(twice)} twice",
                                        source=f"{self.where}: host {shown(name)}")
-            key = cache_key(described)
+            key = described if type(described) is SharedValue else cache_key(described)
             cpu = self.seen.get(key) if key is not None else None
             if cpu is None:
                 cpu = cpu_of(described, f"{self.where}: host {shown(name)}", self.base if paths else None,
@@ -68,7 +70,7 @@ class HostReader:
         except CpuCompatError as exc:
             found.failure(name, str(exc), self.where)
             return
-        found.host(name, cpu, self.where)
+        found.hosts[name] = cpu  # a name not taken, as said above
 
     def row(self, found: Found, row: Any, repeats: bool) -> None:
         """A row of hypervisors or compute nodes; soft-deleted ones are skipped."""
@@ -77,7 +79,7 @@ class HostReader:
         if not isinstance(row, dict):
             raise InvalidInventory(f"row {number} is not an object", source=self.where)
         deleted = row.get("deleted")
-        if deleted not in (None, 0, "0", False):
+        if deleted not in _LIVE:
             if is_row_id(deleted):
                 return  # a soft-deleted compute_nodes row: `deleted` holds its id
             name = row_name(row, number)
@@ -99,6 +101,25 @@ class HostReader:
                                                      source=f"{self.where}: host {shown(name)}")), self.where)
             return
         self.host(found, name, described, repeats, paths=False)
+
+    def run(self, found: Found, rows: list[Any]) -> None:
+        """Rows read whole with no key given twice (a stream's run), each as
+        `row` reads it; the usual one (live, its cpu_info seen before, its
+        name not taken) in one step."""
+        cpu_key, hosts, seen = CPU_KEYS[0], found.hosts, self.seen
+        for row in rows:
+            if type(row) is dict and row.get("deleted") in _LIVE and cpu_key in row:
+                described = row[cpu_key]
+                cpu = seen.get(described if type(described) is SharedValue else cache_key(described))
+                if cpu is not None:
+                    name = row_name(row, self.row_count)
+                    if not found.taken(name):
+                        hosts[name] = cpu
+                        self.row_count += 1
+                        self.live_rows += 1
+                        self.described = True
+                        continue
+            self.row(found, row, False)
 
     def unread_row(self, found: Found, partial: dict[str, Any], reason: str) -> None:
         """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
@@ -124,7 +145,10 @@ class HostReader:
 
     def rows(self, stream: "JsonStream | ValueStream", found: Found) -> None:
         """The rows of the JSON array at the stream's position."""
-        for _ in stream.members("]"):
+        for ahead in stream.members("]"):
+            if ahead is not None:  # rows read already, whole, no key given twice
+                self.run(found, ahead)
+                continue
             stream.element = f"row {self.row_count}"
             repeats = stream.repeats
             try:
@@ -280,7 +304,7 @@ class ValueStream:
     def key(self) -> str:
         return self.name
 
-    def members(self, close: str) -> Iterator[None]:
+    def members(self, close: str) -> Iterator[list[Any] | None]:
         container = self.next
         if isinstance(container, dict):
             for self.name, self.next in container.items():

@@ -1,0 +1,366 @@
+"""A map's values compiled into one small JSON file, so that a one-shot
+command loads a map in a millisecond or two instead of parsing ~200 XML
+files (15-20 ms, and lxml's import).
+
+The first load of a map (an embedded one or a user's ``--cpu-map``) from
+its XML writes the compiled form to the cache directory; later loads read
+it back when every file the map was read from is unchanged (the same
+device, inode, size, mtime and ctime), or, when only their stamps changed
+(the package reinstalled, the files copied), when their content still has
+the SHA-256 digest the compiled form records.  Anything else (another map,
+another cpucompat, a changed file) compiles the map again.
+
+Where: ``$CPUCOMPAT_CACHE_DIR`` if set (empty: no cache), else
+``$XDG_CACHE_HOME/cpucompat``, else ``~/.cache/cpucompat``.  A compiled map
+is written atomically (a new file renamed over the old: two processes
+writing at once leave one whole file; see `_write`).  A cache file is input cpucompat did
+not necessarily write, so it is read only from a directory and file of this
+user's that no one else may write, bounded in size, checked against its
+CRC-32, and every value validated before use; one that fails any check is
+ignored and rewritten, never an error.  The newest `MAX_CACHED_MAPS`
+compiled maps are kept.  A cache that cannot be written
+(read-only, missing, full) only means the next run parses the XML again.
+
+The compiled form is keyed by the map's path, `FORMAT` and the stamps of
+the modules that turn XML into values (this one, builder, values): change
+what a map compiles to and bump `FORMAT`.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import zlib
+from pathlib import Path
+from typing import Any
+
+from .archmap import ArchMap, CpuMap
+from .files import MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
+from .values import (MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature, Model,
+                     Signature, Vendor)
+
+__all__ = ["FORMAT", "MAX_CACHED_MAPS", "MAX_COMPILED_BYTES", "cache_directory", "load_compiled", "store_compiled"]
+
+FORMAT = 1
+MAX_COMPILED_BYTES = 2 * MAX_MAP_BYTES  # a compiled map is smaller than its XML (12.8.0: ~170 KiB from 1.2 MB)
+MAX_CACHED_MAPS = 32  # compiled maps kept, the newest
+_MAX_ARCHES = 8  # loader.MAX_ARCHES (the loader imports this module)
+_HEADER = b"cpucompat-compiled-map %d %08x\n"  # FORMAT, CRC-32 of the JSON after it
+_MAX_NAME = 4096  # longest name or path kept from a cache file
+
+
+def cache_directory() -> Path | None:
+    """The directory compiled maps live in (see the module docstring), or
+    None when the cache is turned off or no home is known."""
+    chosen = os.environ.get("CPUCOMPAT_CACHE_DIR")
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec: a relative value is ignored
+        return Path(xdg) / "cpucompat"
+    try:
+        return Path.home() / ".cache" / "cpucompat"
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry
+        return None
+
+
+def _cache_file(index: str) -> Path | None:
+    directory = cache_directory()
+    if directory is None:
+        return None
+    key = f"{FORMAT}\0{index}\0{_compiler()}".encode("utf-8", "surrogateescape")
+    return directory / f"map-{zlib.crc32(key):08x}-{len(key):x}.json"
+
+
+def _compiler() -> str:
+    """The stamps of the code that compiles a map: an edited or reinstalled
+    cpucompat compiles its maps again."""
+    here = Path(__file__).parent
+    stamps = []
+    for module_file in (here / "compiled.py", here / "builder.py", here / "values.py"):
+        try:
+            status = os.stat(module_file)
+            stamps.append(f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}")
+        except OSError:
+            stamps.append("-")
+    return ",".join(stamps)
+
+
+def _private(status: os.stat_result) -> bool:
+    """Ours and writable by no one else (a cache anyone can write is no cache)."""
+    return status.st_uid == os.geteuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+# -- reading -------------------------------------------------------------------
+
+class _Invalid(Exception):
+    """A cache file that does not hold a valid compiled map (never escapes this module)."""
+
+
+def load_compiled(index: Path, key: str) -> tuple[CpuMap, Stamps, int] | None:
+    """The map whose index file is `index` (resolved path `key`), its files'
+    stamps and size, from its compiled form; None when there is none, it is
+    stale, or it fails any check (the caller then reads the XML)."""
+    path = _cache_file(key)
+    if path is None:
+        return None
+    try:
+        if not _private(os.stat(path.parent)):
+            return None
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW), "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode) or not _private(status) or status.st_size > MAX_COMPILED_BYTES:
+                return None
+            data = file.read(MAX_COMPILED_BYTES + 1)
+    except (OSError, ValueError):  # absent, unreadable, a symbolic link, a NUL in the path
+        return None
+    try:
+        compiled = _parse(data)
+        if compiled["index"] != key or compiled["compiler"] != _compiler():
+            return None  # another map or cpucompat whose key name collides: recompiled and replaced
+        stamps = _stamps(compiled["files"])
+        fresh = unchanged(stamps)
+        if not fresh and _content_digest(stamps) != compiled["digest"]:
+            return None
+        cpumap = _cpu_map(compiled, index)
+        size = _int(compiled["size"], MAX_MAP_BYTES)
+    except (_Invalid, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError):
+        return None
+    if not fresh:  # the same bytes under new stamps (reinstalled, copied): recorded for next time
+        stamps = restamped(stamps)
+        _write(path, {**compiled, "files": [[p, list(s)] for p, s in stamps]})
+    return cpumap, stamps, size
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    import json
+
+    header, newline, body = data.partition(b"\n")
+    if not newline:
+        raise _Invalid
+    if header + b"\n" != _HEADER % (FORMAT, zlib.crc32(body)):
+        raise _Invalid  # another format, or truncated or corrupted
+    compiled = json.loads(body)
+    if not isinstance(compiled, dict) or compiled.get("format") != FORMAT:
+        raise _Invalid
+    return compiled
+
+
+def _content_digest(stamps: Stamps) -> str | None:
+    """The SHA-256 of the map's files (as `MapFiles` digests them while
+    reading), read again; None when one cannot be read."""
+    import hashlib
+
+    from ...safefile import read_regular
+
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for path, stamp in stamps:
+            if not stamp:
+                if os.path.lexists(path):
+                    return None
+                feed_digest(digest, None)
+            else:
+                data = read_regular(path, max_bytes=MAX_FILE_BYTES)
+                size += len(data)
+                if size > MAX_MAP_BYTES:  # the loader's bound on a map
+                    return None
+                feed_digest(digest, data)
+    except OSError:  # UnreadableFile is one
+        return None
+    return digest.hexdigest()
+
+
+def _stamps(value: Any) -> Stamps:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_FILES + 1:  # a map's files and its SOURCE
+        raise _Invalid
+    return tuple((_str(path), tuple(_int(n, 1 << 64) for n in _list(stamp, 5))) for path, stamp in value)
+
+
+def _cpu_map(compiled: dict[str, Any], index: Path) -> CpuMap:
+    layout = compiled["layout"]
+    if layout not in ("split", "legacy"):
+        raise _Invalid
+    source = str(index.parent if layout == "split" else index)
+    arches: dict[str, ArchMap] = {}
+    for arch in _list(compiled["arches"], _MAX_ARCHES):
+        name = _str(arch["name"])
+        if name in arches:
+            raise _Invalid
+        arches[name] = _arch_map(name, source, arch)
+    if not arches:
+        raise _Invalid
+    return CpuMap(source, arches, layout, _str(compiled["version"], optional=True))
+
+
+def _arch_map(arch: str, source: str, value: dict[str, Any]) -> ArchMap:
+    vendors: dict[str, Vendor] = {}
+    for name, string, number in _list(value["vendors"], MAX_MODELS):
+        vendor = Vendor(_str(name), _str(string, optional=True),
+                        None if number is None else _int(number, MAX_UINT))
+        if vendor.name in vendors:
+            raise _Invalid
+        vendors[vendor.name] = vendor
+    features = []
+    for bit, (name, migratable, data, aliases) in enumerate(_list(value["features"], MAX_FEATURES)):
+        features.append(Feature(_str(name), bit, _bool(migratable),
+                                tuple(_cpuid_bit(d) for d in _list(data, 64)),
+                                tuple((_str(a), _str(s)) for a, s in _list(aliases, 64))))
+    every = (1 << len(features)) - 1
+    models: list[Model] = []
+    known: set[str] = set()
+    for position, entry in enumerate(_list(value["models"], MAX_MODELS)):
+        (name, mask, vendor, own, removed, added, signatures, decode_host, decode_guest, parent, alias_of,
+         canonical, partial, group, pvr) = _list(entry, 15, exactly=True)
+        _strings(name, vendor, parent, alias_of, canonical, group, optional=(False, True, True, True, True, True))
+        if (vendor is not None and vendor not in vendors) or (parent is not None and parent not in known) or (
+                alias_of is not None and alias_of != parent):
+            raise _Invalid  # a model refers only to vendors and models before it, as the loader requires
+        _bools(decode_host, decode_guest, partial)
+        mask, own, removed, added = _masks(every, mask, own, removed, added)
+        models.append(Model(  # positional, in the order of Model's fields (a model has many)
+            name, arch, position, mask, vendor, own, removed, added,
+            tuple(_signature(s) for s in _list(signatures, 256)) if signatures else (),
+            decode_host, decode_guest, parent, alias_of, canonical, partial, group,
+            tuple((_int(v, MAX_UINT), None if m is None else _int(m, MAX_UINT)) for v, m in _list(pvr, 256))
+            if pvr else ()))
+        known.add(models[-1].name)
+    if len(known) != len(models) or len({f.name for f in features}) != len(features):
+        raise _Invalid
+    return ArchMap(arch, source, vendors, tuple(features), tuple(models))
+
+
+def _cpuid_bit(value: Any) -> CpuidBit:
+    kind, leaf, subleaf, register, mask = _list(value, 5, exactly=True)
+    if kind not in ("cpuid", "msr") or register not in X86_REGISTERS:
+        raise _Invalid
+    return CpuidBit(kind, _int(leaf, MAX_UINT), _int(subleaf, MAX_UINT), register, _int(mask, MAX_UINT))
+
+
+def _signature(value: Any) -> Signature:
+    family, model, steppings = _list(value, 3, exactly=True)
+    return Signature(_int(family, MAX_UINT), _int(model, MAX_UINT), None if steppings is None else
+                     frozenset(_int(s, MAX_STEPPING) for s in _list(steppings, MAX_STEPPING + 1)))
+
+
+def _list(value: Any, limit: int, *, exactly: bool = False) -> list[Any]:
+    if not isinstance(value, list) or len(value) > limit or (exactly and len(value) != limit):
+        raise _Invalid
+    return value
+
+
+def _str(value: Any, *, optional: bool = False) -> Any:
+    if (value is None and optional) or (isinstance(value, str) and len(value) <= _MAX_NAME):
+        return value
+    raise _Invalid
+
+
+def _strings(*values: Any, optional: tuple[bool, ...]) -> None:
+    for value, may_be_none in zip(values, optional):
+        if not ((value is None and may_be_none) or (type(value) is str and len(value) <= _MAX_NAME)):
+            raise _Invalid
+
+
+def _bools(*values: Any) -> None:
+    for value in values:
+        if type(value) is not bool:
+            raise _Invalid
+
+
+def _masks(every: int, *values: Any) -> list[int]:
+    masks = []
+    for value in values:
+        if type(value) is not str or len(value) > MAX_FEATURES // 4 + 1:
+            raise _Invalid
+        mask = int(value, 16)
+        if mask & ~every:
+            raise _Invalid
+        masks.append(mask)
+    return masks
+
+
+def _int(value: Any, limit: int) -> int:
+    if type(value) is not int or not 0 <= value <= limit:
+        raise _Invalid
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _Invalid
+    return value
+
+
+# -- writing -------------------------------------------------------------------
+
+def store_compiled(key: str, cpumap: CpuMap, stamps: Stamps, size: int, digest: str) -> None:
+    """Write the compiled form of `cpumap`, just read from the files of
+    `stamps` (whose content has SHA-256 `digest`), for the next process;
+    silently nothing when the cache cannot be written."""
+    path = _cache_file(key)
+    if path is None:
+        return
+    compiled = {"format": FORMAT, "index": key, "compiler": _compiler(), "digest": digest, "size": size,
+                "files": [[p, list(s)] for p, s in stamps], "layout": cpumap.layout, "version": cpumap.version,
+                "arches": [_arch_value(archmap) for archmap in cpumap.arches.values()]}
+    try:
+        os.makedirs(path.parent, mode=0o700, exist_ok=True)
+        if not _private(os.stat(path.parent)):
+            return
+    except OSError:
+        return
+    _write(path, compiled)
+    _prune(path.parent)
+
+
+def _prune(directory: Path) -> None:
+    """Keep the newest `MAX_CACHED_MAPS` compiled maps (a map path seen once,
+    a test's or a fuzzer's, does not stay forever)."""
+    try:
+        found = []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("map-") and entry.name.endswith(".json"):
+                    found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+        for _, old in sorted(found)[:-MAX_CACHED_MAPS]:
+            os.unlink(old)
+    except OSError:
+        pass
+
+
+def _write(path: Path, compiled: dict[str, Any]) -> None:
+    """Replace the compiled map at `path` atomically: a new file renamed
+    over it, so a reader sees the old file or the new one, whole.  Mode
+    0644 whatever the umask (a group-writable file would be ignored);
+    no fsync: a cache lost in a crash is compiled again."""
+    import json
+    import tempfile
+
+    body = json.dumps(compiled, separators=(",", ":")).encode("ascii")
+    temp = None
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".map-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(_HEADER % (FORMAT, zlib.crc32(body)) + body)
+        os.replace(temp, path)
+    except OSError:  # read-only, full, a directory in the way: the next run compiles again
+        if temp is not None:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+
+
+def _arch_value(archmap: ArchMap) -> dict[str, Any]:
+    return {
+        "name": archmap.name,
+        "vendors": [[v.name, v.string, v.value] for v in archmap.vendors.values()],
+        "features": [[f.name, f.migratable, [[d.kind, d.leaf, d.subleaf, d.register, d.mask] for d in f.data],
+                      [list(a) for a in f.aliases]] for f in archmap.features],
+        "models": [[m.name, f"{m.features:x}", m.vendor, f"{m.own_features:x}", f"{m.removed:x}", f"{m.added:x}",
+                    [[s.family, s.model, sorted(s.steppings) if s.steppings is not None else None]
+                     for s in m.signatures],
+                    m.decode_host, m.decode_guest, m.parent, m.alias_of, m.canonical, m.check_partial_compat,
+                    m.group, [list(p) for p in m.pvr]] for m in archmap.models],
+    }

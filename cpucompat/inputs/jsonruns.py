@@ -1,0 +1,186 @@
+"""Runs of whole rows of a JSON array decoded by orjson, with the values
+many rows repeat decoded once.
+
+A million-row Nova dump is a million small objects, each with a cpu_info
+that a few dozen distinct CPUs share.  orjson decodes a run of rows (a few
+dozen KiB) three times faster than the json module; each distinct cpu_info
+text is decoded once and its rows share the value.  A run is taken only
+when orjson's reading of it is provably the json module's; otherwise
+JsonStream reads it with the json module, as it reads every other value.
+
+Why each step is sound:
+
+* The cut.  A run starts where the array expects an element, as
+  ``"[" + run + "]"`` does; JSON is read left to right with no look-back,
+  so orjson reading the run as whole elements of that array proves that it
+  ends where the file's array expects a ',' too.  A cut inside a row fails
+  (a bracket or string left open) and the next candidate is tried.
+* Numbers.  orjson reads an integer past 64 bits as a float, where the json
+  module keeps it exact; no run holding 19 digits in a row is taken.
+* Keys given twice.  orjson keeps one value of a key given twice.  With no
+  ':' spelled ``\\u003a`` in the run, the run's ':' are its members' and
+  those inside its texts; written back out, the rows hold as many only if
+  no member was dropped.  (Rows that are objects holding one member a ':'
+  hold them all: a ':' is a member or in a text, so none is left for a
+  member dropped.)
+* Shared values.  A value text learnt once (an object, array or string,
+  which cannot read on past its closing character, decoded by the json
+  module with no key given twice) is replaced where it follows the shared
+  key's ':' by ``"\\u0000N"``.  That placeholder parses only where a value
+  is expected (it follows a ':', never a '\\', and in a string its '"' would
+  end the string before a '\\'), and a value read there is read whole from
+  the same state: the run parses as its placeholders do.  With no
+  ``\\u0000`` in the run, no other text holds a "\\x00".
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
+
+# Where a run of rows may end: a '}' followed by ',' and another object.  A
+# run is cut at the first candidate past _RUN characters, within RUN_MOST.
+_ROW_CUT = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)")
+_RUN = 1 << 15
+RUN_MOST = 1 << 17  # far below jsonstream.MAX_VALUE_CHARS: no row in a run is one to skip
+_TRIES = 4
+_HEAD = 64  # characters of a shared value's text that find its candidates
+_LEARN = 1024  # shared texts decoded at most (a fleet has a few dozen CPUs)
+_LONGEST = 1 << 14  # characters of a shared text, at most (a cpu_info is one or two KiB)
+_CANDIDATES = 8  # learnt texts starting alike, at most
+_PLACEHOLDER = '"\\u0000%d"'
+_BLANKS = re.compile(r"[ \t\n\r]*")
+_SPELLED = re.compile(r"\\u00(?:3[aA]|00)")  # ':' or "\x00" as an escape
+# orjson reads an integer past 64 bits as a float (a 19-digit one may be):
+# a run holding 19 digits in a row is left to the json module
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
+class SharedValue(dict[str, Any]):
+    """An object that many rows give as the very same text: one value, shared
+    by all of them, so read only.  It hashes by identity, so that a cache of
+    what it describes is one lookup a row (a hit still needs equal contents)."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+class _Repeated(Exception):
+    pass
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _Repeated
+    return mapping
+
+
+class RunDecoder:
+    """Decodes the runs of one file; `shared` names the rows' member whose
+    equal texts share one value."""
+
+    def __init__(self, shared: str | None = None) -> None:
+        # a key needing no escape, as Nova's rows write it (a blank before its ':' makes a value unshared)
+        self.shared = shared if shared and '"' not in shared and "\\" not in shared else ""
+        self.shared_key = f'"{self.shared}":'
+        self.values: dict[str, Any] = {}  # the shared values, by what their placeholder reads as
+        self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
+        self.learn = _LEARN
+        self.decoder = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
+        import orjson  # here, not at start-up: only reading a JSON inventory needs it
+
+        self.loads, self.dumps, self.invalid = orjson.loads, orjson.dumps, orjson.JSONDecodeError
+
+    def decode(self, text: str, start: int) -> tuple[list[Any], int] | None:
+        """The rows of the run of `text` starting at `start` (an element's
+        '{'), and where the run ends; None when orjson cannot vouch for it."""
+        cut = _ROW_CUT.search(text, start + _RUN, start + RUN_MOST)
+        for _ in range(_TRIES):
+            if cut is None:
+                return None
+            run = text[start:cut.start() + 1]
+            if "\\" in run and _SPELLED.search(run):
+                return None  # a ':' or a "\x00" spelled as an escape: see above
+            shared, count = self._share(run) if self.shared else (run, 0)
+            encoded = shared.encode()
+            if _LONG_NUMBER in encoded.translate(_DIGITS):
+                return None
+            try:
+                rows: list[Any] = self.loads(b"[" + encoded + b"]")
+            except self.invalid:
+                cut = _ROW_CUT.search(text, cut.end(), start + RUN_MOST)
+                continue
+            if not self._members_kept(encoded.count(b":"), rows):
+                return None  # a key given twice, perhaps: the json module says
+            if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
+                try:
+                    rows = self.loads("[" + run + "]")
+                except self.invalid:  # a shared value orjson would not read (a huge integer)
+                    return None
+            return rows, cut.start() + 1
+        return None
+
+    def _members_kept(self, colons: int, rows: list[Any]) -> bool:
+        """Whether the rows hold every member of the run that held `colons`
+        ':' (see above); flat rows of objects, with no ':' in their texts,
+        hold one member a ':', counted without writing them out."""
+        if set(map(type, rows)) == {dict} and sum(map(len, rows)) == colons:
+            return True
+        return self.dumps(rows).count(b":") == colons
+
+    def _share(self, run: str) -> tuple[str, int]:
+        """`run` with each learnt value following the shared key replaced by
+        its placeholder, and how many were."""
+        pieces = run.split(self.shared_key)  # the text before each shared key's ':' and after the last
+        candidates = self.texts.get
+        count = 0
+        for i in range(1, len(pieces)):
+            piece = pieces[i]
+            for known, placeholder in candidates(piece[:_HEAD], ()):
+                if piece.startswith(known):
+                    break
+            else:
+                learnt = self._learn(piece)
+                if learnt is None:
+                    continue
+                known, placeholder = learnt
+            pieces[i] = placeholder + piece[len(known):]
+            count += 1
+        return (self.shared_key.join(pieces), count) if count else (run, 0)
+
+    def _learn(self, piece: str) -> tuple[str, str] | None:
+        """The value text (after blanks) starting `piece` and its placeholder,
+        learnt as a shared value; None if it is none to share (or enough
+        were learnt)."""
+        start = _BLANKS.match(piece).end()  # type: ignore[union-attr]  # matches, if only ""
+        if self.learn <= 0 or piece[start:start + 1] not in ('{', '[', '"'):
+            return None
+        self.learn -= 1
+        try:
+            value, end = self.decoder.raw_decode(piece, start)
+        except (ValueError, RecursionError, _Repeated):  # cut by the run's end, or one for the json module
+            return None
+        candidates = self.texts.setdefault(piece[:_HEAD], [])
+        if not _HEAD <= end <= _LONGEST or len(candidates) >= _CANDIDATES:
+            return None
+        learnt = piece[:end], _PLACEHOLDER % len(self.values)
+        self.values["\x00%d" % len(self.values)] = SharedValue(value) if type(value) is dict else value
+        candidates.append(learnt)
+        return learnt
+
+    def _expand(self, rows: list[Any]) -> int:
+        """Put each row's shared value in place of its placeholder; how many were."""
+        key, values, expanded = self.shared, self.values, 0
+        for row in rows:
+            try:
+                value = row.get(key)
+            except AttributeError:  # not an object
+                continue
+            if value.__class__ is str and value in values:
+                row[key] = values[value]
+                expanded += 1
+        return expanded
