@@ -33,6 +33,7 @@ from cpucompat.nova.moves import MoveKind, move_kind
 from cpucompat.nova.scheduling import MAX_REASON, CpuPlacement, Decision, RequestDecisions
 from cpucompat.nova.specs import AGGREGATE_MODEL, SPEC_MODE
 
+MISCONFIGURED_NAMED = 5  # computes named in the warning about a CPU model they cannot run
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 MAX_NAMED_TRAITS = 10  # unknown traits a request names in warnings; more are counted
@@ -127,11 +128,10 @@ class CpuCompatFilter(filters.BaseHostFilter):
         hosts = list(filter_obj_list)
         if not self.RUN_ON_REBUILD and scheduler_utils.request_is_rebuild(spec_obj):
             return hosts  # same-host rebuild: Nova's rule for every filter, before the request is even read
-        decisions = self._decisions_for(spec_obj, hosts)
-        return [host for host in hosts if self._passes(host, decisions)]
+        return self._passing(hosts, self._decisions_for(spec_obj, hosts))
 
     def host_passes(self, host_state, spec_obj) -> bool:
-        return self._passes(host_state, self._decisions_for(spec_obj, [host_state]))
+        return bool(self._passing([host_state], self._decisions_for(spec_obj, [host_state])))
 
     def _decisions_for(self, spec_obj, hosts) -> RequestDecisions:
         self._reload_if_changed()
@@ -208,23 +208,45 @@ class CpuCompatFilter(filters.BaseHostFilter):
             return kind, host or (ignored[0] if ignored else None)
         return kind, None
 
-    def _passes(self, host_state, decisions: RequestDecisions) -> bool:
-        try:
-            decision = decisions.decide(getattr(host_state, "cpu_info", None), _aggregate_model(host_state))
-        except Exception as exc:  # documented rule: an internal error refuses the host
-            decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {_said(exc)}",
-                                error=True)
-        if decision.error and decisions.request is not None:
-            self._log_once(LOG.warning, "cpucompat: hosts refused: %s", _said(decision.reason))
-        if decision.misconfigured:
-            self._log_once(LOG.warning, "cpucompat: compute %s cannot run CPU model %s, which Nova's driver gives "
-                                        "its guests (the first of cpu_models with the flavor's required traits): "
-                                        "host refused; check its [libvirt] cpu_models",
-                           shown(getattr(host_state, "host", "?")), shown(decision.model))
-        if not decision.passes and LOG.isEnabledFor(std_logging.DEBUG):
-            LOG.debug("%s fails CpuCompatFilter: %s", shown(getattr(host_state, "host", "?")),
-                      _said(decision.reason))
-        return decision.passes
+    def _passing(self, hosts: list, decisions: RequestDecisions) -> list:
+        """The hosts whose decision passes.  Per host only a lookup: the
+        decisions are per distinct (aggregate model, cpu_info).  Computes
+        that cannot run the CPU model their own Nova would give (a
+        configuration error) make one warning per model and request."""
+        passing = []
+        misconfigured: dict[str, list[str]] = {}
+        debug = LOG.isEnabledFor(std_logging.DEBUG)
+        decide = decisions.decide
+        for host_state in hosts:
+            try:
+                decision = decide(getattr(host_state, "cpu_info", None), _aggregate_model(host_state))
+            except Exception as exc:  # documented rule: an internal error refuses the host
+                decision = Decision(False, f"internal error, host refused: {type(exc).__name__}: {_said(exc)}",
+                                    error=True)
+            if decision.passes:
+                passing.append(host_state)
+                continue
+            if decision.error and decisions.request is not None:
+                self._log_once(LOG.warning, "cpucompat: hosts refused: %s", _said(decision.reason))
+            if decision.misconfigured:
+                misconfigured.setdefault(str(decision.model), []).append(str(getattr(host_state, "host", "?")))
+            if debug:
+                LOG.debug("%s fails CpuCompatFilter: %s", shown(getattr(host_state, "host", "?")),
+                          _said(decision.reason))
+        self._warn_misconfigured(misconfigured)
+        return passing
+
+    def _warn_misconfigured(self, misconfigured: dict[str, list[str]]) -> None:
+        """One warning per CPU model for the computes that cannot run it
+        (logged again only when their number or first names change)."""
+        for model, computes in misconfigured.items():
+            named = " ".join(shown(name) for name in computes[:MISCONFIGURED_NAMED])
+            more = len(computes) - MISCONFIGURED_NAMED
+            self._log_once(LOG.warning, "cpucompat: %s (%s) cannot run CPU model %s, which Nova's driver gives "
+                                        "their guests (the first of cpu_models with the flavor's required "
+                                        "traits): hosts refused; check their [libvirt] cpu_models",
+                           f"{len(computes)} compute" + ("s" if len(computes) != 1 else ""),
+                           named + (f" and {more} more" if more > 0 else ""), shown(model))
 
 
 def _said(text: object) -> str:

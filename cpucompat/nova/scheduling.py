@@ -176,7 +176,7 @@ class CpuPlacement:
         known = self._known_hosts
         for host in hosts:
             cpu_info = getattr(host, "cpu_info", None)
-            if cpu_info and keepable(cpu_info) and known.get(host.host) is not cpu_info:
+            if cpu_info and known.get(host.host) is not cpu_info and keepable(cpu_info):
                 known[host.host] = cpu_info  # one dict store: atomic under the GIL
 
     def source_cpu(self, host: str, lookup: Callable[[str], Any] | None = None) -> HostCpu | None:

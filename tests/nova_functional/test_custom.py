@@ -53,4 +53,4 @@ class CustomModelsByTraitTest(base.CpuCompatTestBase):
             self.assert_refused_by_filter("haswell")
         warnings = [line for line in self.logged().splitlines() if "cannot run CPU model Skylake-Server" in line]
         self.assertEqual(1, len(warnings), warnings)
-        self.assertIn("compute haswell", warnings[0])
+        self.assertIn("1 compute (haswell)", warnings[0])

@@ -247,3 +247,21 @@ def test_a_huge_scheduler_hint_is_neither_a_source_nor_kept(cpu_filter):
     hint = {"cpucompat_source_host": ["icelake" + "x" * TEN_MB]}  # the old creation-time hint: never read
     assert passing(cpu_filter, boot(hints=hint, requested_destination=move)) == sorted(CPU_INFO)
     assert all(request.source_host is None for request, _ in cpu_filter.placement._decisions.items)
+
+
+# -- a model the computes cannot run: one warning, not one per compute ----------------------------------------
+
+def test_computes_that_cannot_run_the_configured_model_make_one_warning_naming_how_many(cpu_filter, caplog):
+    CONF.set_override("cpu_mode", "custom", group="cpucompat")
+    CONF.set_override("cpu_models", ["Skylake-Client"], group="cpucompat")
+    hosts = []
+    for index in range(40):  # forty Haswell computes Nova would give Skylake-Client, which they cannot run
+        host = host_manager.HostState(f"haswell-{index:02}", f"haswell-{index:02}", None)
+        host.cpu_info = CPU_INFO["haswell"]
+        hosts.append(host)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        for _ in range(3):
+            assert passing(cpu_filter, boot(), hosts) == []
+    logged = [line for line in warnings(caplog) if "cannot run CPU model Skylake-Client" in line]
+    assert len(logged) == 1, logged
+    assert "40 computes (haswell-00 haswell-01 haswell-02 haswell-03 haswell-04 and 35 more)" in logged[0]
