@@ -86,16 +86,18 @@ def choose_model(archmap: ArchMap, data: int, vendor: str | None, signature: int
     family, model_no, stepping = signature_parts(signature)
     current: Candidate | None = None
     for model in reversed(archmap.models):
+        disabled = model.features & ~data
+        if not guest and disabled:
+            continue  # a host CPU's model must be a subset of the host (most models: test it first)
         if not _eligible(model, vendor, guest, allowed):
             continue
         required = data & ~model.features
-        disabled = model.features & ~data
         if allowed is not None:
             disabled |= allowed[model.name] & ~required  # as in _candidate
+            if not guest and disabled:
+                continue
         if guest:
             disabled |= model.removed & ~required & ~disabled
-        elif disabled:
-            continue  # a host CPU's model must be a subset of the host
         score, penalty = _score(required.bit_count(), disabled.bit_count(), guest)
         if current is None:
             current = Candidate(model, required, disabled, score, penalty)
