@@ -131,8 +131,8 @@ def main() -> int:
                  f"{libvirt_version // 1000000}.{libvirt_version // 1000 % 1000}.{libvirt_version % 1000}"
                  if libvirt_version else "- libvirt: not installed"]
         write_output(args.record, "# Benchmark results\n\nRecorded by `python -m benchmarks --record "
-                     f"{args.record}`{' --quick' if args.quick else ''}"
-                     f"{''.join(f' --only {o}' for o in args.only or ())}.\n\n" + "\n".join(facts) + "\n\n"
+                     f"{args.record}{' --quick' if args.quick else ''}"
+                     f"{''.join(f' --only {o}' for o in args.only or ())}`.\n\n" + "\n".join(facts) + "\n\n"
                      + table(rows) + "\n\n## Targets\n\n" + "\n".join(verdicts(rows)) + "\n")
     return 0
 
