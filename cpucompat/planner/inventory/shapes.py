@@ -16,7 +16,7 @@ from ...inputs.jsonruns import SharedValue
 from ...inputs.jsonstream import JsonStream, RepeatedKeys, SkippedValue, mapping_of
 from .describe import cache_key, cpu_of, listed, problems, repeated_keys
 from .found import Found
-from .nova import CPU_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
+from .nova import CPU_KEYS, NAME_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
 
 __all__ = ["HostReader", "ValueStream", "read_values", "from_value"]
 
@@ -104,22 +104,28 @@ class HostReader:
 
     def run(self, found: Found, rows: list[Any]) -> None:
         """Rows read whole with no key given twice (a stream's run), each as
-        `row` reads it; the usual one (live, its cpu_info seen before, its
-        name not taken) in one step."""
-        cpu_key, hosts, seen = CPU_KEYS[0], found.hosts, self.seen
-        for row in rows:
+        `row` reads it; the usual one (live, its cpu_info seen before, named
+        by a text in its first name column, a name not taken) in one step,
+        with the counts kept once a run."""
+        cpu_key, name_key, hosts, failures, seen = CPU_KEYS[0], NAME_KEYS[0], found.hosts, found.failures, self.seen
+        first = self.row_count
+        quick = 0
+        for number, row in enumerate(rows, first):
             if type(row) is dict and row.get("deleted") in _LIVE and cpu_key in row:
                 described = row[cpu_key]
                 cpu = seen.get(described if type(described) is SharedValue else cache_key(described))
-                if cpu is not None:
-                    name = row_name(row, self.row_count)
-                    if not found.taken(name):
-                        hosts[name] = cpu
-                        self.row_count += 1
-                        self.live_rows += 1
-                        self.described = True
-                        continue
+                name = row.get(name_key)
+                # row_name's answer when the first name column holds a text
+                if cpu is not None and type(name) is str and name and name not in hosts and name not in failures:
+                    hosts[name] = cpu
+                    quick += 1
+                    continue
+            self.row_count = number
             self.row(found, row, False)
+        self.row_count = first + len(rows)
+        if quick:
+            self.live_rows += quick
+            self.described = True
 
     def unread_row(self, found: Found, partial: dict[str, Any], reason: str) -> None:
         """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
