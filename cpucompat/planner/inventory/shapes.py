@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +24,7 @@ __all__ = ["HostReader", "ValueStream", "read_values", "from_value"]
 
 _BLANK = re.compile(r"[\s\ufeff]*")
 _LIVE = (None, 0, "0", False)  # a row's `deleted` when it is live
+_LIVE_SET = frozenset(_LIVE)
 _MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
 _WRAPPERS = ("hosts", "hypervisors")
 
@@ -107,6 +110,8 @@ class HostReader:
         `row` reads it; the usual one (live, its cpu_info seen before, named
         by a text in its first name column, a name not taken) in one step,
         with the counts kept once a run."""
+        if self._run_at_once(found, rows):
+            return
         cpu_key, name_key, hosts, failures, seen = CPU_KEYS[0], NAME_KEYS[0], found.hosts, found.failures, self.seen
         first = self.row_count
         quick = 0
@@ -126,6 +131,27 @@ class HostReader:
         if quick:
             self.live_rows += quick
             self.described = True
+
+    def _run_at_once(self, found: Found, rows: list[Any]) -> bool:
+        """`run` with no Python code a row, when every row is the usual one
+        (and no two give one name); False, having done nothing, otherwise."""
+        hosts, failures = found.hosts, found.failures
+        try:
+            if set(map(type, rows)) != {dict} or not _LIVE_SET.issuperset(map(dict.get, rows, repeat("deleted"))):
+                return False
+            # seen's key of a shared value or a text is itself (see cache_key); others raise TypeError here
+            cpus = list(map(self.seen.__getitem__, map(itemgetter(CPU_KEYS[0]), rows)))
+            names = list(map(itemgetter(NAME_KEYS[0]), rows))
+        except (KeyError, TypeError):  # a row without those, a CPU not seen yet, an unhashable 'deleted'
+            return False
+        if (set(map(type, names)) != {str} or not all(names) or len(set(names)) != len(names)
+                or not hosts.keys().isdisjoint(names) or not failures.keys().isdisjoint(names)):
+            return False
+        hosts.update(zip(names, cpus))
+        self.row_count += len(rows)
+        self.live_rows += len(rows)
+        self.described = True
+        return True
 
     def unread_row(self, found: Found, partial: dict[str, Any], reason: str) -> None:
         """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
