@@ -120,7 +120,7 @@ class HostReader:
                 described = row[cpu_key]
                 cpu = seen.get(described if type(described) is SharedValue else cache_key(described))
                 name = row.get(name_key)
-                # row_name's answer when the first name column holds a text
+                # row_name's answer when the first name column holds a text; Found.taken, inline
                 if cpu is not None and type(name) is str and name and name not in hosts and name not in failures:
                     hosts[name] = cpu
                     quick += 1
@@ -144,6 +144,7 @@ class HostReader:
             names = list(map(itemgetter(NAME_KEYS[0]), rows))
         except (KeyError, TypeError):  # a row without those, a CPU not seen yet, an unhashable 'deleted'
             return False
+        # row_name's answers (texts, none empty), none given twice nor Found.taken
         if (set(map(type, names)) != {str} or not all(names) or len(set(names)) != len(names)
                 or not hosts.keys().isdisjoint(names) or not failures.keys().isdisjoint(names)):
             return False
