@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import repeat
+from operator import itemgetter, setitem
 from typing import Any
 
 __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
@@ -114,7 +116,8 @@ class RunDecoder:
             except self.invalid:
                 cut = _ROW_CUT.search(text, cut.end(), start + RUN_MOST)
                 continue
-            if not self._members_kept(encoded.count(b":"), rows):
+            # ':' counted by memchr (bytes.replace's count), not bytes.count's loop a byte
+            if not self._members_kept(len(encoded) - len(encoded.replace(b":", b"")), rows):
                 return None  # a key given twice, perhaps: the json module says
             if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
                 try:
@@ -174,7 +177,15 @@ class RunDecoder:
 
     def _expand(self, rows: list[Any]) -> int:
         """Put each row's shared value in place of its placeholder; how many were."""
-        key, values, expanded = self.shared, self.values, 0
+        key, values = self.shared, self.values
+        try:  # the usual run, every row an object holding a placeholder, with no Python code a row
+            shared = list(map(values.__getitem__, map(itemgetter(key), rows)))
+        except (KeyError, TypeError):  # a row that is no object, or holds no placeholder there
+            pass
+        else:
+            list(map(setitem, rows, repeat(key), shared))
+            return len(rows)
+        expanded = 0
         for row in rows:
             try:
                 value = row.get(key)

@@ -115,7 +115,7 @@ class JsonStream:
         self.eof = False
         self.read_bytes = 0
         self.dropped = 0  # characters read and dropped before self.text
-        self.lines = 0  # newlines among them
+        self.newlines = 0  # among the bytes read (no newline hides in a UTF-8 sequence)
         self.line_start = 0  # where the line holding self.text[0] starts
         self.element = ""
         self.repeats = 0
@@ -144,12 +144,13 @@ class JsonStream:
             raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - pending + exc.start})",
                                      source=str(self.path)) from None
         self.read_bytes += len(data)
+        # counted by memchr (bytes.replace's count), not str.count's loop a character: a tenth of the time
+        self.newlines += len(data) - len(data.replace(b"\n", b""))
         self.eof = not data
         if self.on_read is not None:
             self.on_read(self.read_bytes)
         newline = self.text.rfind("\n", 0, self.pos)
         if newline >= 0:
-            self.lines += self.text.count("\n", 0, self.pos)
             self.line_start = self.dropped + newline + 1
         self.dropped += self.pos
         self.text = self.text[self.pos:] + new
@@ -312,7 +313,7 @@ class JsonStream:
     def _place(self, pos: int) -> tuple[int, int, int]:
         """Line, column and character of `pos` of self.text in the file, as the json module counts them."""
         newline = self.text.rfind("\n", 0, pos)
-        line = self.lines + self.text.count("\n", 0, pos) + 1
+        line = self.newlines - self.text.count("\n", pos) + 1  # every newline read, less those from pos on
         column = pos - newline if newline >= 0 else self.dropped + pos - self.line_start + 1
         return line, column, self.dropped + pos
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,12 +18,13 @@ from ...inputs.jsonruns import SharedValue
 from ...inputs.jsonstream import JsonStream, RepeatedKeys, SkippedValue, mapping_of
 from .describe import cache_key, cpu_of, listed, problems, repeated_keys
 from .found import Found
-from .nova import CPU_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
+from .nova import CPU_KEYS, NAME_KEYS, NO_CPU_INFO_HINT, SHOW_KEYS, is_row_id, row_name
 
 __all__ = ["HostReader", "ValueStream", "read_values", "from_value"]
 
 _BLANK = re.compile(r"[\s\ufeff]*")
 _LIVE = (None, 0, "0", False)  # a row's `deleted` when it is live
+_LIVE_SET = frozenset(_LIVE)
 _MIXED_KEYS = 100  # a top-level object with more keys than a hypervisor's is a mapping of hosts
 _WRAPPERS = ("hosts", "hypervisors")
 
@@ -104,22 +107,52 @@ class HostReader:
 
     def run(self, found: Found, rows: list[Any]) -> None:
         """Rows read whole with no key given twice (a stream's run), each as
-        `row` reads it; the usual one (live, its cpu_info seen before, its
-        name not taken) in one step."""
-        cpu_key, hosts, seen = CPU_KEYS[0], found.hosts, self.seen
-        for row in rows:
+        `row` reads it; the usual one (live, its cpu_info seen before, named
+        by a text in its first name column, a name not taken) in one step,
+        with the counts kept once a run."""
+        if self._run_at_once(found, rows):
+            return
+        cpu_key, name_key, hosts, failures, seen = CPU_KEYS[0], NAME_KEYS[0], found.hosts, found.failures, self.seen
+        first = self.row_count
+        quick = 0
+        for number, row in enumerate(rows, first):
             if type(row) is dict and row.get("deleted") in _LIVE and cpu_key in row:
                 described = row[cpu_key]
                 cpu = seen.get(described if type(described) is SharedValue else cache_key(described))
-                if cpu is not None:
-                    name = row_name(row, self.row_count)
-                    if not found.taken(name):
-                        hosts[name] = cpu
-                        self.row_count += 1
-                        self.live_rows += 1
-                        self.described = True
-                        continue
+                name = row.get(name_key)
+                # row_name's answer when the first name column holds a text; Found.taken, inline
+                if cpu is not None and type(name) is str and name and name not in hosts and name not in failures:
+                    hosts[name] = cpu
+                    quick += 1
+                    continue
+            self.row_count = number
             self.row(found, row, False)
+        self.row_count = first + len(rows)
+        if quick:
+            self.live_rows += quick
+            self.described = True
+
+    def _run_at_once(self, found: Found, rows: list[Any]) -> bool:
+        """`run` with no Python code a row, when every row is the usual one
+        (and no two give one name); False, having done nothing, otherwise."""
+        hosts, failures = found.hosts, found.failures
+        try:
+            if set(map(type, rows)) != {dict} or not _LIVE_SET.issuperset(map(dict.get, rows, repeat("deleted"))):
+                return False
+            # seen's key of a shared value or a text is itself (see cache_key); others raise TypeError here
+            cpus = list(map(self.seen.__getitem__, map(itemgetter(CPU_KEYS[0]), rows)))
+            names = list(map(itemgetter(NAME_KEYS[0]), rows))
+        except (KeyError, TypeError):  # a row without those, a CPU not seen yet, an unhashable 'deleted'
+            return False
+        # row_name's answers (texts, none empty), none given twice nor Found.taken
+        if (set(map(type, names)) != {str} or not all(names) or len(set(names)) != len(names)
+                or not hosts.keys().isdisjoint(names) or not failures.keys().isdisjoint(names)):
+            return False
+        hosts.update(zip(names, cpus))
+        self.row_count += len(rows)
+        self.live_rows += len(rows)
+        self.described = True
+        return True
 
     def unread_row(self, found: Found, partial: dict[str, Any], reason: str) -> None:
         """Report a row too large to read, named from `partial` (its cells read whole) when they can."""
