@@ -17,8 +17,8 @@ import json
 from typing import Callable
 
 from . import common as cli
-from .placementsync import add_sync_command
-from .planner import INVENTORY_HELP, OUTPUT_HELP, live_options, load_fleet, partition_options
+from .placementsync import add_sync_command, fleet_parents
+from .planner import OUTPUT_HELP, emit_fleet, load_fleet
 from ..atomic import write_output
 from ..display import shown
 from ..errors import InvalidArgument
@@ -29,12 +29,6 @@ from ..placement.traits import host_traits
 from ..planner.results import plural
 
 __all__ = ["SUBCOMMANDS", "add_commands"]
-
-def _answer(args: argparse.Namespace, fleet, value: dict, lines: list[str]) -> int:
-    value["unreadable"] = dict(sorted(fleet.failures.items()))
-    cli.emit(args, value, "\n".join(lines))
-    return cli.EXIT_OK
-
 
 def cmd_traits(args: argparse.Namespace) -> int:
     fleet = load_fleet(args)
@@ -53,7 +47,7 @@ def cmd_traits(args: argparse.Namespace) -> int:
         lines = lines[:len(domains) + 1] + [f"wrote the traits of {plural(len(traits), 'host')} to "
                                             f"{shown(args.output)}"]
         value = {"output": args.output, "domains": value["domains"]}
-    return _answer(args, fleet, value, lines)
+    return emit_fleet(args, fleet, value, lines)
 
 
 def cmd_provider_configs(args: argparse.Namespace) -> int:
@@ -67,7 +61,7 @@ def cmd_provider_configs(args: argparse.Namespace) -> int:
     lines += [f"  {verb} {shown(name)}" for name in result.written]
     lines += [f"  removed {shown(name)}" for name in result.removed]
     lines += [f"  no file for {shown(host)}: {reason}" for host, reason in result.refused.items()]
-    return _answer(args, fleet, result.to_dict(), lines)
+    return emit_fleet(args, fleet, result.to_dict(), lines)
 
 
 def cmd_flavor_specs(args: argparse.Namespace) -> int:
@@ -88,27 +82,18 @@ def cmd_flavor_specs(args: argparse.Namespace) -> int:
         lines += ["", "nova.conf of every compute of the domain (guests get its common CPU):", "  [libvirt]"]
         lines += [f"  {option} = {setting}" for option, setting in specs.compute.items()]
     lines += [f"note: {note}" for note in specs.notes]
-    return _answer(args, fleet, specs.to_dict(), lines)
-
-
-def _fleet_parents(common: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    """The options of a subcommand reading a fleet and choosing its domains."""
-    inventories = argparse.ArgumentParser(add_help=False)
-    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
-                             help=INVENTORY_HELP + "; several are merged; its host names are the compute "
-                                                   "nodes' hypervisor host names")
-    return [common, live_options(), inventories, partition_options()]
+    return emit_fleet(args, fleet, specs.to_dict(), lines)
 
 
 def add_traits(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("traits", parents=_fleet_parents(common), help="each host's CUSTOM_CPUCOMPAT_* traits")
+    p = sub.add_parser("traits", parents=fleet_parents(common), help="each host's CUSTOM_CPUCOMPAT_* traits")
     p.add_argument("-o", "--output", type=cli.path_argument, metavar="PATH",
                    help="write host → traits as JSON here: " + OUTPUT_HELP)
     p.set_defaults(func=cmd_traits)
 
 
 def add_provider_configs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("provider-configs", parents=_fleet_parents(common),
+    p = sub.add_parser("provider-configs", parents=fleet_parents(common),
                        help="one Nova provider config file per compute carrying its traits")
     p.add_argument("--directory", required=True, type=cli.path_argument, metavar="DIR",
                    help="where the files go (created if missing), for [compute] provider_config_location; "
@@ -118,7 +103,7 @@ def add_provider_configs(sub: argparse._SubParsersAction, common: argparse.Argum
 
 
 def add_flavor_specs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("flavor-specs", parents=_fleet_parents(common),
+    p = sub.add_parser("flavor-specs", parents=fleet_parents(common),
                        help="a flavor's extra specs for a domain or a model, and the domain's nova.conf")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--domain", metavar="NAME",

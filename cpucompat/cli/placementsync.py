@@ -15,7 +15,7 @@ import os
 import sys
 
 from . import common as cli
-from .planner import INVENTORY_HELP, live_options, load_fleet, partition_options
+from .planner import INVENTORY_HELP, emit_fleet, live_options, load_fleet, partition_options
 from .progress import progress_line
 from ..display import escape, shown
 from ..errors import InvalidArgument
@@ -24,7 +24,7 @@ from ..placement.sync import SyncResult, sync_traits
 from ..placement.traits import host_traits
 from ..planner.results import plural
 
-__all__ = ["add_sync_command", "cmd_sync"]
+__all__ = ["add_sync_command", "cmd_sync", "fleet_parents"]
 
 
 def placement_client(args: argparse.Namespace) -> PlacementClient:
@@ -68,18 +68,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for host in result.missing:
         print(escape(f"cpucompat placement sync: {shown(host.host)}: no resource provider of that name"),
               file=sys.stderr)
-    value = {**result.to_dict(), "placement": client.where, "unreadable": dict(sorted(fleet.failures.items()))}
-    cli.emit(args, value, "\n".join(_lines(result)))
+    emit_fleet(args, fleet, {**result.to_dict(), "placement": client.where}, _lines(result))
     return cli.EXIT_OK if result.ok else cli.EXIT_INCOMPATIBLE
+
+
+def fleet_parents(common: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The options of a ``placement`` subcommand reading a fleet and choosing its domains."""
+    inventories = argparse.ArgumentParser(add_help=False)
+    inventories.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
+                             help=INVENTORY_HELP + "; several are merged; its host names are the compute "
+                                                   "nodes' hypervisor host names (their resource providers' names)")
+    return [common, live_options(), inventories, partition_options()]
 
 
 def add_sync_command(placement_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``sync`` to the ``cpucompat placement`` subcommands."""
     p = placement_sub.add_parser(
-        "sync", parents=[common, live_options(), partition_options()],
+        "sync", parents=fleet_parents(common),
         help="put each host's CUSTOM_CPUCOMPAT_* traits on its resource provider in Placement")
-    p.add_argument("inventory", metavar="INVENTORY", nargs="+", type=cli.path_argument,
-                   help=INVENTORY_HELP + "; several are merged; its host names are the providers' names")
     p.add_argument("--cloud", metavar="NAME",
                    help="the cloud in clouds.yaml whose Placement to update (default: OS_CLOUD)")
     p.add_argument("--placement-url", metavar="URL", type=cli.path_argument,

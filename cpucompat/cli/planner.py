@@ -75,6 +75,9 @@ def _emit(args: argparse.Namespace, fleet: Fleet, value: dict, lines: list[str])
     return cli.EXIT_OK
 
 
+emit_fleet = _emit  # for the other command modules (placement)
+
+
 def cmd_classes(args: argparse.Namespace) -> int:
     fleet = _fleet(args)
     rows = [c.to_dict(fleet.archmap) for c in fleet.classes]

@@ -59,7 +59,6 @@ from ..display import clip
 from ..engine.compare import compare, features_of
 from ..engine.cpu import Cpu
 from ..engine.drivers import is_x86
-from ..engine.hypervisor import compare_hypervisor
 from ..engine.cpumap import CpuMap
 from ..errors import CpuCompatError, NoSuitableModel
 from .cache import Lru
@@ -296,7 +295,8 @@ class CpuPlacement:
                 guest = Cpu(model=source.cpu.model, arch=source.cpu.arch, match=None)
             # Nova asks the destination's virConnectCompareHypervisorCPU; cpu_info holds neither its
             # QEMU's models nor its host-model CPU, so only its comparison with the host CPU applies
-            verdict = compare_hypervisor(guest, host.cpu, None, self.cpumap)
+            # (compare_hypervisor without models is this compare)
+            verdict = compare(guest, host.cpu, self.cpumap)
             if not verdict.compatible:
                 return Decision(False, f"host-model guest from {request.source_host} ({guest.model}) "
                                        f"cannot run here: {verdict.reason}")

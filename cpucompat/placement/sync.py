@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Mapping
 from ..display import shown
 from ..errors import GenerationConflict, InvalidArgument, PlacementError
 from .client import PlacementClient, Provider
-from .names import TRAIT_PREFIX
+from .names import TRAIT_PREFIX, is_cpucompat_trait
 
 __all__ = ["HostSync", "SyncResult", "sync_traits", "RETRIES"]
 
@@ -96,7 +96,7 @@ def _checked(desired: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
     out = {}
     for host, traits in desired.items():
         wanted = frozenset(traits)
-        foreign = sorted(t for t in wanted if not t.startswith(TRAIT_PREFIX))
+        foreign = sorted(t for t in wanted if not is_cpucompat_trait(t))
         if foreign:
             raise InvalidArgument(f"only {TRAIT_PREFIX}* traits are synced, not {', '.join(foreign[:3])}",
                                   source=f"host {shown(host)}")
@@ -152,6 +152,8 @@ def sync_traits(client: PlacementClient, desired: Mapping[str, Iterable[str]], *
 
 def _create_traits(client: PlacementClient, traits: set[str]) -> dict[str, str]:
     """Create the custom traits Placement lacks; the ones that failed → why."""
+    if not traits:
+        return {}
     known = client.traits(TRAIT_PREFIX)
     failed = {}
     for trait in sorted(traits - known):
@@ -170,7 +172,7 @@ def _write(client: PlacementClient, provider: Provider, wanted: frozenset[str],
     while True:
         try:
             now = client.provider_traits(provider)
-            ours = frozenset(t for t in now.traits if t.startswith(TRAIT_PREFIX))
+            ours = frozenset(t for t in now.traits if is_cpucompat_trait(t))
             result = HostSync(provider.name, provider.uuid, tuple(sorted(wanted - ours)),
                               tuple(sorted(ours - wanted)))
             if ours != wanted:

@@ -1,7 +1,7 @@
 """Which ``CUSTOM_CPUCOMPAT_*`` traits each host of a fleet gets.
 
 Computed per CPU class, never per host: a class's model traits take one
-libvirt compare per (model, class), cached on the map, and every host of a
+libvirt compare per (model, class), cached by the fleet (`Fleet.runs`), and every host of a
 class shares one frozenset.  For F models, C classes and H hosts:
 O(F·C) compares and O(H) dict steps.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..engine.compare import compare
+from ..engine.cpu import Cpu
 from ..errors import InvalidArgument
 from ..nova.customtraits import model_guest, model_traits
 from ..planner.fleet import Fleet
@@ -23,9 +23,14 @@ def class_model_traits(fleet: Fleet, cpu_class: CpuClass) -> frozenset[str]:
     """The model traits of every custom model of the fleet's map the
     class's hosts can run (with the model's own vendor), as libvirt's
     compare decides it."""
+    return frozenset(trait for trait, guest in _model_guests(fleet).items()
+                     if fleet.runs(guest, cpu_class.index).compatible)
+
+
+def _model_guests(fleet: Fleet) -> dict[str, Cpu]:
+    """Each model trait of the fleet's map → the custom guest CPU it stands for."""
     archmap = fleet.archmap
-    return frozenset(trait for name, trait in model_traits(archmap).items()
-                     if compare(model_guest(archmap, name), cpu_class.cpu, fleet.cpumap).compatible)
+    return {trait: model_guest(archmap, name) for name, trait in model_traits(archmap).items()}
 
 
 def host_traits(fleet: Fleet, domains: Sequence[Domain] | None = None) -> dict[str, frozenset[str]]:

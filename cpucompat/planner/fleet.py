@@ -96,7 +96,8 @@ class Fleet:
     def classes_table(self) -> list[CpuClass]:
         return list(self.classes)
 
-    def _runs(self, guest: Cpu, cls_index: int) -> Comparison:
+    def runs(self, guest: Cpu, cls_index: int) -> Comparison:
+        """Can `guest` run on the hosts of class `cls_index`?  Cached per (guest, class)."""
         key = (guest, cls_index)
         verdict = self._verdicts.get(key)
         if verdict is None:
@@ -111,7 +112,7 @@ class Fleet:
         targets: list[str] = []
         refused: list[ClassRefusal] = []
         for cls in self.classes:
-            verdict = self._runs(guest, cls.index)
+            verdict = self.runs(guest, cls.index)
             others = [name for name in cls.hosts if name != host]
             if verdict.compatible:
                 targets.extend(others)
@@ -124,7 +125,7 @@ class Fleet:
         hosts: list[str] = []
         refused: list[ClassRefusal] = []
         for cls in self.classes:
-            verdict = self._runs(guest, cls.index)
+            verdict = self.runs(guest, cls.index)
             if verdict.compatible:
                 hosts.extend(cls.hosts)
             else:
@@ -144,7 +145,7 @@ class Fleet:
         for a in self.classes:
             guest = a.host_model.as_cpu()
             for b in self.classes:
-                if a is not b and self._runs(guest, b.index).compatible:
+                if a is not b and self.runs(guest, b.index).compatible:
                     graph.add_edge(a.index, b.index)
         return graph
 

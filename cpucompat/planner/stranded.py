@@ -89,7 +89,7 @@ def reach(fleet: Fleet, cpu: Cpu) -> _Reach:
     hosts = 0
     nearest: tuple[int, str, Comparison] | None = None
     for cls in fleet.classes:
-        verdict = fleet._runs(cpu, cls.index)
+        verdict = fleet.runs(cpu, cls.index)
         if verdict.compatible:
             classes.add(cls.index)
             hosts += len(cls.hosts)

@@ -77,7 +77,7 @@ def what_if(fleet: Fleet, add: Mapping[str, Cpu] | None = None, retire: Iterable
 def _reached(fleet: Fleet, source: CpuClass) -> set[ClassKey]:
     """The keys of the classes a host-model guest of `source` can move to."""
     guest = source.host_model.as_cpu()
-    return {(c.vendor, c.features) for c in fleet.classes if fleet._runs(guest, c.index).compatible}
+    return {(c.vendor, c.features) for c in fleet.classes if fleet.runs(guest, c.index).compatible}
 
 
 def _difference(reach: set[ClassKey], other: set[ClassKey], classes: Mapping[ClassKey, CpuClass],
