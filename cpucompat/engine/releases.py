@@ -39,10 +39,15 @@ class Rules:
     # (IA32_ARCH_CAPABILITIES only, when the CPU has it) or "map" (every MSR
     # index the map names, virCPUx86ListMSRs).
     host_msrs: str
-    # how virConnectCompareHypervisorCPU judges a guest CPU (hypervisor.py):
-    # "host-model" (virCPUCompareXML against domcaps' host-model CPU) or
-    # "usability" (qemuDomainCheckCPU: QEMU's usable models and blockers first)
-    hypervisor_compare: str
+
+    @property
+    def hypervisor_compare(self) -> str:
+        """How virConnectCompareHypervisorCPU judges a guest CPU (hypervisor.py):
+        "host-model" (virCPUCompareXML against domcaps' host-model CPU) or, from
+        QEMU_CHECKS_USABILITY_SINCE, "usability" (qemuDomainCheckCPU: QEMU's
+        usable models and blockers first)."""
+        since = version_key(QEMU_CHECKS_USABILITY_SINCE)
+        return "usability" if version_key(self.version) >= since else "host-model"
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -69,16 +74,11 @@ _QEMU_12_8 = _QEMU_11_3 | {"ht", "cmp_legacy"}
 QEMU_CHECKS_USABILITY_SINCE = "10.9.0"
 
 
-def _hypervisor_compare(version: str) -> str:
-    return "usability" if version_key(version) >= version_key(QEMU_CHECKS_USABILITY_SINCE) else "host-model"
-
-
 RULES: dict[str, Rules] = {
-    "9.0.0": Rules("9.0.0", _QEMU_9_0, host_msrs="arch-capabilities",
-                   hypervisor_compare=_hypervisor_compare("9.0.0")),
+    "9.0.0": Rules("9.0.0", _QEMU_9_0, host_msrs="arch-capabilities"),
     # cpu_x86.c virCPUx86GetHost reads virCPUx86ListMSRs() (diff 9.0.0 -> 11.3.0)
-    "11.3.0": Rules("11.3.0", _QEMU_11_3, host_msrs="map", hypervisor_compare=_hypervisor_compare("11.3.0")),
-    "12.8.0": Rules("12.8.0", _QEMU_12_8, host_msrs="map", hypervisor_compare=_hypervisor_compare("12.8.0")),
+    "11.3.0": Rules("11.3.0", _QEMU_11_3, host_msrs="map"),
+    "12.8.0": Rules("12.8.0", _QEMU_12_8, host_msrs="map"),
 }
 
 # Every name some release's QEMU driver drops: a host's cpu_info lists them or

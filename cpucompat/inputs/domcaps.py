@@ -15,7 +15,8 @@ from ..engine.cpu import Cpu, HypervisorModels
 from ..engine.cpumap import CpuMap
 from ..errors import InvalidCpuXml
 from ..xmlsafe import parse_xml
-from .parse import parse_cpus, read_text
+from ..engine.cpumap import resolve_map
+from .parse import domcaps_host_model, read_text
 
 __all__ = ["read_domcaps", "parse_domcaps"]
 
@@ -30,7 +31,7 @@ def parse_domcaps(text: str, source: str = "<input>",
     root = parse_xml(text, source)
     if root.tag != "domainCapabilities":
         raise InvalidCpuXml(f"is <{shown(str(root.tag))}>, not libvirt's <domainCapabilities>", source=source)
-    host_model = parse_cpus(text, source, cpumap)[0]
+    host_model = domcaps_host_model(root, source, resolve_map(cpumap))
     custom = root.find("cpu/mode[@name='custom']")
     if custom is None:
         raise InvalidCpuXml("domain capabilities list no custom CPU models", source=source)

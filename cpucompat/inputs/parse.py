@@ -129,7 +129,7 @@ def _cpus_in_element(root: etree._Element, source: str, cpumap: CpuMap) -> list[
     if tag == "capabilities":
         return [_required_cpu(root, "host/cpu", "capabilities XML has no <host><cpu>", source, cpumap)]
     if tag == "domainCapabilities":
-        return [_domcaps_host_model(root, source, cpumap)]
+        return [domcaps_host_model(root, source, cpumap)]
     if tag == "domain":
         return [_required_cpu(root, "cpu", "domain XML has no <cpu> element", source, cpumap)]
     if tag == "cpudata":
@@ -200,7 +200,7 @@ def _hex(item: etree._Element, attr: str, source: str, *, required: bool = False
     return number
 
 
-def _domcaps_host_model(root: etree._Element, source: str, cpumap: CpuMap) -> Cpu:
+def domcaps_host_model(root: etree._Element, source: str, cpumap: CpuMap) -> Cpu:
     mode = root.find("cpu/mode[@name='host-model']")
     if mode is None or mode.find("model") is None:
         raise InvalidCpuXml("domain capabilities XML has no host-model CPU", source=source)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
+from ..engine.bits import set_bits
 from ..engine.cpumap import CpuMap
 from ..engine.maps import map_version, resolve_map_spec
-from ..engine.releases import ARCH_CAPABILITIES_MSR, KNOWN_VERSIONS, RULES
+from ..engine.releases import KNOWN_VERSIONS, RULES, host_msrs
 from .results import CpuClass, Split
 
 __all__ = ["with_splits"]
@@ -29,15 +30,23 @@ def with_splits(classes: Sequence[CpuClass], cpumap: CpuMap) -> tuple[CpuClass, 
     between them.  Only classes equal outside the features some release
     may not show are paired: a dict step per class, then the pairs within
     each such group (a fleet has few)."""
-    if len({c.vendor for c in classes}) == len(classes):  # no two classes of one vendor: no twins
+    if not _subset_pairs(classes):  # no class of a vendor within another's features: no twins, no map loaded
         return tuple(classes)
     splits: dict[int, list[Split]] = {}
     reasons: dict[tuple[str, str | None], dict[int, str]] = {}
+
+    def unexposable(release: str, model: str | None) -> dict[int, str]:
+        """_unexposable, once per (release, model)."""
+        key = (release, model)
+        if key not in reasons:
+            reasons[key] = _unexposable(cpumap, release, model)
+        return reasons[key]
+
     shown = map_version(cpumap)
     where = f"libvirt {shown.version or 'version unknown'} ({'embedded' if shown.embedded else shown.source})"
     loose = 0  # every bit some release may not show, for some model
     for release in KNOWN_VERSIONS:
-        loose |= sum(1 << bit for bit in reasons.setdefault((release, None), _unexposable(cpumap, release, None)))
+        loose |= sum(1 << bit for bit in unexposable(release, None))
     for model in cpumap.x86.models:
         loose |= model.removed
     groups: dict[tuple[str | None, int], list[CpuClass]] = {}
@@ -51,37 +60,41 @@ def with_splits(classes: Sequence[CpuClass], cpumap: CpuMap) -> tuple[CpuClass, 
                         or (fewer.cpu.signature and more.cpu.signature
                             and fewer.cpu.signature != more.cpu.signature)):
                     continue
+                gap_bits = list(set_bits(gap))
                 for release in KNOWN_VERSIONS:
-                    why = reasons.setdefault((release, fewer.cpu.model),
-                                             _unexposable(cpumap, release, fewer.cpu.model))
-                    if all(bit in why for bit in _bits(gap)):
-                        features = tuple((cpumap.x86.features[bit].name, why[bit]) for bit in _bits(gap))
+                    why = unexposable(release, fewer.cpu.model)
+                    if all(bit in why for bit in gap_bits):
+                        features = tuple((cpumap.x86.features[bit].name, why[bit]) for bit in gap_bits)
                         splits.setdefault(fewer.index, []).append(Split(more.index, release, True, features, where))
                         splits.setdefault(more.index, []).append(Split(fewer.index, release, False, features, where))
                         break
     return tuple(replace(c, splits=tuple(splits.get(c.index, ()))) for c in classes)
 
 
-def _bits(mask: int) -> list[int]:
-    return [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
+def _subset_pairs(classes: Sequence[CpuClass]) -> bool:
+    """Whether some class's features lie strictly within another's of its vendor."""
+    by_vendor: dict[str | None, list[int]] = {}
+    for cpu_class in classes:
+        by_vendor.setdefault(cpu_class.vendor, []).append(cpu_class.features)
+    return any(a != b and a & ~b == 0 for group in by_vendor.values() if len(group) > 1
+               for a in group for b in group)
 
 
 def _unexposable(cpumap: CpuMap, release: str, model: str | None) -> dict[int, str]:
     """Bit (over `cpumap`) → why a host on libvirt `release` whose CPU is
     read as `model` cannot show that feature."""
     judged, theirs = cpumap.x86, resolve_map_spec(release).x86
-    msrs_read = RULES[release].host_msrs
+    read = set(host_msrs(RULES[release], theirs, theirs.all_features))  # releases.py's rule (R6)
     why: dict[int, str] = {}
     for feature in judged.features:
         known = theirs.canonical_feature(feature.name)
         if known is None:
             why[feature.bit] = f"libvirt {release}'s cpu_map does not name it"
-        elif msrs_read != "map" and any(d.kind == "msr" and d.leaf != ARCH_CAPABILITIES_MSR
-                                        for d in theirs.feature_by_name[known].data):
+        elif any(d.kind == "msr" and d.leaf not in read for d in theirs.feature_by_name[known].data):
             why[feature.bit] = f"an MSR libvirt {release} does not read (only IA32_ARCH_CAPABILITIES)"
     ours, older = judged.find_model(model or ""), theirs.find_model(model or "")
     if ours is not None and older is not None:
-        for bit in _bits(ours.removed):
+        for bit in set_bits(ours.removed):
             known = theirs.canonical_feature(judged.features[bit].name)
             if known is not None and older.features & theirs.feature_by_name[known].mask:
                 why.setdefault(bit, f"part of {ours.name} in libvirt {release}'s cpu_map, "

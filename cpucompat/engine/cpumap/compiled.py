@@ -27,6 +27,7 @@ what a map compiles to and bump `FORMAT`.
 """
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import zlib
@@ -35,15 +36,14 @@ from typing import Any
 
 from .archmap import ArchMap, CpuMap
 from .files import MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
-from .values import (MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature, Model,
-                     Signature, Vendor)
+from .values import (MAX_ARCHES, MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature,
+                     Model, Signature, Vendor)
 
 __all__ = ["FORMAT", "MAX_CACHED_MAPS", "MAX_COMPILED_BYTES", "cache_directory", "load_compiled", "store_compiled"]
 
 FORMAT = 1
 MAX_COMPILED_BYTES = 2 * MAX_MAP_BYTES  # a compiled map is smaller than its XML (12.8.0: ~170 KiB from 1.2 MB)
 MAX_CACHED_MAPS = 32  # compiled maps kept, the newest
-_MAX_ARCHES = 8  # loader.MAX_ARCHES (the loader imports this module)
 _HEADER = b"cpucompat-compiled-map %d %08x\n"  # FORMAT, CRC-32 of the JSON after it
 _MAX_NAME = 4096  # longest name or path kept from a cache file
 
@@ -71,6 +71,7 @@ def _cache_file(index: str) -> Path | None:
     return directory / f"map-{zlib.crc32(key):08x}-{len(key):x}.json"
 
 
+@functools.cache  # the code does not change under a running process
 def _compiler() -> str:
     """The stamps of the code that compiles a map: an edited or reinstalled
     cpucompat compiles its maps again."""
@@ -183,7 +184,7 @@ def _cpu_map(compiled: dict[str, Any], index: Path) -> CpuMap:
         raise _Invalid
     source = str(index.parent if layout == "split" else index)
     arches: dict[str, ArchMap] = {}
-    for arch in _list(compiled["arches"], _MAX_ARCHES):
+    for arch in _list(compiled["arches"], MAX_ARCHES):
         name = _str(arch["name"])
         if name in arches:
             raise _Invalid

@@ -15,11 +15,11 @@ from ...packagedata import data_path
 from .archmap import ArchMap, CpuMap
 from .compiled import load_compiled, store_compiled
 from .files import MAX_MAP_BYTES, MapFiles, Stamps, unchanged
+from .values import MAX_ARCHES
 from ..releases import DEFAULT_VERSION
 
 __all__ = ["MAX_ARCHES", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map", "resolve_map"]
 
-MAX_ARCHES = 8
 
 
 def default_cpu_map_path() -> Path:

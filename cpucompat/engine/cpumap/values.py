@@ -14,6 +14,7 @@ X86_REGISTERS = ("eax", "ebx", "ecx", "edx")
 # what one arch of a map may hold (the limits of the package docstring)
 MAX_FEATURES = 4096
 MAX_MODELS = 2048
+MAX_ARCHES = 8
 MAX_UINT = 0xFFFF_FFFF  # libvirt reads the map's numbers as unsigned int
 MAX_STEPPING = 15  # CPUID leaf 1 EAX[3:0]; libvirt parses steppings into a 16-bit bitmap
 

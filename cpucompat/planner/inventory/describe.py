@@ -11,6 +11,7 @@ from ...display import shown
 from ...engine.cpu import Cpu
 from ...engine.cpumap import CpuMap
 from ...errors import InvalidInventory, UnknownInputFormat
+from ...inputs.jsonruns import SharedValue
 from ...inputs.jsonstream import Unreadable, mapping_of
 from ...inputs.parse import detect_format, parse_cpu_info, parse_cpus, read_cpus
 from ...inputs.yamlread import TOO_DEEP
@@ -49,7 +50,10 @@ def repeated_keys(described: Any) -> list[str]:
 
 
 def cache_key(described: Any) -> object:
-    if isinstance(described, str):
+    """What hosts of one description share their parsed CPU under: the text,
+    a shared value itself (one object for every row that repeats it), or a
+    dict's CPU fields."""
+    if isinstance(described, str) or type(described) is SharedValue:
         return described
     if isinstance(described, dict) and isinstance(described.get("features", []), list):
         key = (described.get("arch"), described.get("model"), described.get("vendor"),

@@ -14,7 +14,6 @@ from ...display import shown
 from ...engine.cpu import Cpu
 from ...engine.cpumap import CpuMap
 from ...errors import CpuCompatError, InvalidInventory
-from ...inputs.jsonruns import SharedValue
 from ...inputs.jsonstream import JsonStream, RepeatedKeys, SkippedValue, mapping_of
 from .describe import cache_key, cpu_of, listed, problems, repeated_keys
 from .found import Found
@@ -63,7 +62,7 @@ class HostReader:
             if twice:
                 raise InvalidInventory(f"its description gives {listed(twice)} twice",
                                        source=f"{self.where}: host {shown(name)}")
-            key = described if type(described) is SharedValue else cache_key(described)
+            key = cache_key(described)
             cpu = self.seen.get(key) if key is not None else None
             if cpu is None:
                 cpu = cpu_of(described, f"{self.where}: host {shown(name)}", self.base if paths else None,
@@ -118,7 +117,7 @@ class HostReader:
         for number, row in enumerate(rows, first):
             if type(row) is dict and row.get("deleted") in _LIVE and cpu_key in row:
                 described = row[cpu_key]
-                cpu = seen.get(described if type(described) is SharedValue else cache_key(described))
+                cpu = seen.get(cache_key(described))
                 name = row.get(name_key)
                 # row_name's answer when the first name column holds a text; Found.taken, inline
                 if cpu is not None and type(name) is str and name and name not in hosts and name not in failures:
