@@ -123,13 +123,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         host_model, models = read_domcaps(args.domcaps, cpumap)
         results = [compare_hypervisor(g, host_model, models, cpumap) for g in guests]
-    elif args.host is not None:
-        host = read_cpus(args.host, cpumap)[0]
-        results = [compare(g, host, cpumap) for g in guests]
     else:
-        from ..inputs.live import local_host_cpu
+        if args.host is not None:
+            host = read_cpus(args.host, cpumap)[0]
+        else:
+            from ..inputs.live import local_host_cpu
 
-        host = local_host_cpu(cpumap)
+            host = local_host_cpu(cpumap)
         results = [compare(g, host, cpumap) for g in guests]
     text = []
     for guest, r in zip(guests, results):

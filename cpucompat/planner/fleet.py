@@ -111,13 +111,13 @@ class Fleet:
         guest = source.host_model.as_cpu()
         targets: list[str] = []
         refused: list[ClassRefusal] = []
-        for cls in self.classes:
+        for cls in self.classes:  # a class's hosts are sorted (classes.py)
             verdict = self.runs(guest, cls.index)
             others = [name for name in cls.hosts if name != host]
             if verdict.compatible:
                 targets.extend(others)
             elif others:
-                refused.append(ClassRefusal(cls, tuple(sorted(others)), verdict.reason, verdict.missing))
+                refused.append(ClassRefusal(cls, tuple(others), verdict.reason, verdict.missing))
         return Targets(host, source.host_model, tuple(sorted(targets)), tuple(refused))
 
     def domain(self, guest: Cpu) -> tuple[tuple[str, ...], tuple[ClassRefusal, ...]]:
@@ -129,7 +129,7 @@ class Fleet:
             if verdict.compatible:
                 hosts.extend(cls.hosts)
             else:
-                refused.append(ClassRefusal(cls, tuple(sorted(cls.hosts)), verdict.reason, verdict.missing))
+                refused.append(ClassRefusal(cls, cls.hosts, verdict.reason, verdict.missing))
         return tuple(sorted(hosts)), tuple(refused)
 
     def graph(self) -> "nx.DiGraph":
