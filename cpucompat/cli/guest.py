@@ -72,7 +72,7 @@ def cmd_guest_xml(args: argparse.Namespace) -> int:
     return EXIT_OK if value["runs"] else EXIT_INCOMPATIBLE
 
 
-def add_command(sub, common: argparse.ArgumentParser) -> None:
+def add_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("guest-xml", parents=[common],
                        help="the <cpu> element Nova gives a guest on a host, for a compute's configuration")
     p.add_argument("--mode", choices=MODES, default="host-model",

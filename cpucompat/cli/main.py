@@ -205,36 +205,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"cpucompat: error: {one_line(message)}\n")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every command, or of the core commands and `command`'s
-    (`COMMAND_MODULES`) when it names one."""
-    common = common_options()
-    parser = _Parser(
-        prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
-    parser.add_argument("--version", action=_Version, help="print cpucompat's version and that of its map, and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
-                                description="cpucompat COMMAND --help says more about each")
-
+def _add_models(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("models", parents=[common], help="list the CPU models of the map")
     p.add_argument("--arch", help="only this arch (x86_64, ppc64, aarch64, ...)")
     p.set_defaults(func=cmd_models)
 
+
+def _add_show(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("show", parents=[common], help="a model's parents, features and neighbours")
     p.add_argument("model", metavar="MODEL", help="a CPU model of the map (cpucompat models lists them)")
     p.add_argument("--arch", default="x86", help="the map's arch to look in (default x86)")
     p.set_defaults(func=cmd_show)
 
+
+def _add_expand(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("expand", parents=[common], help="full feature list of every CPU in FILE")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
     p.add_argument("file", metavar="FILE", type=path_argument, help=CPU_FILE_HELP)
     p.set_defaults(func=cmd_expand)
 
+
+def _add_baseline(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("baseline", parents=[common], help="the best CPU all CPUs in FILE can run")
     p.add_argument("--features", action="store_true", help="list every feature (EXPAND_FEATURES)")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
     p.add_argument("file", metavar="FILE", type=path_argument, help=CPU_FILE_HELP)
     p.set_defaults(func=cmd_baseline)
 
+
+def _add_compare(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("compare", parents=[common], help="can the guest CPUs in GUESTFILE run on the host?")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--host", metavar="HOSTFILE", type=path_argument, help="host CPU (default: this machine)")
@@ -245,6 +244,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="guest CPUs (<cpu> or <domain> XML, several concatenated, or any CPU input above)")
     p.set_defaults(func=cmd_compare)
 
+
+def _add_decode(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("decode", parents=[common], help="host (or --guest host-model) CPU of raw CPUID dumps")
     p.add_argument("--guest", action="store_true", help="decode as the host-model guest CPU")
     p.add_argument("--migratable", action="store_true", help="drop non-migratable features")
@@ -255,17 +256,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="raw CPUID dumps (<cpudata arch='x86'> elements, one or several)")
     p.set_defaults(func=cmd_decode)
 
-    if command not in CORE_COMMANDS:
-        import importlib
 
-        owner = next((module for module, (_, names) in COMMAND_MODULES.items() if command in names), None)
-        for module, (adder, _) in COMMAND_MODULES.items():
-            if owner in (None, module):
-                getattr(importlib.import_module(f"{__package__}.{module}"), adder)(sub, common)
+# The commands this module defines, each with the function adding its parser.
+CORE_COMMANDS = {"models": _add_models, "show": _add_show, "expand": _add_expand, "baseline": _add_baseline,
+                 "compare": _add_compare, "decode": _add_decode}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of `command` when it names one:
+    a one-shot command builds one sub-parser, not thirty (argparse's
+    parsers and their translated messages cost milliseconds each)."""
+    common = common_options()
+    parser = _Parser(
+        prog="cpucompat", description="libvirt-exact CPU compatibility, baselines and migration domains")
+    parser.add_argument("--version", action=_Version, help="print cpucompat's version and that of its map, and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                description="cpucompat COMMAND --help says more about each")
+    if command in CORE_COMMANDS:
+        CORE_COMMANDS[command](sub, common)
+        return parser
+    import importlib
+
+    owner = next((module for module, (_, names) in COMMAND_MODULES.items() if command in names), None)
+    if owner is None:  # no command, or an unknown one: all of them, for the help or the error
+        for add in CORE_COMMANDS.values():
+            add(sub, common)
+    for module, (adder, _) in COMMAND_MODULES.items():
+        if owner in (None, module):
+            getattr(importlib.import_module(f"{__package__}.{module}"), adder)(sub, common)
     return parser
-
-
-CORE_COMMANDS = ("models", "show", "expand", "baseline", "compare", "decode")
 
 
 def _command(argv: Sequence[str]) -> str | None:

@@ -6,15 +6,12 @@ daemon, so the local host CPU is available wherever libvirt is installed.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import errno
 import fcntl
 import functools
 import os
-import shutil
 import struct
-import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -70,6 +67,10 @@ def _embed_root(libvirt: ModuleType) -> str:
     """The one embedded-driver root of this process: libvirt allows a single
     root per process, so every embedded connection shares it (removed at exit)."""
     global _embed_root_path
+    import atexit
+    import shutil
+    import tempfile  # here, not at the top: `compare` against this machine rarely needs libvirt
+
     with _event_loop_lock:
         if _embed_root_path is None:
             libvirt.virEventRegisterDefaultImpl()
