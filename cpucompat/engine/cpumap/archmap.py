@@ -3,7 +3,9 @@ indexed for speed: names to bits and back, models by name."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Iterator, Sequence
+from _thread import allocate_lock  # threading's Lock without importing threading (start-up)
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .. import names as _names
 from ...display import MAX_SHOWN, shown
@@ -11,7 +13,7 @@ from ...errors import UnknownArch, UnknownFeature, UnknownModel, suggest
 from .caches import MapCaches
 from .values import Feature, Model, Vendor, arch_family
 
-__all__ = ["ArchMap", "CpuMap"]
+__all__ = ["ArchMap", "Arches", "CpuMap"]
 
 
 class ArchMap(MapCaches):
@@ -83,21 +85,19 @@ class ArchMap(MapCaches):
 
     # -- bitmasks ----------------------------------------------------------
     # names of each (byte position, byte value) of a bitmask, for `names`,
-    # and their ranks in name order, for `sorted_names`: 256 short tuples
-    # per 8 features, memory linear in the feature count; built on first
-    # use (a few milliseconds a one-shot command that names nothing skips)
+    # and their ranks in name order, for `sorted_names` (see `_ByteTable`)
     @functools.cached_property
-    def _byte_names(self) -> tuple[tuple[tuple[str, ...], ...], ...]:
-        return _byte_table([f.name for f in self.features])
+    def _byte_names(self) -> _ByteTable:
+        return _ByteTable([f.name for f in self.features])
 
     @functools.cached_property
     def _by_name(self) -> tuple[str, ...]:
         return tuple(sorted(f.name for f in self.features))
 
     @functools.cached_property
-    def _byte_ranks(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    def _byte_ranks(self) -> _ByteTable:
         rank = {name: r for r, name in enumerate(self._by_name)}
-        return _byte_table([rank[f.name] for f in self.features])
+        return _ByteTable([rank[f.name] for f in self.features])
 
     def bits(self, feature_names: Iterable[str], *, source: str | None = None) -> int:
         mask = 0
@@ -107,12 +107,12 @@ class ArchMap(MapCaches):
 
     def names(self, bits: int) -> list[str]:
         """Feature names of a bitmask, in feature-file order."""
-        return _table_values(self._byte_names, bits & self.all_features)
+        return self._byte_names.values(bits & self.all_features)
 
     def sorted_names(self, bits: int) -> list[str]:
         """Feature names of a bitmask sorted by name (libvirt's expanded
         lists), sorting small ints (their ranks) instead of strings."""
-        ranks = _table_values(self._byte_ranks, bits & self.all_features)
+        ranks = self._byte_ranks.values(bits & self.all_features)
         ranks.sort()
         return list(map(self._by_name.__getitem__, ranks))
 
@@ -132,40 +132,99 @@ class ArchMap(MapCaches):
             bits ^= low
 
 
-def _byte_table(values: Sequence[Any]) -> tuple[tuple[tuple[Any, ...], ...], ...]:
+class _ByteTable:
     """For each byte position of a bitmask over `values` (bit i ↔ values[i])
-    and each byte value, the values of the bits it sets, in bit order;
-    built by doubling (bit b's half extends the half below it)."""
-    count = len(values)
-    rows = []
-    for i in range((count + 7) // 8 or 1):
+    and each byte value, the values of the bits it sets, in bit order: 256
+    short tuples per 8 values, memory linear in their count.  A row (one
+    byte position) is built on first use: a one-shot answer naming a few
+    features builds a few rows, not the whole table (~50 rows for x86);
+    two threads building one row at once build equal rows."""
+
+    __slots__ = ("_values", "_rows")
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self._values = tuple(values)
+        self._rows: list[tuple[tuple[Any, ...], ...] | None] = [None] * ((len(values) + 7) // 8 or 1)
+
+    def _row(self, position: int) -> tuple[tuple[Any, ...], ...]:
+        """Built by doubling: bit b's half extends the half below it."""
         row: list[tuple[Any, ...]] = [()]
-        for index in range(8 * i, 8 * i + 8):
-            if index < count:
-                value = values[index]
-                row += [rest + (value,) for rest in row]
+        for value in self._values[8 * position:8 * position + 8]:
+            row += [rest + (value,) for rest in row]
+        row *= 256 // len(row)  # past the last value: the bits no value has add nothing
+        built = self._rows[position] = tuple(row)
+        return built
+
+    def values(self, bits: int) -> list[Any]:
+        """The values of the bits of `bits` (within the table), in bit order."""
+        out: list[Any] = []
+        rows = self._rows
+        for position, byte in enumerate(bits.to_bytes(len(rows), "little")):
+            if byte:
+                out.extend((rows[position] or self._row(position))[byte])
+        return out
+
+
+class Arches(Mapping[str, ArchMap]):
+    """A map's arches by name, in map order, each built on first use (a
+    compiled map's ppc64 and arm tables cost an x86 command nothing).
+
+    Given built ArchMaps (the XML loader) or functions building one (the
+    compiled form); each is built once, under a lock, so that every caller
+    sees the same ArchMap and its caches."""
+
+    __slots__ = ("_names", "_built", "_builders", "_lock")
+
+    def __init__(self, arches: Mapping[str, ArchMap | Callable[[], ArchMap]]) -> None:
+        self._names = dict.fromkeys(arches)  # map order
+        self._built: dict[str, ArchMap] = {}
+        self._builders: dict[str, Callable[[], ArchMap]] = {}
+        for name, arch in arches.items():
+            if isinstance(arch, ArchMap):
+                self._built[name] = arch
             else:
-                row += row
-        rows.append(tuple(row))
-    return tuple(rows)
+                self._builders[name] = arch
+        self._lock = allocate_lock()
 
+    def __getitem__(self, name: str) -> ArchMap:
+        found = self._built.get(name)
+        if found is None:
+            if name not in self._names:
+                raise KeyError(name)
+            with self._lock:
+                found = self._built.get(name)
+                if found is None:
+                    found = self._built[name] = self._builders[name]()
+                    del self._builders[name]  # its compiled values go with it
+        return found
 
-def _table_values(table: tuple[tuple[tuple[Any, ...], ...], ...], bits: int) -> list[Any]:
-    out: list[Any] = []
-    for index, byte in enumerate(bits.to_bytes(len(table), "little")):
-        if byte:
-            out.extend(table[index][byte])
-    return out
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"<Arches {', '.join(self._names)} ({', '.join(self._built) or 'none'} built)>"
+
+    def built(self) -> list[ArchMap]:
+        """The arches built so far (the others have no caches to clear)."""
+        with self._lock:
+            return list(self._built.values())
 
 
 class CpuMap(MapCaches):
-    """A loaded cpu_map: one ArchMap per ``<arch>`` it describes."""
+    """A loaded cpu_map: one ArchMap per ``<arch>`` it describes (built
+    when first used: `Arches`)."""
 
-    def __init__(self, source: str, arches: dict[str, ArchMap], layout: str,
+    def __init__(self, source: str, arches: Mapping[str, ArchMap | Callable[[], ArchMap]], layout: str,
                  version: str | None) -> None:
         super().__init__()
         self.source = source
-        self.arches = arches
+        self.arches = Arches(arches)
         self.layout = layout  # "split" or "legacy"
         self.version = version
 
@@ -195,7 +254,7 @@ class CpuMap(MapCaches):
     def clear_caches(self) -> None:
         """Forget every answer cached on this map and its arches."""
         super().clear_caches()
-        for archmap in self.arches.values():
+        for archmap in self.arches.built():
             archmap.clear_caches()
 
     @property

@@ -10,7 +10,7 @@ on first use.
 from __future__ import annotations
 
 import functools
-import threading
+from _thread import allocate_lock  # threading's Lock without importing threading (start-up)
 from typing import Any, Callable, TypeVar, cast
 
 __all__ = ["MapCaches"]
@@ -27,7 +27,7 @@ class MapCaches:
         # function → its cached form; a hot path may read ``caches.get(f)``
         # first, one Python call cheaper than `cached` (Nova asks per host)
         self.caches: dict[Callable[..., Any], Any] = {}
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def cached(self, function: F, maxsize: int) -> F:
         """`function` with a cache of at most `maxsize` answers owned by

@@ -17,7 +17,9 @@ writing at once leave one whole file; see `_write`).  A cache file is input cpuc
 not necessarily write, so it is read only from a directory and file of this
 user's that no one else may write, bounded in size, checked against its
 CRC-32, and every value validated before use; one that fails any check is
-ignored and rewritten, never an error.  The newest `MAX_CACHED_MAPS`
+ignored and rewritten, never an error.  An arch's values are validated and
+built when the arch is first used (`Arches`): one that fails then is taken
+from the map's XML instead, read again, and the compiled form rewritten.  The newest `MAX_CACHED_MAPS`
 compiled maps are kept.  A cache that cannot be written
 (read-only, missing, full) only means the next run parses the XML again.
 
@@ -32,8 +34,9 @@ import os
 import stat
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ...errors import InvalidCpuMap
 from .archmap import ArchMap, CpuMap
 from .files import MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
 from .values import (MAX_ARCHES, MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature,
@@ -97,10 +100,12 @@ class _Invalid(Exception):
     """A cache file that does not hold a valid compiled map (never escapes this module)."""
 
 
-def load_compiled(index: Path, key: str) -> tuple[CpuMap, Stamps, int] | None:
+def load_compiled(index: Path, key: str, reread: Callable[[], CpuMap]) -> tuple[CpuMap, Stamps, int] | None:
     """The map whose index file is `index` (resolved path `key`), its files'
     stamps and size, from its compiled form; None when there is none, it is
-    stale, or it fails any check (the caller then reads the XML)."""
+    stale, or it fails any check (the caller then reads the XML).  Its
+    arches are built on first use; `reread` reads the map's XML (and
+    compiles it again) for an arch whose compiled values fail a check."""
     path = _cache_file(key)
     if path is None:
         return None
@@ -122,9 +127,9 @@ def load_compiled(index: Path, key: str) -> tuple[CpuMap, Stamps, int] | None:
         fresh = unchanged(stamps)
         if not fresh and _content_digest(stamps) != compiled["digest"]:
             return None
-        cpumap = _cpu_map(compiled, index)
+        cpumap = _cpu_map(compiled, index, reread)
         size = _int(compiled["size"], MAX_MAP_BYTES)
-    except (_Invalid, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError):
+    except _REFUSED:
         return None
     if not fresh:  # the same bytes under new stamps (reinstalled, copied): recorded for next time
         stamps = restamped(stamps)
@@ -178,20 +183,37 @@ def _stamps(value: Any) -> Stamps:
     return tuple((_str(path), tuple(_int(n, 1 << 64) for n in _list(stamp, 5))) for path, stamp in value)
 
 
-def _cpu_map(compiled: dict[str, Any], index: Path) -> CpuMap:
+# what a value of the wrong shape or size raises while it is validated
+_REFUSED = (_Invalid, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
+
+
+def _cpu_map(compiled: dict[str, Any], index: Path, reread: Callable[[], CpuMap]) -> CpuMap:
     layout = compiled["layout"]
     if layout not in ("split", "legacy"):
         raise _Invalid
     source = str(index.parent if layout == "split" else index)
-    arches: dict[str, ArchMap] = {}
+    arches: dict[str, Callable[[], ArchMap]] = {}
     for arch in _list(compiled["arches"], MAX_ARCHES):
         name = _str(arch["name"])
         if name in arches:
             raise _Invalid
-        arches[name] = _arch_map(name, source, arch)
+        arches[name] = functools.partial(_build_arch, name, source, arch, reread)
     if not arches:
         raise _Invalid
     return CpuMap(source, arches, layout, _str(compiled["version"], optional=True))
+
+
+def _build_arch(name: str, source: str, value: dict[str, Any], reread: Callable[[], CpuMap]) -> ArchMap:
+    """One arch from its compiled values, on its first use; from the XML
+    when they fail a check (as a whole map failing one is)."""
+    try:
+        return _arch_map(name, source, value)
+    except _REFUSED:
+        pass
+    arches = reread().arches
+    if name not in arches:  # the map's files changed since it was loaded
+        raise InvalidCpuMap(f"the map no longer describes arch '{name}': it changed while in use", source=source)
+    return arches[name]
 
 
 def _arch_map(arch: str, source: str, value: dict[str, Any]) -> ArchMap:

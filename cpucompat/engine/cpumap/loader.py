@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
+from _thread import allocate_lock  # threading's Lock without importing threading (start-up)
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,7 @@ class _Cached:
 
 _MAX_CACHED = 16
 _MAX_CACHED_BYTES = 4 * MAX_MAP_BYTES
-_cache_lock = threading.Lock()
+_cache_lock = allocate_lock()
 _cache: dict[str, _Cached] = {}  # resolved index path → map; least recently used first
 
 
@@ -65,15 +65,12 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
             if _cache.get(key) is cached:
                 _cache[key] = _cache.pop(key)  # most recently used last
         return cached.cpumap
-    compiled = load_compiled(index, key)
+    compiled = load_compiled(index, key, lambda: _read_xml(index, key).cpumap)
     if compiled is not None:
         cpumap, stamps, size = compiled
         loaded = _Cached(stamps, cpumap, size)
     else:
-        files = MapFiles()
-        cpumap = _load(index, files)
-        loaded = _Cached(tuple(files.stamps), cpumap, files.size)
-        store_compiled(key, cpumap, loaded.stamps, loaded.size, files.digest.hexdigest())
+        loaded = _read_xml(index, key)
     with _cache_lock:
         _cache.pop(key, None)
         _cache[key] = loaded
@@ -81,6 +78,15 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
                                    or sum(c.size for c in _cache.values()) > _MAX_CACHED_BYTES):
             del _cache[next(iter(_cache))]  # least recently used
     return loaded.cpumap
+
+
+def _read_xml(index: Path, key: str) -> _Cached:
+    """The map read from its XML, its compiled form written for the next process."""
+    files = MapFiles()
+    cpumap = _load(index, files)
+    loaded = _Cached(tuple(files.stamps), cpumap, files.size)
+    store_compiled(key, cpumap, loaded.stamps, loaded.size, files.digest.hexdigest())
+    return loaded
 
 
 def _index_file(target: Path) -> Path:
