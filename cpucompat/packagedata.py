@@ -10,11 +10,15 @@ every lookup stops with one line saying what to run instead.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
+import os
+from typing import TYPE_CHECKING
 
 from .errors import PackageDataMissing
 
-__all__ = ["data_path"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["data_path", "data_directory"]
 
 
 def data_path(*parts: str) -> Path:
@@ -23,15 +27,23 @@ def data_path(*parts: str) -> Path:
     Raises PackageDataMissing, one line naming the checkout and what to run,
     when ``cpucompat.data`` is not installed.
     """
+    from pathlib import Path
+
+    return Path(data_directory(*parts))
+
+
+def data_directory(*parts: str) -> str:
+    """`data_path` as a string, for a start-up that imports no pathlib
+    (a map loaded from its compiled form)."""
     try:
         # the package's directory, as importlib.resources.files would give for
         # an installed (not zipped) package, without importing importlib.resources
         # (zipfile, tempfile, shutil...: milliseconds of every command's start-up)
-        root = Path(next(iter(importlib.import_module("cpucompat.data").__path__)))
+        root = next(iter(importlib.import_module("cpucompat.data").__path__))
     except ModuleNotFoundError:
-        checkout = Path(__file__).resolve().parent.parent
+        checkout = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
         raise PackageDataMissing(
             f"cpucompat.data is not installed: this cpucompat is the source checkout {checkout}, whose "
             "data/ installs as cpucompat.data; run `pip install -e .` there (or `pip install .`, then the "
             "`cpucompat` and `pytest` commands, not `python -m`, which imports the checkout)") from None
-    return root.joinpath(*parts)
+    return os.path.join(root, *parts)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..packagedata import data_path
+from ..packagedata import data_directory, data_path
 from .cpumap import CpuMap, embedded_cpu_map, load_cpu_map
 from .releases import DEFAULT_VERSION, KNOWN_VERSIONS, Rules, rules_for, version_in, version_key
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["MapVersion", "embedded_map_path", "map_version", "map_rules", "qemu_filtered",
            "resolve_map_spec"]
@@ -100,11 +103,11 @@ def _map_version(cpumap: CpuMap) -> MapVersion:
 
 def _embedded_version(source: str) -> str | None:
     try:
-        where = Path(source).resolve()
+        where = os.path.realpath(source)  # strings: pathlib is not imported for a compiled map
         for version in KNOWN_VERSIONS:
-            if embedded_map_path(version).resolve() == where:
+            if os.path.realpath(data_directory("cpu_maps", version)) == where:
                 return version
-    except (OSError, RuntimeError):
+    except (OSError, ValueError):
         return None
     return None
 

@@ -39,14 +39,23 @@ class ArchMap(MapCaches):
             if not f.migratable:
                 self.non_migratable |= f.mask
         self.vendor_by_string = {v.string: v for v in vendors.values() if v.string}
-        self.feature_aliases = _names.alias_table(self)
-        # decode table: (kind, leaf, subleaf, register) -> [(mask, bit)]
+
+    # built on first use: a command that names no alias, or reads no CPUID, skips them
+    @functools.cached_property
+    def feature_aliases(self) -> dict[str, str]:
+        """Folded spelling (`names.fold`) → libvirt's name of a feature."""
+        return _names.alias_table(self)
+
+    @functools.cached_property
+    def decode_words(self) -> dict[tuple[str, int, int, str], tuple[tuple[int, int], ...]]:
+        """Where CPUID data is decoded from: (kind, leaf, subleaf, register) →
+        ((mask, bit), ...) of the features described by one word."""
         words: dict[tuple[str, int, int, str], list[tuple[int, int]]] = {}
-        for f in features:
+        for f in self.features:
             if len(f.data) == 1:
                 d = f.data[0]
                 words.setdefault((d.kind, d.leaf, d.subleaf, d.register), []).append((d.mask, f.bit))
-        self.decode_words = {k: tuple(v) for k, v in words.items()}
+        return {k: tuple(v) for k, v in words.items()}
 
     def __repr__(self) -> str:
         return f"<ArchMap {self.name} from {self.source}: {len(self.models)} models, {len(self.features)} features>"

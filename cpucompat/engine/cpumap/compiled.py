@@ -33,7 +33,6 @@ import functools
 import os
 import stat
 import zlib
-from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import InvalidCpuMap
@@ -51,36 +50,34 @@ _HEADER = b"cpucompat-compiled-map %d %08x\n"  # FORMAT, CRC-32 of the JSON afte
 _MAX_NAME = 4096  # longest name or path kept from a cache file
 
 
-def cache_directory() -> Path | None:
+def cache_directory() -> str | None:
     """The directory compiled maps live in (see the module docstring), or
     None when the cache is turned off or no home is known."""
     chosen = os.environ.get("CPUCOMPAT_CACHE_DIR")
     if chosen is not None:
-        return Path(chosen) if chosen else None
+        return chosen or None
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(xdg):  # the XDG spec: a relative value is ignored
-        return Path(xdg) / "cpucompat"
-    try:
-        return Path.home() / ".cache" / "cpucompat"
-    except (RuntimeError, KeyError):  # no HOME and no passwd entry
-        return None
+        return os.path.join(xdg, "cpucompat")
+    home = os.path.expanduser("~")  # $HOME, else the passwd entry's
+    return os.path.join(home, ".cache", "cpucompat") if os.path.isabs(home) else None
 
 
-def _cache_file(index: str) -> Path | None:
+def _cache_file(index: str) -> str | None:
     directory = cache_directory()
     if directory is None:
         return None
     key = f"{FORMAT}\0{index}\0{_compiler()}".encode("utf-8", "surrogateescape")
-    return directory / f"map-{zlib.crc32(key):08x}-{len(key):x}.json"
+    return os.path.join(directory, f"map-{zlib.crc32(key):08x}-{len(key):x}.json")
 
 
 @functools.cache  # the code does not change under a running process
 def _compiler() -> str:
     """The stamps of the code that compiles a map: an edited or reinstalled
     cpucompat compiles its maps again."""
-    here = Path(__file__).parent
+    here = os.path.dirname(__file__)
     stamps = []
-    for module_file in (here / "compiled.py", here / "builder.py", here / "values.py"):
+    for module_file in (os.path.join(here, name) for name in ("compiled.py", "builder.py", "values.py")):
         try:
             status = os.stat(module_file)
             stamps.append(f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}")
@@ -100,7 +97,7 @@ class _Invalid(Exception):
     """A cache file that does not hold a valid compiled map (never escapes this module)."""
 
 
-def load_compiled(index: Path, key: str, reread: Callable[[], CpuMap]) -> tuple[CpuMap, Stamps, int] | None:
+def load_compiled(index: str, key: str, reread: Callable[[], CpuMap]) -> tuple[CpuMap, Stamps, int] | None:
     """The map whose index file is `index` (resolved path `key`), its files'
     stamps and size, from its compiled form; None when there is none, it is
     stale, or it fails any check (the caller then reads the XML).  Its
@@ -110,7 +107,7 @@ def load_compiled(index: Path, key: str, reread: Callable[[], CpuMap]) -> tuple[
     if path is None:
         return None
     try:
-        if not _private(os.stat(path.parent)):
+        if not _private(os.stat(os.path.dirname(path))):
             return None
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW), "rb") as file:
             status = os.fstat(file.fileno())
@@ -187,11 +184,11 @@ def _stamps(value: Any) -> Stamps:
 _REFUSED = (_Invalid, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
 
 
-def _cpu_map(compiled: dict[str, Any], index: Path, reread: Callable[[], CpuMap]) -> CpuMap:
+def _cpu_map(compiled: dict[str, Any], index: str, reread: Callable[[], CpuMap]) -> CpuMap:
     layout = compiled["layout"]
     if layout not in ("split", "legacy"):
         raise _Invalid
-    source = str(index.parent if layout == "split" else index)
+    source = (os.path.dirname(index) or ".") if layout == "split" else index  # as the loader names it
     arches: dict[str, Callable[[], ArchMap]] = {}
     for arch in _list(compiled["arches"], MAX_ARCHES):
         name = _str(arch["name"])
@@ -227,9 +224,10 @@ def _arch_map(arch: str, source: str, value: dict[str, Any]) -> ArchMap:
     features = []
     for bit, (name, migratable, data, aliases) in enumerate(_list(value["features"], MAX_FEATURES)):
         features.append(Feature(_str(name), bit, _bool(migratable),
-                                tuple(_cpuid_bit(d) for d in _list(data, 64)),
-                                tuple((_str(a), _str(s)) for a, s in _list(aliases, 64))))
-    every = (1 << len(features)) - 1
+                                tuple([_cpuid_bit(d) for d in _list(data, 64)]),
+                                tuple([(_str(a), _str(s)) for a, s in aliases]) if _list(aliases, 64) else ()))
+    beyond = ~((1 << len(features)) - 1)  # bits no feature has
+    signatures_seen: dict[Any, tuple[Signature, ...]] = {}  # a model's variants share its signatures
     models: list[Model] = []
     known: set[str] = set()
     for position, entry in enumerate(_list(value["models"], MAX_MODELS)):
@@ -240,14 +238,14 @@ def _arch_map(arch: str, source: str, value: dict[str, Any]) -> ArchMap:
                 alias_of is not None and alias_of != parent):
             raise _Invalid  # a model refers only to vendors and models before it, as the loader requires
         _bools(decode_host, decode_guest, partial)
-        mask, own, removed, added = _masks(every, mask, own, removed, added)
+        mask, own, removed, added = _masks(beyond, mask, own, removed, added)
         models.append(Model(  # positional, in the order of Model's fields (a model has many)
             name, arch, position, mask, vendor, own, removed, added,
-            tuple(_signature(s) for s in _list(signatures, 256)) if signatures else (),
+            _signatures(signatures, signatures_seen) if signatures else (),
             decode_host, decode_guest, parent, alias_of, canonical, partial, group,
             tuple((_int(v, MAX_UINT), None if m is None else _int(m, MAX_UINT)) for v, m in _list(pvr, 256))
             if pvr else ()))
-        known.add(models[-1].name)
+        known.add(name)
     if len(known) != len(models) or len({f.name for f in features}) != len(features):
         raise _Invalid
     return ArchMap(arch, source, vendors, tuple(features), tuple(models))
@@ -258,6 +256,15 @@ def _cpuid_bit(value: Any) -> CpuidBit:
     if kind not in ("cpuid", "msr") or register not in X86_REGISTERS:
         raise _Invalid
     return CpuidBit(kind, _int(leaf, MAX_UINT), _int(subleaf, MAX_UINT), register, _int(mask, MAX_UINT))
+
+
+def _signatures(value: Any, seen: dict[Any, tuple[Signature, ...]]) -> tuple[Signature, ...]:
+    """A model's signatures, the same values for the same list (interned)."""
+    key = repr(_list(value, 256))  # a list of numbers and lists of numbers, if valid: its repr is its value
+    found = seen.get(key)
+    if found is None:
+        found = seen[key] = tuple(_signature(s) for s in value)
+    return found
 
 
 def _signature(value: Any) -> Signature:
@@ -290,13 +297,13 @@ def _bools(*values: Any) -> None:
             raise _Invalid
 
 
-def _masks(every: int, *values: Any) -> list[int]:
+def _masks(beyond: int, *values: Any) -> list[int]:
     masks = []
     for value in values:
         if type(value) is not str or len(value) > MAX_FEATURES // 4 + 1:
             raise _Invalid
-        mask = int(value, 16)
-        if mask & ~every:
+        mask = int(value, 16) if value != "0" else 0
+        if mask & beyond:
             raise _Invalid
         masks.append(mask)
     return masks
@@ -327,16 +334,16 @@ def store_compiled(key: str, cpumap: CpuMap, stamps: Stamps, size: int, digest: 
                 "files": [[p, list(s)] for p, s in stamps], "layout": cpumap.layout, "version": cpumap.version,
                 "arches": [_arch_value(archmap) for archmap in cpumap.arches.values()]}
     try:
-        os.makedirs(path.parent, mode=0o700, exist_ok=True)
-        if not _private(os.stat(path.parent)):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if not _private(os.stat(os.path.dirname(path))):
             return
     except OSError:
         return
     _write(path, compiled)
-    _prune(path.parent)
+    _prune(os.path.dirname(path))
 
 
-def _prune(directory: Path) -> None:
+def _prune(directory: str) -> None:
     """Keep the newest `MAX_CACHED_MAPS` compiled maps (a map path seen once,
     a test's or a fuzzer's, does not stay forever)."""
     try:
@@ -351,7 +358,7 @@ def _prune(directory: Path) -> None:
         pass
 
 
-def _write(path: Path, compiled: dict[str, Any]) -> None:
+def _write(path: str, compiled: dict[str, Any]) -> None:
     """Replace the compiled map at `path` atomically: a new file renamed
     over it, so a reader sees the old file or the new one, whole.  Mode
     0644 whatever the umask (a group-writable file would be ignored);
@@ -362,7 +369,7 @@ def _write(path: Path, compiled: dict[str, Any]) -> None:
     body = json.dumps(compiled, separators=(",", ":")).encode("ascii")
     temp = None
     try:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".map-", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".map-", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o644)
             handle.write(_HEADER % (FORMAT, zlib.crc32(body)) + body)

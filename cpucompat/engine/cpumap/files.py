@@ -1,13 +1,13 @@
 """Reading the files of one map, bounded (see the package docstring's limits).
 
-lxml (and the hardened parser) is imported only when a map's XML is read:
-a map loaded from its compiled form (`compiled`) never needs it.
+lxml (and the hardened parser) is imported only when a map's XML is read,
+and pathlib's paths come from the loader then: a map loaded from its
+compiled form (`compiled`) needs neither.
 """
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...display import shown
@@ -15,6 +15,8 @@ from ...errors import InvalidCpuMap, InvalidCpuXml
 from ...safefile import read_regular
 
 if TYPE_CHECKING:
+    from pathlib import Path  # the XML reader's paths; a compiled map's are strings
+
     from lxml import etree
 
 __all__ = ["MAX_FILE_BYTES", "MAX_MAP_BYTES", "MAX_FILES", "MAX_SOURCE_BYTES", "MapFiles", "Stamps", "unchanged",

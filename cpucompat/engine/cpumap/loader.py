@@ -6,35 +6,44 @@ from __future__ import annotations
 import functools
 import os
 from _thread import allocate_lock  # threading's Lock without importing threading (start-up)
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...display import shown
 from ...errors import InvalidCpuMap
-from ...packagedata import data_path
+from ...packagedata import data_directory
 from .archmap import ArchMap, CpuMap
 from .compiled import load_compiled, store_compiled
 from .files import MAX_MAP_BYTES, MapFiles, Stamps, unchanged
 from .values import MAX_ARCHES
 from ..releases import DEFAULT_VERSION
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = ["MAX_ARCHES", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_map", "resolve_map"]
 
+# Paths are strings until a map's XML is read: a map loaded from its
+# compiled form needs no pathlib (its import, with urllib's, is ~4 ms of a
+# one-shot command).
 
 
 def default_cpu_map_path() -> Path:
     """Where the embedded default map (releases.DEFAULT_VERSION) lives inside the package."""
-    return data_path("cpu_maps", DEFAULT_VERSION)
+    from pathlib import Path
+
+    return Path(data_directory("cpu_maps", DEFAULT_VERSION))
 
 
-@dataclass(frozen=True, slots=True)
 class _Cached:
     """A loaded map with the (device, inode, size, mtime, ctime) of every
     file it was read from, taken before reading: a change to any reloads."""
 
-    stamps: Stamps
-    cpumap: CpuMap
-    size: int  # bytes read, for the cache's bound
+    __slots__ = ("stamps", "cpumap", "size")  # a plain class: a dataclass costs ~1 ms of start-up to define
+
+    def __init__(self, stamps: Stamps, cpumap: CpuMap, size: int) -> None:
+        self.stamps = stamps
+        self.cpumap = cpumap
+        self.size = size  # bytes read, for the cache's bound
 
 
 _MAX_CACHED = 16
@@ -53,11 +62,12 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
     """
     if path is not None and not os.fspath(path):
         raise InvalidCpuMap("the cpu_map path is empty (it would name the current directory)")
-    index = _index_file(Path(path) if path is not None else default_cpu_map_path())
+    index = _index_file(os.fspath(path) if path is not None else data_directory("cpu_maps", DEFAULT_VERSION))
     try:
-        key = str(index.resolve())
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
-        raise InvalidCpuMap(f"cannot read cpu_map: {exc}", source=str(index)) from None
+        key = os.path.realpath(index)  # a symbolic link loop stays, and read_regular says so
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise InvalidCpuMap(f"cannot read cpu_map: {getattr(exc, 'strerror', None) or exc}",
+                            source=repr(index)) from None
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None and unchanged(cached.stamps):
@@ -80,30 +90,37 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
     return loaded.cpumap
 
 
-def _read_xml(index: Path, key: str) -> _Cached:
+def _read_xml(index: str, key: str) -> _Cached:
     """The map read from its XML, its compiled form written for the next process."""
+    from pathlib import Path
+
     files = MapFiles()
-    cpumap = _load(index, files)
+    cpumap = _load(Path(index), files)
     loaded = _Cached(tuple(files.stamps), cpumap, files.size)
     store_compiled(key, cpumap, loaded.stamps, loaded.size, files.digest.hexdigest())
     return loaded
 
 
-def _index_file(target: Path) -> Path:
+def _index_file(target: str) -> str:
     """The file a cpu_map path names: itself, or a directory's index.xml
     (split layout) or cpu_map.xml (legacy)."""
-    try:
-        if not target.is_dir():
-            return target  # anything else is refused, or read, by read_regular
-        for name in ("index.xml", "cpu_map.xml"):
-            if (target / name).exists():
-                return target / name
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise InvalidCpuMap(f"cannot read cpu_map: {getattr(exc, 'strerror', None) or exc}",
-                            source=repr(str(target))) from None
+    if "\0" in target:
+        raise InvalidCpuMap("cannot read cpu_map: embedded null byte", source=repr(target))
+    if not os.path.isdir(target):
+        return _plain(target)  # anything else is refused, or read, by read_regular
+    for name in ("index.xml", "cpu_map.xml"):
+        if os.path.exists(os.path.join(target, name)):
+            return _plain(os.path.join(target, name))
     raise InvalidCpuMap("not a cpu_map directory: it holds neither index.xml (split layout, such "
                         "as /usr/share/libvirt/cpu_map) nor cpu_map.xml (legacy single file)",
                         source=str(target))
+
+
+def _plain(path: str) -> str:
+    """`path` spelled as pathlib spells it (``a//b/./c/`` → ``a/b/c``; ``..``
+    kept), as a map's source has always been named."""
+    parts = [part for part in path.split("/") if part and part != "."]
+    return ("/" if path.startswith("/") else "") + "/".join(parts) or "."
 
 
 def _load(index: Path, files: MapFiles) -> CpuMap:
