@@ -1,6 +1,9 @@
 """Compiled maps (engine/cpumap/compiled.py): the very same values as the
 XML, and a cache that is never an error: read-only, corrupt, hostile,
-shared by concurrent writers, or stale after a map file changed."""
+shared by concurrent writers, or stale after a map file changed.  Their
+arches are built on first use (archmap.py's `Arches`): an x86 command never
+builds ppc64 or arm, an arch built later answers as an eagerly loaded one,
+and a map stays one value whichever thread touches an arch first."""
 from __future__ import annotations
 
 import json
@@ -8,12 +11,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zlib
 from pathlib import Path
 
 import pytest
 
+import cpucompat
 from cpucompat.engine.cpumap import ArchMap, CpuMap, compiled, load_cpu_map, loader
+from cpucompat.engine.cpumap.files import MapFiles
 from cpucompat.engine.maps import embedded_map_path
 from cpucompat.engine.releases import KNOWN_VERSIONS
 
@@ -51,15 +57,18 @@ def the_one_file(cache: Path) -> Path:
     return files[0]
 
 
+def arch_values(a: ArchMap) -> tuple:
+    """Everything one arch of a map defines, as comparable values."""
+    return (a.name, a.source, a.vendors, [(f.name, f.bit, f.migratable, f.data, f.aliases) for f in a.features],
+            [tuple(getattr(m, field) for field in m.__slots__) for m in a.models],
+            a.all_features, a.non_migratable, a.feature_aliases, a.decode_words,
+            a.names(a.all_features), a.sorted_names(a.all_features))
+
+
 def values(cpumap: CpuMap) -> dict:
     """Everything a map defines, as comparable values."""
-    def arch(a: ArchMap) -> tuple:
-        return (a.name, a.source, a.vendors, [(f.name, f.bit, f.migratable, f.data, f.aliases) for f in a.features],
-                [tuple(getattr(m, field) for field in m.__slots__) for m in a.models],
-                a.all_features, a.non_migratable, a.feature_aliases, a.decode_words,
-                a.names(a.all_features), a.sorted_names(a.all_features))
     return {"source": cpumap.source, "layout": cpumap.layout, "version": cpumap.version,
-            "arches": [arch(a) for a in cpumap.arches.values()]}
+            "arches": [arch_values(a) for a in cpumap.arches.values()]}
 
 
 @pytest.mark.parametrize("where", [*KNOWN_VERSIONS, "legacy"])
@@ -225,3 +234,117 @@ def test_the_cache_keeps_only_the_newest_maps(tmp_path, cache, monkeypatch):
         shutil.copy(LEGACY, tmp_path / f"map{n}.xml")
         load_fresh(tmp_path / f"map{n}.xml")
     assert len(list(cache.glob("map-*.json"))) == 3
+
+
+# -- arches built on first use ---------------------------------------------------
+
+VERSION = KNOWN_VERSIONS[-1]
+
+
+def built(cpumap: CpuMap) -> list[str]:
+    return [archmap.name for archmap in cpumap.arches.built()]
+
+
+def eager() -> CpuMap:
+    """The same map read from its XML, every arch built at once."""
+    cpumap = loader._load(embedded_map_path(VERSION) / "index.xml", MapFiles())
+    assert built(cpumap) == list(cpumap.arches)
+    return cpumap
+
+
+HOST = cpucompat.Cpu(model="Skylake-Client-noTSX-IBRS", vendor="Intel", arch="x86_64",
+                     features=(("avx512f", "require"),))
+GUEST = cpucompat.Cpu(model="Icelake-Server", features=(("pcid", "require"), ("tsx-ctrl", "disable")))
+
+
+def x86_answers(cpumap: CpuMap) -> tuple:
+    comparison = cpucompat.compare(GUEST, HOST, cpumap)
+    return (comparison.result, comparison.missing, comparison.forbidden,
+            cpucompat.baseline([HOST, cpucompat.Cpu(model="Nehalem", vendor="Intel")], cpumap),
+            cpucompat.host_model(HOST, cpumap), cpumap.x86.sorted_names(cpumap.x86.model("Icelake-Server").features))
+
+
+@pytest.fixture
+def compiled_map(cache) -> Path:
+    """The cache holding the compiled form of the newest embedded map."""
+    load_fresh(embedded_map_path(VERSION))  # from the XML, compiled for the test
+    return cache
+
+
+def test_an_x86_answer_builds_only_x86_and_matches_an_eager_map(compiled_map, monkeypatch):
+    lazy = load_compiled_only(embedded_map_path(VERSION), monkeypatch)
+    assert built(lazy) == []
+    assert list(lazy.arches) == ["x86", "ppc64", "arm"] and len(lazy.arches) == 3  # names without building
+    assert "ppc64" in lazy.arches and "s390" not in lazy.arches
+    answers = x86_answers(lazy)
+    assert built(lazy) == ["x86"]
+    assert answers == x86_answers(eager())
+    assert answers[0] == "incompatible" and answers[1]  # the comparison compared something
+
+
+@pytest.mark.parametrize("arch, model, other", [("ppc64le", "POWER9", "POWER8"),
+                                                ("aarch64", "cortex-a57", "Neoverse-N1")])
+def test_an_arch_touched_later_answers_as_an_eager_load(arch, model, other, compiled_map, monkeypatch):
+    lazy = load_compiled_only(embedded_map_path(VERSION), monkeypatch)
+    x86_answers(lazy)
+    reference = eager()
+    assert arch_values(lazy.arch(arch)) == arch_values(reference.arch(arch))
+    assert built(lazy) == ["x86", lazy.arch(arch).name]
+    host = cpucompat.Cpu(model=model, arch=arch)
+    answers = [cpucompat.compare(guest, host, lazy)
+               for guest in (cpucompat.Cpu(model=model, arch=arch), cpucompat.Cpu(model=other, arch=arch))]
+    assert [a.result for a in answers] == ["identical", "incompatible"]
+    assert answers == [cpucompat.compare(guest, host, reference)
+                       for guest in (cpucompat.Cpu(model=model, arch=arch), cpucompat.Cpu(model=other, arch=arch))]
+    assert [arch_values(a) for a in lazy.arches.values()] == [arch_values(a) for a in reference.arches.values()]
+
+
+def test_a_lazy_map_is_one_value_with_one_arch_each_and_its_caches(compiled_map, monkeypatch):
+    cpumap = load_compiled_only(embedded_map_path(VERSION), monkeypatch)
+    assert load_cpu_map(embedded_map_path(VERSION)) is cpumap and cpumap == cpumap and hash(cpumap) == hash(cpumap)
+    assert cpumap.x86 is cpumap.arch("x86_64") is cpumap.arches["x86"] is cpumap.arches.get("x86")
+    first = cpucompat.host_model(HOST, cpumap)
+    assert cpucompat.host_model(HOST, cpumap) is first  # cached on the map
+    cpumap.clear_caches()  # builds nothing to clear it
+    assert built(cpumap) == ["x86"]
+    assert cpucompat.host_model(HOST, cpumap) == first and cpucompat.host_model(HOST, cpumap) is not first
+    with pytest.raises(KeyError):
+        cpumap.arches["s390"]
+    with pytest.raises(cpucompat.UnknownArch, match="has: x86, ppc64, arm"):
+        cpumap.arch("s390x")
+    assert cpumap.find_model("POWER9").arch == "ppc64"  # a name no x86 model has: the arches that have it
+
+
+def test_threads_touching_an_arch_at_once_share_one_archmap(compiled_map):
+    cpumap = load_fresh(embedded_map_path(VERSION))
+    assert built(cpumap) == []  # compiled: nothing built yet
+    start = threading.Barrier(8)
+    seen: list[ArchMap] = []
+
+    def touch() -> None:
+        start.wait()
+        seen.append(cpumap.arch("aarch64"))
+
+    threads = [threading.Thread(target=touch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8 and all(archmap is seen[0] for archmap in seen)
+
+
+def test_an_arch_whose_compiled_values_fail_a_check_comes_from_the_xml(compiled_map, monkeypatch):
+    path = embedded_map_path(VERSION)
+    reference = eager()
+    _rewrite_json(the_one_file(compiled_map), lambda v: next(a for a in v["arches"] if a["name"] == "arm")[
+        "models"][0].__setitem__(1, "f" * 200))  # a mask past arm's features
+    lazy = load_compiled_only(path, monkeypatch)  # the damage is in an arch not yet built
+    assert x86_answers(lazy) == x86_answers(reference)
+    reads = []
+    real_load = loader._load
+    with monkeypatch.context() as patch:
+        patch.setattr(loader, "_load", lambda *args: reads.append(args) or real_load(*args))
+        assert arch_values(lazy.arch("arm")) == arch_values(reference.arch("arm"))  # from the XML, no error
+    assert len(reads) == 1
+    again = load_compiled_only(path, monkeypatch)  # the compiled form was rewritten whole
+    assert arch_values(again.arch("arm")) == arch_values(reference.arch("arm"))
