@@ -27,8 +27,9 @@ MAX_MAP_BYTES = 16 * 1024 * 1024
 MAX_FILES = 4096
 MAX_SOURCE_BYTES = 64 * 1024  # the SOURCE file naming the map's libvirt version
 
-# a file name within the map's directory, as libvirt's maps name them
-_INCLUDE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}")
+# a file name within the map's directory, as libvirt's maps name them (compiled
+# by re's own cache on first use: a map loaded compiled reads no include)
+_INCLUDE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}"
 
 # (path, (device, inode, size, mtime, ctime)); () for a file looked for and absent (a map without SOURCE)
 Stamps = tuple[tuple[str, tuple[int, ...]], ...]
@@ -107,7 +108,7 @@ class MapFiles:
         name (``../../etc/shadow``, ``/etc/shadow``, a hidden file, control
         characters) is refused rather than followed."""
         name = filename or ""
-        if not _INCLUDE_NAME.fullmatch(name):
+        if not re.fullmatch(_INCLUDE_NAME, name):
             raise InvalidCpuMap(f"<include filename='{shown(name)}'> is not the plain name of a file in the "
                                 "map's directory", source=str(index))
         path = index.parent / name

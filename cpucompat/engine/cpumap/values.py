@@ -101,6 +101,8 @@ class Model:
 
 @dataclass(frozen=True, slots=True)
 class Vendor:
+    """A CPU vendor of a map: its CPUID string (x86) or implementer id (arm)."""
+
     name: str
     string: str | None = None  # x86: the 12-byte CPUID vendor string
     value: int | None = None  # arm: implementer id
