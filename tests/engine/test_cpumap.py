@@ -7,7 +7,7 @@ import pytest
 
 import cpucompat
 from cpucompat import InvalidCpuMap, UnknownArch, UnknownFeature, UnknownModel
-from cpucompat.engine.cpumap import default_cpu_map_path
+from cpucompat.engine.cpumap import default_cpu_map_path, loader
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEGACY = DATA / "legacy" / "cpu_map.xml"
@@ -149,6 +149,25 @@ def test_maps_are_cached_per_path():
     default = cpucompat.load_cpu_map(None)
     assert cpucompat.load_cpu_map(None) is default
     assert cpucompat.load_cpu_map(default_cpu_map_path()) is default
+
+
+def test_every_spelling_of_a_map_path_is_one_map_named_as_pathlib_spells_it(tmp_path, monkeypatch):
+    (tmp_path / "map").mkdir()
+    (tmp_path / "map" / "cpu_map.xml").write_text(HAND_WRITTEN_LEGACY)
+    (tmp_path / "link").symlink_to(tmp_path / "map")
+    monkeypatch.chdir(tmp_path)
+    cpumap = cpucompat.load_cpu_map(tmp_path / "map")
+    assert cpumap.source == str(tmp_path / "map" / "cpu_map.xml")
+    for spelling in (f"{tmp_path}//map/./", "map", "./map/cpu_map.xml", "link", tmp_path / "link" / "cpu_map.xml"):
+        assert cpucompat.load_cpu_map(spelling) is cpumap, spelling
+    loader._cache.clear()  # a map keeps the name it was first loaded by
+    assert cpucompat.load_cpu_map("map/../map").source == "map/../map/cpu_map.xml"  # '..' kept, as pathlib does
+
+
+@pytest.mark.parametrize("path, problem", [("a\0b", "embedded null byte"), ("", "is empty")])
+def test_an_impossible_map_path_is_one_clear_error(path, problem):
+    with pytest.raises(cpucompat.InvalidCpuMap, match=problem):
+        cpucompat.load_cpu_map(path)
 
 
 @pytest.mark.parametrize("body, message", [
