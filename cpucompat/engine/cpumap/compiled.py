@@ -48,6 +48,7 @@ MAX_COMPILED_BYTES = 2 * MAX_MAP_BYTES  # a compiled map is smaller than its XML
 MAX_CACHED_MAPS = 32  # compiled maps kept, the newest
 _HEADER = b"cpucompat-compiled-map %d %08x\n"  # FORMAT, CRC-32 of the JSON after it
 _MAX_NAME = 4096  # longest name or path kept from a cache file
+_MAX_STAMP = 1 << 64  # a file's device, inode, size, mtime or ctime (ns)
 
 
 def cache_directory() -> str | None:
@@ -177,7 +178,15 @@ def _content_digest(stamps: Stamps) -> str | None:
 def _stamps(value: Any) -> Stamps:
     if not isinstance(value, list) or not 0 < len(value) <= MAX_FILES + 1:  # a map's files and its SOURCE
         raise _Invalid
-    return tuple((_str(path), tuple(_int(n, 1 << 64) for n in _list(stamp, 5))) for path, stamp in value)
+    stamps = []
+    for path, stamp in value:  # ~200 files: no call per number
+        if type(path) is not str or len(path) > _MAX_NAME or type(stamp) is not list or len(stamp) > 5:
+            raise _Invalid
+        for n in stamp:
+            if type(n) is not int or not 0 <= n <= _MAX_STAMP:
+                raise _Invalid
+        stamps.append((path, tuple(stamp)))
+    return tuple(stamps)
 
 
 # what a value of the wrong shape or size raises while it is validated
@@ -255,7 +264,10 @@ def _cpuid_bit(value: Any) -> CpuidBit:
     kind, leaf, subleaf, register, mask = _list(value, 5, exactly=True)
     if kind not in ("cpuid", "msr") or register not in X86_REGISTERS:
         raise _Invalid
-    return CpuidBit(kind, _int(leaf, MAX_UINT), _int(subleaf, MAX_UINT), register, _int(mask, MAX_UINT))
+    for number in (leaf, subleaf, mask):  # one per feature: no call per number
+        if type(number) is not int or not 0 <= number <= MAX_UINT:
+            raise _Invalid
+    return CpuidBit(kind, leaf, subleaf, register, mask)
 
 
 def _signatures(value: Any, seen: dict[Any, tuple[Signature, ...]]) -> tuple[Signature, ...]:
