@@ -173,6 +173,16 @@ def test_a_cache_file_of_another_user_is_ignored(cache):
     assert values(load_fresh(LEGACY)) == expected  # ... another's is not
 
 
+@pytest.mark.parametrize("files", [[], [["/a", [1, 2, 3, 4, 5, 6]]], [["/a", [-1]]], [["/a", [1 << 65]]],
+                                   [["/a", ["1"]]], [["/a", [True]]], [[7, [1]]], [["/a" * 3000, [1]]],
+                                   [["/a", (1,)]], "/a"])
+def test_file_stamps_of_the_wrong_shape_are_refused(files):
+    """(An fd number as a path would have the freshness check stat an open file.)"""
+    assert compiled._stamps([["/a", [1, 2, 3, 4, 5]], ["/b", []]]) == (("/a", (1, 2, 3, 4, 5)), ("/b", ()))
+    with pytest.raises(compiled._Invalid):
+        compiled._stamps(files)
+
+
 def _copy_of_map(tmp_path: Path) -> Path:
     copy = tmp_path / "map"
     shutil.copytree(embedded_map_path(KNOWN_VERSIONS[0]), copy)
