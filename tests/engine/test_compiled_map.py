@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import cpucompat
-from cpucompat.engine.cpumap import ArchMap, CpuMap, compiled, load_cpu_map, loader
+from cpucompat.engine.cpumap import ArchMap, CpuMap, compiled, compiledarch, load_cpu_map, loader
 from cpucompat.engine.cpumap.files import MapFiles
 from cpucompat.engine.maps import embedded_map_path
 from cpucompat.engine.releases import KNOWN_VERSIONS
@@ -179,7 +179,7 @@ def test_a_cache_file_of_another_user_is_ignored(cache):
 def test_file_stamps_of_the_wrong_shape_are_refused(files):
     """(An fd number as a path would have the freshness check stat an open file.)"""
     assert compiled._stamps([["/a", [1, 2, 3, 4, 5]], ["/b", []]]) == (("/a", (1, 2, 3, 4, 5)), ("/b", ()))
-    with pytest.raises(compiled._Invalid):
+    with pytest.raises(compiledarch.Invalid):
         compiled._stamps(files)
 
 

@@ -24,8 +24,8 @@ compiled maps are kept.  A cache that cannot be written
 (read-only, missing, full) only means the next run parses the XML again.
 
 The compiled form is keyed by the map's path, `FORMAT` and the stamps of
-the modules that turn XML into values (this one, builder, values): change
-what a map compiles to and bump `FORMAT`.
+the modules that turn XML into values (this one, compiledarch, builder,
+values): change what a map compiles to and bump `FORMAT`.
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ from typing import Any, Callable
 from ...errors import InvalidCpuMap
 from .archmap import ArchMap, CpuMap
 from .files import MAX_FILE_BYTES, MAX_FILES, MAX_MAP_BYTES, Stamps, feed_digest, restamped, unchanged
-from .values import (MAX_ARCHES, MAX_FEATURES, MAX_MODELS, MAX_STEPPING, MAX_UINT, X86_REGISTERS, CpuidBit, Feature,
-                     Model, Signature, Vendor)
+from .compiledarch import MAX_NAME, REFUSED, Invalid, arch_map, arch_value, checked_int, checked_list, checked_str
+from .values import MAX_ARCHES
 
 __all__ = ["FORMAT", "MAX_CACHED_MAPS", "MAX_COMPILED_BYTES", "cache_directory", "load_compiled", "store_compiled"]
 
@@ -47,7 +47,6 @@ FORMAT = 1
 MAX_COMPILED_BYTES = 2 * MAX_MAP_BYTES  # a compiled map is smaller than its XML (12.8.0: ~170 KiB from 1.2 MB)
 MAX_CACHED_MAPS = 32  # compiled maps kept, the newest
 _HEADER = b"cpucompat-compiled-map %d %08x\n"  # FORMAT, CRC-32 of the JSON after it
-_MAX_NAME = 4096  # longest name or path kept from a cache file
 _MAX_STAMP = 1 << 64  # a file's device, inode, size, mtime or ctime (ns)
 
 
@@ -78,7 +77,8 @@ def _compiler() -> str:
     cpucompat compiles its maps again."""
     here = os.path.dirname(__file__)
     stamps = []
-    for module_file in (os.path.join(here, name) for name in ("compiled.py", "builder.py", "values.py")):
+    for name in ("compiled.py", "compiledarch.py", "builder.py", "values.py"):
+        module_file = os.path.join(here, name)
         try:
             status = os.stat(module_file)
             stamps.append(f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}")
@@ -93,10 +93,6 @@ def _private(status: os.stat_result) -> bool:
 
 
 # -- reading -------------------------------------------------------------------
-
-class _Invalid(Exception):
-    """A cache file that does not hold a valid compiled map (never escapes this module)."""
-
 
 def load_compiled(index: str, key: str, reread: Callable[[], CpuMap]) -> tuple[CpuMap, Stamps, int] | None:
     """The map whose index file is `index` (resolved path `key`), its files'
@@ -126,8 +122,8 @@ def load_compiled(index: str, key: str, reread: Callable[[], CpuMap]) -> tuple[C
         if not fresh and _content_digest(stamps) != compiled["digest"]:
             return None
         cpumap = _cpu_map(compiled, index, reread)
-        size = _int(compiled["size"], MAX_MAP_BYTES)
-    except _REFUSED:
+        size = checked_int(compiled["size"], MAX_MAP_BYTES)
+    except REFUSED:
         return None
     if not fresh:  # the same bytes under new stamps (reinstalled, copied): recorded for next time
         stamps = restamped(stamps)
@@ -140,12 +136,12 @@ def _parse(data: bytes) -> dict[str, Any]:
 
     header, newline, body = data.partition(b"\n")
     if not newline:
-        raise _Invalid
+        raise Invalid
     if header + b"\n" != _HEADER % (FORMAT, zlib.crc32(body)):
-        raise _Invalid  # another format, or truncated or corrupted
+        raise Invalid  # another format, or truncated or corrupted
     compiled = json.loads(body)
     if not isinstance(compiled, dict) or compiled.get("format") != FORMAT:
-        raise _Invalid
+        raise Invalid
     return compiled
 
 
@@ -177,160 +173,45 @@ def _content_digest(stamps: Stamps) -> str | None:
 
 def _stamps(value: Any) -> Stamps:
     if not isinstance(value, list) or not 0 < len(value) <= MAX_FILES + 1:  # a map's files and its SOURCE
-        raise _Invalid
+        raise Invalid
     stamps = []
     for path, stamp in value:  # ~200 files: no call per number
-        if type(path) is not str or len(path) > _MAX_NAME or type(stamp) is not list or len(stamp) > 5:
-            raise _Invalid
+        if type(path) is not str or len(path) > MAX_NAME or type(stamp) is not list or len(stamp) > 5:
+            raise Invalid
         for n in stamp:
             if type(n) is not int or not 0 <= n <= _MAX_STAMP:
-                raise _Invalid
+                raise Invalid
         stamps.append((path, tuple(stamp)))
     return tuple(stamps)
-
-
-# what a value of the wrong shape or size raises while it is validated
-_REFUSED = (_Invalid, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
 
 
 def _cpu_map(compiled: dict[str, Any], index: str, reread: Callable[[], CpuMap]) -> CpuMap:
     layout = compiled["layout"]
     if layout not in ("split", "legacy"):
-        raise _Invalid
+        raise Invalid
     source = (os.path.dirname(index) or ".") if layout == "split" else index  # as the loader names it
     arches: dict[str, Callable[[], ArchMap]] = {}
-    for arch in _list(compiled["arches"], MAX_ARCHES):
-        name = _str(arch["name"])
+    for arch in checked_list(compiled["arches"], MAX_ARCHES):
+        name = checked_str(arch["name"])
         if name in arches:
-            raise _Invalid
+            raise Invalid
         arches[name] = functools.partial(_build_arch, name, source, arch, reread)
     if not arches:
-        raise _Invalid
-    return CpuMap(source, arches, layout, _str(compiled["version"], optional=True))
+        raise Invalid
+    return CpuMap(source, arches, layout, checked_str(compiled["version"], optional=True))
 
 
 def _build_arch(name: str, source: str, value: dict[str, Any], reread: Callable[[], CpuMap]) -> ArchMap:
     """One arch from its compiled values, on its first use; from the XML
     when they fail a check (as a whole map failing one is)."""
     try:
-        return _arch_map(name, source, value)
-    except _REFUSED:
+        return arch_map(name, source, value)
+    except REFUSED:
         pass
     arches = reread().arches
     if name not in arches:  # the map's files changed since it was loaded
         raise InvalidCpuMap(f"the map no longer describes arch '{name}': it changed while in use", source=source)
     return arches[name]
-
-
-def _arch_map(arch: str, source: str, value: dict[str, Any]) -> ArchMap:
-    vendors: dict[str, Vendor] = {}
-    for name, string, number in _list(value["vendors"], MAX_MODELS):
-        vendor = Vendor(_str(name), _str(string, optional=True),
-                        None if number is None else _int(number, MAX_UINT))
-        if vendor.name in vendors:
-            raise _Invalid
-        vendors[vendor.name] = vendor
-    features = []
-    for bit, (name, migratable, data, aliases) in enumerate(_list(value["features"], MAX_FEATURES)):
-        features.append(Feature(_str(name), bit, _bool(migratable),
-                                tuple([_cpuid_bit(d) for d in _list(data, 64)]),
-                                tuple([(_str(a), _str(s)) for a, s in aliases]) if _list(aliases, 64) else ()))
-    beyond = ~((1 << len(features)) - 1)  # bits no feature has
-    signatures_seen: dict[Any, tuple[Signature, ...]] = {}  # a model's variants share its signatures
-    models: list[Model] = []
-    known: set[str] = set()
-    for position, entry in enumerate(_list(value["models"], MAX_MODELS)):
-        (name, mask, vendor, own, removed, added, signatures, decode_host, decode_guest, parent, alias_of,
-         canonical, partial, group, pvr) = _list(entry, 15, exactly=True)
-        _strings(name, vendor, parent, alias_of, canonical, group, optional=(False, True, True, True, True, True))
-        if (vendor is not None and vendor not in vendors) or (parent is not None and parent not in known) or (
-                alias_of is not None and alias_of != parent):
-            raise _Invalid  # a model refers only to vendors and models before it, as the loader requires
-        _bools(decode_host, decode_guest, partial)
-        mask, own, removed, added = _masks(beyond, mask, own, removed, added)
-        models.append(Model(  # positional, in the order of Model's fields (a model has many)
-            name, arch, position, mask, vendor, own, removed, added,
-            _signatures(signatures, signatures_seen) if signatures else (),
-            decode_host, decode_guest, parent, alias_of, canonical, partial, group,
-            tuple((_int(v, MAX_UINT), None if m is None else _int(m, MAX_UINT)) for v, m in _list(pvr, 256))
-            if pvr else ()))
-        known.add(name)
-    if len(known) != len(models) or len({f.name for f in features}) != len(features):
-        raise _Invalid
-    return ArchMap(arch, source, vendors, tuple(features), tuple(models))
-
-
-def _cpuid_bit(value: Any) -> CpuidBit:
-    kind, leaf, subleaf, register, mask = _list(value, 5, exactly=True)
-    if kind not in ("cpuid", "msr") or register not in X86_REGISTERS:
-        raise _Invalid
-    for number in (leaf, subleaf, mask):  # one per feature: no call per number
-        if type(number) is not int or not 0 <= number <= MAX_UINT:
-            raise _Invalid
-    return CpuidBit(kind, leaf, subleaf, register, mask)
-
-
-def _signatures(value: Any, seen: dict[Any, tuple[Signature, ...]]) -> tuple[Signature, ...]:
-    """A model's signatures, the same values for the same list (interned)."""
-    key = repr(_list(value, 256))  # a list of numbers and lists of numbers, if valid: its repr is its value
-    found = seen.get(key)
-    if found is None:
-        found = seen[key] = tuple(_signature(s) for s in value)
-    return found
-
-
-def _signature(value: Any) -> Signature:
-    family, model, steppings = _list(value, 3, exactly=True)
-    return Signature(_int(family, MAX_UINT), _int(model, MAX_UINT), None if steppings is None else
-                     frozenset(_int(s, MAX_STEPPING) for s in _list(steppings, MAX_STEPPING + 1)))
-
-
-def _list(value: Any, limit: int, *, exactly: bool = False) -> list[Any]:
-    if not isinstance(value, list) or len(value) > limit or (exactly and len(value) != limit):
-        raise _Invalid
-    return value
-
-
-def _str(value: Any, *, optional: bool = False) -> Any:
-    if (value is None and optional) or (isinstance(value, str) and len(value) <= _MAX_NAME):
-        return value
-    raise _Invalid
-
-
-def _strings(*values: Any, optional: tuple[bool, ...]) -> None:
-    for value, may_be_none in zip(values, optional):
-        if not ((value is None and may_be_none) or (type(value) is str and len(value) <= _MAX_NAME)):
-            raise _Invalid
-
-
-def _bools(*values: Any) -> None:
-    for value in values:
-        if type(value) is not bool:
-            raise _Invalid
-
-
-def _masks(beyond: int, *values: Any) -> list[int]:
-    masks = []
-    for value in values:
-        if type(value) is not str or len(value) > MAX_FEATURES // 4 + 1:
-            raise _Invalid
-        mask = int(value, 16) if value != "0" else 0
-        if mask & beyond:
-            raise _Invalid
-        masks.append(mask)
-    return masks
-
-
-def _int(value: Any, limit: int) -> int:
-    if type(value) is not int or not 0 <= value <= limit:
-        raise _Invalid
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if type(value) is not bool:
-        raise _Invalid
-    return value
 
 
 # -- writing -------------------------------------------------------------------
@@ -344,7 +225,7 @@ def store_compiled(key: str, cpumap: CpuMap, stamps: Stamps, size: int, digest: 
         return
     compiled = {"format": FORMAT, "index": key, "compiler": _compiler(), "digest": digest, "size": size,
                 "files": [[p, list(s)] for p, s in stamps], "layout": cpumap.layout, "version": cpumap.version,
-                "arches": [_arch_value(archmap) for archmap in cpumap.arches.values()]}
+                "arches": [arch_value(archmap) for archmap in cpumap.arches.values()]}
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         if not _private(os.stat(os.path.dirname(path))):
@@ -392,17 +273,3 @@ def _write(path: str, compiled: dict[str, Any]) -> None:
                 os.unlink(temp)
             except OSError:
                 pass
-
-
-def _arch_value(archmap: ArchMap) -> dict[str, Any]:
-    return {
-        "name": archmap.name,
-        "vendors": [[v.name, v.string, v.value] for v in archmap.vendors.values()],
-        "features": [[f.name, f.migratable, [[d.kind, d.leaf, d.subleaf, d.register, d.mask] for d in f.data],
-                      [list(a) for a in f.aliases]] for f in archmap.features],
-        "models": [[m.name, f"{m.features:x}", m.vendor, f"{m.own_features:x}", f"{m.removed:x}", f"{m.added:x}",
-                    [[s.family, s.model, sorted(s.steppings) if s.steppings is not None else None]
-                     for s in m.signatures],
-                    m.decode_host, m.decode_guest, m.parent, m.alias_of, m.canonical, m.check_partial_compat,
-                    m.group, [list(p) for p in m.pvr]] for m in archmap.models],
-    }
