@@ -239,11 +239,11 @@ class CpuMap(MapCaches):
 
     def arch(self, arch: str | None = "x86") -> ArchMap:
         """The ArchMap for a libvirt arch name (x86_64, aarch64, ...)."""
-        key = arch_family(arch)
-        if key not in self.arches:
+        try:
+            return self.arches[arch_family(arch)]
+        except KeyError:
             raise UnknownArch(f"cpu_map {self.source} describes no arch '{arch}'"
-                              f" (it has: {', '.join(self.arches)})")
-        return self.arches[key]
+                              f" (it has: {', '.join(self.arches)})") from None
 
     def find_model(self, name: str) -> Model | None:
         """The model called `name` in any arch: an exact name in any arch
