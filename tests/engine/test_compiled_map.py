@@ -173,6 +173,28 @@ def test_a_cache_file_of_another_user_is_ignored(cache):
     assert values(load_fresh(LEGACY)) == expected  # ... another's is not
 
 
+def test_a_map_loaded_compiled_imports_no_module_only_its_xml_needs(tmp_path, cache):
+    """pathlib (with urllib), threading, hashlib, lxml: milliseconds of a
+    one-shot command's start-up, needed only to read and compile the XML."""
+    code = ("import sys; from cpucompat.engine.cpumap import load_cpu_map; m = load_cpu_map(); "
+            "print(m.x86.names(m.x86.model('Nehalem').features)[:2], "
+            "[name for name in ('pathlib', 'threading', 'hashlib', 'lxml') if name in sys.modules])")
+    env = {**os.environ, "CPUCOMPAT_CACHE_DIR": str(cache), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+    def run() -> str:  # without site hooks (a .pth file may import pathlib before any cpucompat code)
+        proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.strip()
+
+    first = run()  # reads and compiles the XML
+    x86 = load_fresh(None).x86
+    names = x86.names(x86.model("Nehalem").features)[:2]
+    assert len(names) == 2
+    assert first == f"{names} ['pathlib', 'hashlib', 'lxml']"
+    assert run() == f"{names} []"
+
+
 @pytest.mark.parametrize("files", [[], [["/a", [1, 2, 3, 4, 5, 6]]], [["/a", [-1]]], [["/a", [1 << 65]]],
                                    [["/a", ["1"]]], [["/a", [True]]], [[7, [1]]], [["/a" * 3000, [1]]],
                                    [["/a", (1,)]], "/a"])
