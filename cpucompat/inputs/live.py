@@ -12,9 +12,8 @@ import fcntl
 import functools
 import os
 import struct
-import threading
+from _thread import allocate_lock  # threading's Lock without importing threading (start-up)
 from dataclasses import replace
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
 
@@ -29,7 +28,7 @@ from .parse import decoded_host_cpu, parse_cpus, read_text
 
 __all__ = ["connection", "host_cpu_from_libvirt", "local_host_cpu", "local_cpuid_dump"]
 
-_event_loop_lock = threading.Lock()
+_event_loop_lock = allocate_lock()
 _embed_root_path: str | None = None
 
 
@@ -103,8 +102,8 @@ def local_host_cpu(cpumap: CpuMap | None = None) -> Cpu:
     if libvirt_module() is not None:
         with contextlib.suppress(CpuCompatError):
             return host_cpu_from_libvirt(None, cpumap)
-    path = Path("/proc/cpuinfo")
-    return parse_proc_cpuinfo(read_text(path), str(path), cpumap)
+    path = "/proc/cpuinfo"
+    return parse_proc_cpuinfo(read_text(path), path, cpumap)
 
 
 CPUID_DEVICE = "/dev/cpu/0/cpuid"

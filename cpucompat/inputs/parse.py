@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from lxml import etree
 
@@ -35,6 +34,9 @@ from ..errors import InvalidCpuXml, UnknownInputFormat
 from ..safefile import read_regular
 from ..xmlsafe import MAX_BYTES, parse_xml, parse_xml_fragments
 from .cpuinfo import parse_proc_cpuinfo
+
+if TYPE_CHECKING:
+    from pathlib import Path  # paths may be either; pathlib is not imported to read one
 
 __all__ = ["FORMATS", "read_text", "detect_format", "read_cpus", "parse_cpus", "read_cpuid_dumps",
            "parse_cpuid_dumps", "decoded_host_cpu", "cpuid_dump_from_element", "cpu_from_element",
