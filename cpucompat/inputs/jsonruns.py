@@ -30,14 +30,17 @@ Why each step is sound:
   is expected (it follows a ':', never a '\\', and in a string its '"' would
   end the string before a '\\'), and a value read there is read whole from
   the same state: the run parses as its placeholders do.  With no
-  ``\\u0000`` in the run, no other text holds a "\\x00".
+  ``\\u0000`` in the run, no other text holds a "\\x00".  Which learnt text
+  a piece may start with is looked up by its first characters (an index,
+  see RunDecoder._index); it is replaced only if it does start with it.
 """
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from itertools import repeat
-from operator import itemgetter, setitem
+from operator import is_, itemgetter, setitem
 from typing import Any
 
 __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
@@ -91,6 +94,9 @@ class RunDecoder:
         self.shared_key = f'"{self.shared}":'
         self.values: dict[str, Any] = {}  # the shared values, by what their placeholder reads as
         self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
+        self.placeholders: dict[str, str] = {}  # each learnt text: the shared key and its placeholder
+        self.only: dict[str, str] = {}  # see _index
+        self.head = itemgetter(slice(0, _HEAD))
         self.learn = _LEARN
         self.decoder = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
         import orjson  # here, not at start-up: only reading a JSON inventory needs it
@@ -137,9 +143,29 @@ class RunDecoder:
 
     def _share(self, run: str) -> tuple[str, int]:
         """`run` with each learnt value following the shared key replaced by
-        its placeholder, and how many were."""
+        its placeholder, and how many were; with no Python code a piece when
+        each piece's head names one learnt text and the piece starts with it."""
         pieces = run.split(self.shared_key)  # the text before each shared key's ':' and after the last
+        after = pieces[1:]
+        if not after:
+            return run, 0
+        try:
+            texts = list(map(self.only.__getitem__, map(self.head, after)))
+        except KeyError:  # a head not learnt yet, or one that several texts start with
+            return self._share_each(run, pieces)
+        tails = list(map(str.removeprefix, after, texts))
+        if any(map(is_, tails, after)):  # a piece not starting with its head's text (texts are >= _HEAD long)
+            return self._share_each(run, pieces)
+        parts = [pieces[0]] * (2 * len(after) + 1)
+        parts[1::2] = map(self.placeholders.__getitem__, texts)  # the key and its placeholder
+        parts[2::2] = tails
+        return "".join(parts), len(after)
+
+    def _share_each(self, run: str, pieces: list[str]) -> tuple[str, int]:
+        """`_share` a piece at a time, trying each learnt text whose first
+        _HEAD characters the piece starts with, and learning new ones."""
         candidates = self.texts.get
+        learnt = len(self.values)
         count = 0
         for i in range(1, len(pieces)):
             piece = pieces[i]
@@ -147,13 +173,31 @@ class RunDecoder:
                 if piece.startswith(known):
                     break
             else:
-                learnt = self._learn(piece)
-                if learnt is None:
+                found = self._learn(piece)
+                if found is None:
                     continue
-                known, placeholder = learnt
+                known, placeholder = found
             pieces[i] = placeholder + piece[len(known):]
             count += 1
+        if len(self.values) != learnt:
+            self._index()
         return (self.shared_key.join(pieces), count) if count else (run, 0)
+
+    def _index(self) -> None:
+        """Index the learnt texts by their first `size` characters, the fewest
+        (from _HEAD on, doubling, to the shortest text's length) that tell the
+        most apart; a head several texts start with is left out."""
+        texts = list(self.placeholders)
+        shortest = min(map(len, texts))
+        size = _HEAD
+        while True:
+            size = min(size, shortest)
+            heads = Counter(text[:size] for text in texts)
+            if len(heads) == len(texts) or size == shortest:
+                break
+            size *= 2
+        self.head = itemgetter(slice(0, size))
+        self.only = {text[:size]: text for text in texts if heads[text[:size]] == 1}
 
     def _learn(self, piece: str) -> tuple[str, str] | None:
         """The value text (after blanks) starting `piece` and its placeholder,
@@ -173,6 +217,7 @@ class RunDecoder:
         learnt = piece[:end], _PLACEHOLDER % len(self.values)
         self.values["\x00%d" % len(self.values)] = SharedValue(value) if type(value) is dict else value
         candidates.append(learnt)
+        self.placeholders[learnt[0]] = self.shared_key + learnt[1]
         return learnt
 
     def _expand(self, rows: list[Any]) -> int:

@@ -111,6 +111,24 @@ def test_equal_cpu_info_texts_share_one_value_and_the_rest_are_their_own(tmp_pat
     assert all(type(info) is SharedValue or type(info) is dict for info in infos)
 
 
+def test_a_text_starting_as_a_learnt_one_is_read_as_its_own():
+    decoder = RunDecoder("cpu_info")
+    alike = [dict(CPUS[3], features=CPUS[3]["features"][:3] + [last]) for last in ("aes", "sse4_2", "avx")]
+
+    def rows_of(cpus: list[dict[str, object]], first: int) -> tuple[str, list[dict[str, object]]]:
+        rows = [{"hypervisor_hostname": f"cmp-{first + i}", "cpu_info": cpu} for i, cpu in enumerate(cpus)]
+        return ", ".join(map(json.dumps, rows)) + ", {}]", rows
+
+    for first, cpus in enumerate(([alike[0]] * 500, [alike[0], alike[1]] * 250, [alike[2], alike[1], alike[0]] * 200)):
+        text, rows = rows_of(cpus, 1000 * first)
+        decoded = decoder.decode(text, 0)
+        assert decoded is not None
+        values, end = decoded
+        assert values == rows[:len(values)] and len(values) > 100 and text[end:end + 2] == ", "
+        assert all(type(row["cpu_info"]) is SharedValue for row in values)
+        assert len({id(row["cpu_info"]) for row in values}) == len(set(map(json.dumps, cpus)))
+
+
 def test_a_run_is_cut_only_between_rows_whatever_the_strings_hold():
     rows = [json.dumps({"name": f'{i}"}}, {{"x": 1}}, {{', "cells": [{"id": 0}, {"id": 1}], "cpu_info": CPUS[0]})
             for i in range(200)]
