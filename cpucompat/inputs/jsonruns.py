@@ -16,7 +16,8 @@ Why each step is sound:
   ends where the file's array expects a ',' too.  A cut inside a row fails
   (a bracket or string left open) and the next candidate is tried.
 * Numbers.  orjson reads an integer past 64 bits as a float, where the json
-  module keeps it exact; no run holding 19 digits in a row is taken.
+  module keeps it exact; no run holding 19 digits in a row is taken (nor
+  read again with its shared values, see below, if they hold some).
 * Keys given twice.  orjson keeps one value of a key given twice.  With no
   ':' spelled ``\\u003a`` in the run, the run's ':' are its members' and
   those inside its texts; written back out, the rows hold as many only if
@@ -31,8 +32,8 @@ Why each step is sound:
   end the string before a '\\'), and a value read there is read whole from
   the same state: the run parses as its placeholders do.  With no
   ``\\u0000`` in the run, no other text holds a "\\x00".  Which learnt text
-  a piece may start with is looked up by its first characters (an index,
-  see RunDecoder._index); it is replaced only if it does start with it.
+  a piece may start with is looked up by a few of its characters (an
+  index, see RunDecoder._index); it is replaced only if it does start with it.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ _HEAD = 64  # characters of a shared value's text that find its candidates
 _LEARN = 1024  # shared texts decoded at most (a fleet has a few dozen CPUs)
 _LONGEST = 1 << 14  # characters of a shared text, at most (a cpu_info is one or two KiB)
 _CANDIDATES = 8  # learnt texts starting alike, at most
+_WINDOWS = 8  # offsets past the first tried for a window telling the learnt texts apart
 _PLACEHOLDER = '"\\u0000%d"'
 _BLANKS = re.compile(r"[ \t\n\r]*")
 _SPELLED = re.compile(r"\\u00(?:3[aA]|00)")  # ':' or "\x00" as an escape
@@ -96,7 +98,8 @@ class RunDecoder:
         self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
         self.placeholders: dict[str, str] = {}  # each learnt text: the shared key and its placeholder
         self.only: dict[str, str] = {}  # see _index
-        self.head = itemgetter(slice(0, _HEAD))
+        self.window = itemgetter(slice(0, _HEAD))  # see _index
+        self.start = 0
         self.learn = _LEARN
         self.decoder = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
         import orjson  # here, not at start-up: only reading a JSON inventory needs it
@@ -115,7 +118,7 @@ class RunDecoder:
                 return None  # a ':' or a "\x00" spelled as an escape: see above
             shared, count = self._share(run) if self.shared else (run, 0)
             encoded = shared.encode()
-            if _LONG_NUMBER in encoded.translate(_DIGITS):
+            if not self._exact(encoded):
                 return None
             try:
                 rows: list[Any] = self.loads(b"[" + encoded + b"]")
@@ -126,12 +129,20 @@ class RunDecoder:
             if not self._members_kept(len(encoded) - len(encoded.replace(b":", b"")), rows):
                 return None  # a key given twice, perhaps: the json module says
             if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
+                encoded = run.encode()
+                if not self._exact(encoded):  # the shared values' numbers are read again
+                    return None
                 try:
-                    rows = self.loads("[" + run + "]")
-                except self.invalid:  # a shared value orjson would not read (a huge integer)
+                    rows = self.loads(b"[" + encoded + b"]")
+                except self.invalid:  # a shared value orjson would not read (a number past a double's range)
                     return None
             return rows, cut.start() + 1
         return None
+
+    @staticmethod
+    def _exact(encoded: bytes) -> bool:
+        """Whether orjson reads every number of `encoded` as the json module does (see above)."""
+        return _LONG_NUMBER not in encoded.translate(_DIGITS)
 
     def _members_kept(self, colons: int, rows: list[Any]) -> bool:
         """Whether the rows hold every member of the run that held `colons`
@@ -144,17 +155,18 @@ class RunDecoder:
     def _share(self, run: str) -> tuple[str, int]:
         """`run` with each learnt value following the shared key replaced by
         its placeholder, and how many were; with no Python code a piece when
-        each piece's head names one learnt text and the piece starts with it."""
+        each piece's window (see _index) names one learnt text and the piece
+        starts with it."""
         pieces = run.split(self.shared_key)  # the text before each shared key's ':' and after the last
         after = pieces[1:]
         if not after:
             return run, 0
         try:
-            texts = list(map(self.only.__getitem__, map(self.head, after)))
-        except KeyError:  # a head not learnt yet, or one that several texts start with
+            texts = list(map(self.only.__getitem__, map(self.window, after)))
+        except KeyError:  # a window not learnt yet, or one that several texts share
             return self._share_each(run, pieces)
         tails = list(map(str.removeprefix, after, texts))
-        if any(map(is_, tails, after)):  # a piece not starting with its head's text (texts are >= _HEAD long)
+        if any(map(is_, tails, after)):  # a piece not starting with its window's text (texts are >= _HEAD long)
             return self._share_each(run, pieces)
         parts = [pieces[0]] * (2 * len(after) + 1)
         parts[1::2] = map(self.placeholders.__getitem__, texts)  # the key and its placeholder
@@ -184,20 +196,23 @@ class RunDecoder:
         return (self.shared_key.join(pieces), count) if count else (run, 0)
 
     def _index(self) -> None:
-        """Index the learnt texts by their first `size` characters, the fewest
-        (from _HEAD on, doubling, to the shortest text's length) that tell the
-        most apart; a head several texts start with is left out."""
+        """Index the learnt texts by _HEAD of their characters: those at the
+        first of a few offsets (the last one chosen, then multiples of _HEAD,
+        within the shortest text) that tells them all apart, or the most of them; a window several
+        texts share is left out.  A short window is hashed quickly."""
         texts = list(self.placeholders)
-        shortest = min(map(len, texts))
-        size = _HEAD
-        while True:
-            size = min(size, shortest)
-            heads = Counter(text[:size] for text in texts)
-            if len(heads) == len(texts) or size == shortest:
+        last = min(min(map(len, texts)) - _HEAD, _HEAD * _WINDOWS)  # texts are _HEAD characters or more
+        best: tuple[int, Counter[str]] | None = None
+        for start in dict.fromkeys([min(self.start, last), *range(0, last + 1, _HEAD)]):  # the last one first
+            windows = Counter(text[start:start + _HEAD] for text in texts)
+            if best is None or len(windows) > len(best[1]):
+                best = start, windows
+            if len(windows) == len(texts):
                 break
-            size *= 2
-        self.head = itemgetter(slice(0, size))
-        self.only = {text[:size]: text for text in texts if heads[text[:size]] == 1}
+        assert best is not None  # last >= 0
+        start, windows = best
+        self.window, self.start = itemgetter(slice(start, start + _HEAD)), start
+        self.only = {text[start:start + _HEAD]: text for text in texts if windows[text[start:start + _HEAD]] == 1}
 
     def _learn(self, piece: str) -> tuple[str, str] | None:
         """The value text (after blanks) starting `piece` and its placeholder,
