@@ -145,7 +145,7 @@ class HostReader:
         except (KeyError, TypeError):  # a row without those, a CPU not seen yet, an unhashable 'deleted'
             return False
         # row_name's answers (texts, none empty), none a failure's (Found.taken)
-        if set(map(type, names)) != {str} or not all(names) or not failures.keys().isdisjoint(names):
+        if set(map(type, names)) != {str} or not all(names) or (failures and not failures.keys().isdisjoint(names)):
             return False
         before = len(hosts)
         deque(map(hosts.setdefault, names, cpus), 0)  # adds each name not taken, changes no host
