@@ -196,10 +196,10 @@ class RunDecoder:
         return (self.shared_key.join(pieces), count) if count else (run, 0)
 
     def _index(self) -> None:
-        """Index the learnt texts by _HEAD of their characters: those at the
-        first of a few offsets (the last one chosen, then multiples of _HEAD,
-        within the shortest text) that tells them all apart, or the most of them; a window several
-        texts share is left out.  A short window is hashed quickly."""
+        """Index the learnt texts by a window of _HEAD characters (hashed
+        quickly), at the first offset that tells them all apart (or the most
+        of them) among the last one chosen and a few multiples of _HEAD
+        within the shortest text; a window several texts share is left out."""
         texts = list(self.placeholders)
         last = min(min(map(len, texts)) - _HEAD, _HEAD * _WINDOWS)  # texts are _HEAD characters or more
         best: tuple[int, Counter[str]] | None = None
