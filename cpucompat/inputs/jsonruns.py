@@ -16,7 +16,8 @@ Why each step is sound:
   ends where the file's array expects a ',' too.  A cut inside a row fails
   (a bracket or string left open) and the next candidate is tried.
 * Numbers.  orjson reads an integer past 64 bits as a float, where the json
-  module keeps it exact; no run holding 19 digits in a row is taken.
+  module keeps it exact; no run holding 19 digits in a row is taken (nor
+  read again with its shared values, see below, if they hold some).
 * Keys given twice.  orjson keeps one value of a key given twice.  With no
   ':' spelled ``\\u003a`` in the run, the run's ':' are its members' and
   those inside its texts; written back out, the rows hold as many only if
@@ -30,14 +31,17 @@ Why each step is sound:
   is expected (it follows a ':', never a '\\', and in a string its '"' would
   end the string before a '\\'), and a value read there is read whole from
   the same state: the run parses as its placeholders do.  With no
-  ``\\u0000`` in the run, no other text holds a "\\x00".
+  ``\\u0000`` in the run, no other text holds a "\\x00".  Which learnt text
+  a piece may start with is looked up by a few of its characters (an
+  index, see RunDecoder._index); it is replaced only if it does start with it.
 """
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from itertools import repeat
-from operator import itemgetter, setitem
+from operator import is_, itemgetter, setitem
 from typing import Any
 
 __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
@@ -52,6 +56,7 @@ _HEAD = 64  # characters of a shared value's text that find its candidates
 _LEARN = 1024  # shared texts decoded at most (a fleet has a few dozen CPUs)
 _LONGEST = 1 << 14  # characters of a shared text, at most (a cpu_info is one or two KiB)
 _CANDIDATES = 8  # learnt texts starting alike, at most
+_WINDOWS = 8  # offsets past the first tried for a window telling the learnt texts apart
 _PLACEHOLDER = '"\\u0000%d"'
 _BLANKS = re.compile(r"[ \t\n\r]*")
 _SPELLED = re.compile(r"\\u00(?:3[aA]|00)")  # ':' or "\x00" as an escape
@@ -91,6 +96,10 @@ class RunDecoder:
         self.shared_key = f'"{self.shared}":'
         self.values: dict[str, Any] = {}  # the shared values, by what their placeholder reads as
         self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
+        self.placeholders: dict[str, str] = {}  # each learnt text: the shared key and its placeholder
+        self.only: dict[str, str] = {}  # see _index
+        self.window = itemgetter(slice(0, _HEAD))  # see _index
+        self.start = 0
         self.learn = _LEARN
         self.decoder = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
         import orjson  # here, not at start-up: only reading a JSON inventory needs it
@@ -109,7 +118,7 @@ class RunDecoder:
                 return None  # a ':' or a "\x00" spelled as an escape: see above
             shared, count = self._share(run) if self.shared else (run, 0)
             encoded = shared.encode()
-            if _LONG_NUMBER in encoded.translate(_DIGITS):
+            if not self._exact(encoded):
                 return None
             try:
                 rows: list[Any] = self.loads(b"[" + encoded + b"]")
@@ -120,12 +129,20 @@ class RunDecoder:
             if not self._members_kept(len(encoded) - len(encoded.replace(b":", b"")), rows):
                 return None  # a key given twice, perhaps: the json module says
             if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
+                encoded = run.encode()
+                if not self._exact(encoded):  # the shared values' numbers are read again
+                    return None
                 try:
-                    rows = self.loads("[" + run + "]")
-                except self.invalid:  # a shared value orjson would not read (a huge integer)
+                    rows = self.loads(b"[" + encoded + b"]")
+                except self.invalid:  # a shared value orjson would not read (a number past a double's range)
                     return None
             return rows, cut.start() + 1
         return None
+
+    @staticmethod
+    def _exact(encoded: bytes) -> bool:
+        """Whether orjson reads every number of `encoded` as the json module does (see above)."""
+        return _LONG_NUMBER not in encoded.translate(_DIGITS)
 
     def _members_kept(self, colons: int, rows: list[Any]) -> bool:
         """Whether the rows hold every member of the run that held `colons`
@@ -137,9 +154,30 @@ class RunDecoder:
 
     def _share(self, run: str) -> tuple[str, int]:
         """`run` with each learnt value following the shared key replaced by
-        its placeholder, and how many were."""
+        its placeholder, and how many were; with no Python code a piece when
+        each piece's window (see _index) names one learnt text and the piece
+        starts with it."""
         pieces = run.split(self.shared_key)  # the text before each shared key's ':' and after the last
+        after = pieces[1:]
+        if not after:
+            return run, 0
+        try:
+            texts = list(map(self.only.__getitem__, map(self.window, after)))
+        except KeyError:  # a window not learnt yet, or one that several texts share
+            return self._share_each(run, pieces)
+        tails = list(map(str.removeprefix, after, texts))
+        if any(map(is_, tails, after)):  # a piece not starting with its window's text (texts are >= _HEAD long)
+            return self._share_each(run, pieces)
+        parts = [pieces[0]] * (2 * len(after) + 1)
+        parts[1::2] = map(self.placeholders.__getitem__, texts)  # the key and its placeholder
+        parts[2::2] = tails
+        return "".join(parts), len(after)
+
+    def _share_each(self, run: str, pieces: list[str]) -> tuple[str, int]:
+        """`_share` a piece at a time, trying each learnt text whose first
+        _HEAD characters the piece starts with, and learning new ones."""
         candidates = self.texts.get
+        learnt = len(self.values)
         count = 0
         for i in range(1, len(pieces)):
             piece = pieces[i]
@@ -147,13 +185,34 @@ class RunDecoder:
                 if piece.startswith(known):
                     break
             else:
-                learnt = self._learn(piece)
-                if learnt is None:
+                found = self._learn(piece)
+                if found is None:
                     continue
-                known, placeholder = learnt
+                known, placeholder = found
             pieces[i] = placeholder + piece[len(known):]
             count += 1
+        if len(self.values) != learnt:
+            self._index()
         return (self.shared_key.join(pieces), count) if count else (run, 0)
+
+    def _index(self) -> None:
+        """Index the learnt texts by a window of _HEAD characters (hashed
+        quickly), at the first offset that tells them all apart (or the most
+        of them) among the last one chosen and a few multiples of _HEAD
+        within the shortest text; a window several texts share is left out."""
+        texts = list(self.placeholders)
+        last = min(min(map(len, texts)) - _HEAD, _HEAD * _WINDOWS)  # texts are _HEAD characters or more
+        best: tuple[int, Counter[str]] | None = None
+        for start in dict.fromkeys([min(self.start, last), *range(0, last + 1, _HEAD)]):  # the last one first
+            windows = Counter(text[start:start + _HEAD] for text in texts)
+            if best is None or len(windows) > len(best[1]):
+                best = start, windows
+            if len(windows) == len(texts):
+                break
+        assert best is not None  # last >= 0
+        start, windows = best
+        self.window, self.start = itemgetter(slice(start, start + _HEAD)), start
+        self.only = {text[start:start + _HEAD]: text for text in texts if windows[text[start:start + _HEAD]] == 1}
 
     def _learn(self, piece: str) -> tuple[str, str] | None:
         """The value text (after blanks) starting `piece` and its placeholder,
@@ -173,6 +232,7 @@ class RunDecoder:
         learnt = piece[:end], _PLACEHOLDER % len(self.values)
         self.values["\x00%d" % len(self.values)] = SharedValue(value) if type(value) is dict else value
         candidates.append(learnt)
+        self.placeholders[learnt[0]] = self.shared_key + learnt[1]
         return learnt
 
     def _expand(self, rows: list[Any]) -> int:

@@ -111,6 +111,48 @@ def test_equal_cpu_info_texts_share_one_value_and_the_rest_are_their_own(tmp_pat
     assert all(type(info) is SharedValue or type(info) is dict for info in infos)
 
 
+def test_a_text_starting_as_a_learnt_one_is_read_as_its_own():
+    decoder = RunDecoder("cpu_info")
+    alike = [dict(CPUS[3], features=CPUS[3]["features"][:3] + [last]) for last in ("aes", "sse4_2", "avx")]
+
+    def rows_of(cpus: list[dict[str, object]], first: int) -> tuple[str, list[dict[str, object]]]:
+        rows = [{"hypervisor_hostname": f"cmp-{first + i}", "cpu_info": cpu} for i, cpu in enumerate(cpus)]
+        return ", ".join(map(json.dumps, rows)) + ", {}]", rows
+
+    for first, cpus in enumerate(([alike[0]] * 500, [alike[0], alike[1]] * 250, [alike[2], alike[1], alike[0]] * 200)):
+        text, rows = rows_of(cpus, 1000 * first)
+        decoded = decoder.decode(text, 0)
+        assert decoded is not None
+        values, end = decoded
+        assert values == rows[:len(values)] and len(values) > 100 and text[end:end + 2] == ", "
+        assert all(type(row["cpu_info"]) is SharedValue for row in values)
+        assert len({id(row["cpu_info"]) for row in values}) == len(set(map(json.dumps, cpus)))
+
+
+def test_a_huge_integer_in_a_shared_value_read_again_deeper_in_a_row_stays_exact(tmp_path, monkeypatch):
+    cpu = dict(CPUS[5], serial=123456789012345678901234567890)
+    rows = [{"hypervisor_hostname": f"cmp-{i}", "cpu_info": cpu} for i in range(400)]
+    rows[150] = {"hypervisor_hostname": "wrapped", "wrapped": {"cpu_info": cpu}, "cpu_info": cpu}
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(rows))
+    monkeypatch.setattr(jsonruns, "_RUN", 1000)
+    monkeypatch.setattr(jsonruns, "RUN_MOST", 4000)
+    monkeypatch.setattr(jsonstream, "RUN_MOST", 4000)  # the json module reads a refused run up to there
+    values, _, in_runs = _streamed(path)
+    assert values == rows and in_runs > 300
+    assert all(type(row["cpu_info"]["serial"]) is int for row in values)
+
+
+@pytest.mark.parametrize("number", [10 ** 19, -(2 ** 63) - 1, 2 ** 64, 10 ** 30])
+def test_an_integer_past_64_bits_in_a_flat_row_stays_exact(tmp_path, number):
+    rows = [{"id": i, "hypervisor_hostname": f"cmp-{i}", "cpu_info": CPUS[i % 12], "deleted": 0} for i in range(2000)]
+    rows[1234]["id"] = number
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(rows))
+    values, _, in_runs = _streamed(path)
+    assert values == rows and type(values[1234]["id"]) is int and in_runs > 1000
+
+
 def test_a_run_is_cut_only_between_rows_whatever_the_strings_hold():
     rows = [json.dumps({"name": f'{i}"}}, {{"x": 1}}, {{', "cells": [{"id": 0}, {"id": 1}], "cpu_info": CPUS[0]})
             for i in range(200)]

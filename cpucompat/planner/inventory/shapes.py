@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import deque
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -143,11 +144,15 @@ class HostReader:
             names = list(map(itemgetter(NAME_KEYS[0]), rows))
         except (KeyError, TypeError):  # a row without those, a CPU not seen yet, an unhashable 'deleted'
             return False
-        # row_name's answers (texts, none empty), none given twice nor Found.taken
-        if (set(map(type, names)) != {str} or not all(names) or len(set(names)) != len(names)
-                or not hosts.keys().isdisjoint(names) or not failures.keys().isdisjoint(names)):
+        # row_name's answers (texts, none empty), none a failure's (Found.taken)
+        if set(map(type, names)) != {str} or not all(names) or (failures and not failures.keys().isdisjoint(names)):
             return False
-        hosts.update(zip(names, cpus))
+        before = len(hosts)
+        deque(map(hosts.setdefault, names, cpus), 0)  # adds each name not taken, changes no host
+        if len(hosts) - before != len(names):  # a name taken already, or given twice
+            for _ in range(len(hosts) - before):
+                hosts.popitem()  # the last added first: hosts is as it was
+            return False
         self.row_count += len(rows)
         self.live_rows += len(rows)
         self.described = True
