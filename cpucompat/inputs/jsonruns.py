@@ -7,8 +7,20 @@ dozen KiB) three times faster than the json module; each distinct cpu_info
 text is decoded once and its rows share the value.  A run is taken only
 when orjson's reading of it is provably the json module's; otherwise
 JsonStream reads it with the json module, as it reads every other value.
+A run stays the file's bytes from the read to orjson: the file is never
+decoded into text on this path.
 
 Why each step is sound:
+
+* Bytes for text.  JsonStream checks every byte it reads is UTF-8 (a file
+  that is not is refused at the read, naming the byte, as before any run
+  is cut); orjson reads UTF-8 as the json module reads its decoding.
+  Every byte this module looks for or cuts at is ASCII ('{', '}', ',',
+  ':', '"', '\\', digits, blanks), and UTF-8 never puts an ASCII byte
+  inside a multi-byte sequence: a match on the bytes is a match on the
+  same characters of the text, and a piece cut at one is the encoding of
+  the text's piece.  Two pieces of valid UTF-8 are equal, or one starts
+  with the other, exactly when their texts are or do.
 
 * The cut.  A run starts where the array expects an element, as
   ``"[" + run + "]"`` does; JSON is read left to right with no look-back,
@@ -32,8 +44,8 @@ Why each step is sound:
   end the string before a '\\'), and a value read there is read whole from
   the same state: the run parses as its placeholders do.  With no
   ``\\u0000`` in the run, no other text holds a "\\x00".  Which learnt text
-  a piece may start with is looked up by a few of its characters (an
-  index, see RunDecoder._index); it is replaced only if it does start with it.
+  a piece may start with is looked up by a few of its bytes (an index, see
+  RunDecoder._index); it is replaced only if it does start with it.
 """
 from __future__ import annotations
 
@@ -47,19 +59,19 @@ from typing import Any
 __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
 
 # Where a run of rows may end: a '}' followed by ',' and another object.  A
-# run is cut at the first candidate past _RUN characters, within RUN_MOST.
-_ROW_CUT = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)")
+# run is cut at the first candidate past _RUN bytes, within RUN_MOST.
+_ROW_CUT = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)")
 _RUN = 1 << 15
 RUN_MOST = 1 << 17  # far below jsonstream.MAX_VALUE_CHARS: no row in a run is one to skip
 _TRIES = 4
-_HEAD = 64  # characters of a shared value's text that find its candidates
+_HEAD = 64  # bytes of a shared value's text that find its candidates
 _LEARN = 1024  # shared texts decoded at most (a fleet has a few dozen CPUs)
-_LONGEST = 1 << 14  # characters of a shared text, at most (a cpu_info is one or two KiB)
+_LONGEST = 1 << 14  # bytes of a shared text, at most (a cpu_info is one or two KiB)
 _CANDIDATES = 8  # learnt texts starting alike, at most
 _WINDOWS = 8  # offsets past the first tried for a window telling the learnt texts apart
-_PLACEHOLDER = '"\\u0000%d"'
-_BLANKS = re.compile(r"[ \t\n\r]*")
-_SPELLED = re.compile(r"\\u00(?:3[aA]|00)")  # ':' or "\x00" as an escape
+_PLACEHOLDER = b'"\\u0000%d"'
+_BLANKS = re.compile(rb"[ \t\n\r]*")
+_SPELLED = re.compile(rb"\\u00(?:3[aA]|00)")  # ':' or "\x00" as an escape
 # orjson reads an integer past 64 bits as a float (a 19-digit one may be):
 # a run holding 19 digits in a row is left to the json module
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
@@ -87,17 +99,17 @@ def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class RunDecoder:
-    """Decodes the runs of one file; `shared` names the rows' member whose
-    equal texts share one value."""
+    """Decodes the runs of one file's bytes; `shared` names the rows' member
+    whose equal texts share one value."""
 
     def __init__(self, shared: str | None = None) -> None:
         # a key needing no escape, as Nova's rows write it (a blank before its ':' makes a value unshared)
         self.shared = shared if shared and '"' not in shared and "\\" not in shared else ""
-        self.shared_key = f'"{self.shared}":'
+        self.shared_key = f'"{self.shared}":'.encode()
         self.values: dict[str, Any] = {}  # the shared values, by what their placeholder reads as
-        self.texts: dict[str, list[tuple[str, str]]] = {}  # first _HEAD characters: (text, placeholder)
-        self.placeholders: dict[str, str] = {}  # each learnt text: the shared key and its placeholder
-        self.only: dict[str, str] = {}  # see _index
+        self.texts: dict[bytes, list[tuple[bytes, bytes]]] = {}  # first _HEAD bytes: (text, placeholder)
+        self.placeholders: dict[bytes, bytes] = {}  # each learnt text: the shared key and its placeholder
+        self.only: dict[bytes, bytes] = {}  # see _index
         self.window = itemgetter(slice(0, _HEAD))  # see _index
         self.start = 0
         self.learn = _LEARN
@@ -106,34 +118,34 @@ class RunDecoder:
 
         self.loads, self.dumps, self.invalid = orjson.loads, orjson.dumps, orjson.JSONDecodeError
 
-    def decode(self, text: str, start: int) -> tuple[list[Any], int] | None:
-        """The rows of the run of `text` starting at `start` (an element's
-        '{'), and where the run ends; None when orjson cannot vouch for it."""
-        cut = _ROW_CUT.search(text, start + _RUN, start + RUN_MOST)
+    def decode(self, data: bytes, start: int) -> tuple[list[Any], int] | None:
+        """The rows of the run of `data` (UTF-8, checked) starting at `start`
+        (an element's '{'), and where the run ends; None when orjson cannot
+        vouch for it."""
+        cut = _ROW_CUT.search(data, start + _RUN, start + RUN_MOST)
         for _ in range(_TRIES):
             if cut is None:
                 return None
-            run = text[start:cut.start() + 1]
-            if "\\" in run and _SPELLED.search(run):
+            run = data[start:cut.start() + 1]
+            if b"\\" in run and _SPELLED.search(run):
                 return None  # a ':' or a "\x00" spelled as an escape: see above
-            shared, count = self._share(run) if self.shared else (run, 0)
-            encoded = shared.encode()
-            if not self._exact(encoded):
+            array, count = self._share(run) if self.shared else (b"[" + run + b"]", 0)
+            if not self._exact(array):
                 return None
             try:
-                rows: list[Any] = self.loads(b"[" + encoded + b"]")
+                rows: list[Any] = self.loads(array)
             except self.invalid:
-                cut = _ROW_CUT.search(text, cut.end(), start + RUN_MOST)
+                cut = _ROW_CUT.search(data, cut.end(), start + RUN_MOST)
                 continue
             # ':' counted by memchr (bytes.replace's count), not bytes.count's loop a byte
-            if not self._members_kept(len(encoded) - len(encoded.replace(b":", b"")), rows):
+            if not self._members_kept(len(array) - len(array.replace(b":", b"")), rows):
                 return None  # a key given twice, perhaps: the json module says
             if count and self._expand(rows) != count:  # a placeholder deeper in a row: read it plainly
-                encoded = run.encode()
-                if not self._exact(encoded):  # the shared values' numbers are read again
+                array = b"[" + run + b"]"
+                if not self._exact(array):  # the shared values' numbers are read again
                     return None
                 try:
-                    rows = self.loads(b"[" + encoded + b"]")
+                    rows = self.loads(array)
                 except self.invalid:  # a shared value orjson would not read (a number past a double's range)
                     return None
             return rows, cut.start() + 1
@@ -152,30 +164,32 @@ class RunDecoder:
             return True
         return self.dumps(rows).count(b":") == colons
 
-    def _share(self, run: str) -> tuple[str, int]:
-        """`run` with each learnt value following the shared key replaced by
-        its placeholder, and how many were; with no Python code a piece when
-        each piece's window (see _index) names one learnt text and the piece
-        starts with it."""
-        pieces = run.split(self.shared_key)  # the text before each shared key's ':' and after the last
+    def _share(self, run: bytes) -> tuple[bytes, int]:
+        """The JSON array of `run`'s rows, with each learnt value following
+        the shared key replaced by its placeholder, and how many were; with
+        no Python code a piece when each piece's window (see _index) names
+        one learnt text and the piece starts with it."""
+        pieces = run.split(self.shared_key)  # the bytes before each shared key's ':' and after the last
         after = pieces[1:]
         if not after:
-            return run, 0
+            return b"[" + run + b"]", 0
         try:
             texts = list(map(self.only.__getitem__, map(self.window, after)))
         except KeyError:  # a window not learnt yet, or one that several texts share
             return self._share_each(run, pieces)
-        tails = list(map(str.removeprefix, after, texts))
+        tails = list(map(bytes.removeprefix, after, texts))
         if any(map(is_, tails, after)):  # a piece not starting with its window's text (texts are >= _HEAD long)
             return self._share_each(run, pieces)
         parts = [pieces[0]] * (2 * len(after) + 1)
         parts[1::2] = map(self.placeholders.__getitem__, texts)  # the key and its placeholder
         parts[2::2] = tails
-        return "".join(parts), len(after)
+        parts[0] = b"[" + parts[0]
+        parts.append(b"]")
+        return b"".join(parts), len(after)
 
-    def _share_each(self, run: str, pieces: list[str]) -> tuple[str, int]:
+    def _share_each(self, run: bytes, pieces: list[bytes]) -> tuple[bytes, int]:
         """`_share` a piece at a time, trying each learnt text whose first
-        _HEAD characters the piece starts with, and learning new ones."""
+        _HEAD bytes the piece starts with, and learning new ones."""
         candidates = self.texts.get
         learnt = len(self.values)
         count = 0
@@ -193,16 +207,20 @@ class RunDecoder:
             count += 1
         if len(self.values) != learnt:
             self._index()
-        return (self.shared_key.join(pieces), count) if count else (run, 0)
+        if not count:
+            return b"[" + run + b"]", 0
+        pieces[0] = b"[" + pieces[0]
+        pieces[-1] += b"]"
+        return self.shared_key.join(pieces), count
 
     def _index(self) -> None:
-        """Index the learnt texts by a window of _HEAD characters (hashed
-        quickly), at the first offset that tells them all apart (or the most
-        of them) among the last one chosen and a few multiples of _HEAD
-        within the shortest text; a window several texts share is left out."""
+        """Index the learnt texts by a window of _HEAD bytes (hashed quickly),
+        at the first offset that tells them all apart (or the most of them)
+        among the last one chosen and a few multiples of _HEAD within the
+        shortest text; a window several texts share is left out."""
         texts = list(self.placeholders)
-        last = min(min(map(len, texts)) - _HEAD, _HEAD * _WINDOWS)  # texts are _HEAD characters or more
-        best: tuple[int, Counter[str]] | None = None
+        last = min(min(map(len, texts)) - _HEAD, _HEAD * _WINDOWS)  # texts are _HEAD bytes or more
+        best: tuple[int, Counter[bytes]] | None = None
         for start in dict.fromkeys([min(self.start, last), *range(0, last + 1, _HEAD)]):  # the last one first
             windows = Counter(text[start:start + _HEAD] for text in texts)
             if best is None or len(windows) > len(best[1]):
@@ -214,18 +232,20 @@ class RunDecoder:
         self.window, self.start = itemgetter(slice(start, start + _HEAD)), start
         self.only = {text[start:start + _HEAD]: text for text in texts if windows[text[start:start + _HEAD]] == 1}
 
-    def _learn(self, piece: str) -> tuple[str, str] | None:
-        """The value text (after blanks) starting `piece` and its placeholder,
-        learnt as a shared value; None if it is none to share (or enough
-        were learnt)."""
-        start = _BLANKS.match(piece).end()  # type: ignore[union-attr]  # matches, if only ""
-        if self.learn <= 0 or piece[start:start + 1] not in ('{', '[', '"'):
+    def _learn(self, piece: bytes) -> tuple[bytes, bytes] | None:
+        """The value's bytes (after blanks) starting `piece` and its
+        placeholder, learnt as a shared value; None if it is none to share
+        (or enough were learnt)."""
+        start = _BLANKS.match(piece).end()  # type: ignore[union-attr]  # matches, if only b""
+        if self.learn <= 0 or piece[start:start + 1] not in (b"{", b"[", b'"'):
             return None
         self.learn -= 1
+        text = piece[start:start + _LONGEST].decode("utf-8", "ignore")  # only a cut sequence at the end is ignored
         try:
-            value, end = self.decoder.raw_decode(piece, start)
+            value, end = self.decoder.raw_decode(text)
         except (ValueError, RecursionError, _Repeated):  # cut by the run's end, or one for the json module
             return None
+        end = start + len(text[:end].encode())
         candidates = self.texts.setdefault(piece[:_HEAD], [])
         if not _HEAD <= end <= _LONGEST or len(candidates) >= _CANDIDATES:
             return None

@@ -10,6 +10,14 @@ say which keys repeated, so an inventory can report them.
 Runs of whole rows (array elements that are objects) are decoded by orjson
 a few dozen KiB at a time (jsonruns); what orjson cannot vouch for is read
 by the json module, whose rules and messages stay the file's.
+
+The stream holds the file's bytes, checked to be UTF-8 as they are read
+(a file that is not is refused, naming the byte): runs go to orjson as
+bytes, and only what the json module reads is decoded, from where it
+starts.  Everything the stream looks for between values is ASCII, which
+UTF-8 never puts inside a multi-byte sequence, so it is found in the
+bytes as in the text; positions in messages are counted in characters,
+as the json module counts them, from the bytes before them.
 """
 from __future__ import annotations
 
@@ -24,13 +32,17 @@ from .jsonruns import RUN_MOST, RunDecoder
 
 __all__ = ["RepeatedKeys", "mapping_of", "JsonStream"]
 
-_JSON_BLANK = re.compile(r"[ \t\n\r]*")
-_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
-_SIMPLE_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key
+_JSON_BLANK = re.compile(rb"[ \t\n\r]*")
+_COMMA = re.compile(rb"[ \t\n\r]*,[ \t\n\r]*")
+_SIMPLE_KEY = re.compile(rb'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')  # no escapes: the text is the key
 _CUT = 64  # a value ending, or failing, this close to the end of what is read may go on after it
-_IN_STRING = re.compile(r'["\\]')
-_STRUCTURE = re.compile(r'["\[\]{}]')
-_SCALAR_END = re.compile(r"[,\]}\s]")
+_IN_STRING = re.compile(rb'["\\]')
+_STRUCTURE = re.compile(rb'["\[\]{}]')
+# what ends a number or a word: the UTF-8 of the text's [,\]}\s] (str's \s is these blanks
+# and Unicode's); each branch starts with ASCII or a leading byte, so it matches whole characters
+_SCALAR_END = re.compile(rb"[,\]}\s\x1c-\x1f]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
+                         rb"|\xe2\x81\x9f|\xe3\x80\x80")
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8's bytes that start no character
 # A host's description is a few KiB (a cpu_info) to ~100 KiB (capabilities
 # XML): one past this many characters is not read, so no row of a file
 # makes memory grow with its size.
@@ -109,19 +121,24 @@ class JsonStream:
         self.handle = handle
         self.on_read = on_read  # told the bytes read so far after each chunk
         self.path = path
-        self.utf8 = codecs.getincrementaldecoder("utf-8")()
-        self.text = ""
-        self.pos = 0
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()  # checks the bytes read are UTF-8
+        self.data = b""  # the bytes read and not dropped: UTF-8, but for a sequence the next chunk ends
+        self.pos = 0  # in self.data
+        self.ascii = True  # whether self.data is all ASCII (its bytes are its characters)
         self.eof = False
         self.read_bytes = 0
-        self.dropped = 0  # characters read and dropped before self.text
+        self.dropped = 0  # bytes read and dropped before self.data
+        self.dropped_chars = 0  # the characters they were
         self.newlines = 0  # among the bytes read (no newline hides in a UTF-8 sequence)
-        self.line_start = 0  # where the line holding self.text[0] starts
+        self.line_start = 0  # in characters of the file: where the line holding self.data[0] starts
+        self.text = ""  # self.data decoded from byte self.text_at on, for the json module (see _text)
+        self.text_at = -1  # -1: not decoded since the last read
+        self.mark = (0, 0)  # a byte of self.data and its character in self.text
         self.element = ""
         self.repeats = 0
         self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
         self.runs = RunDecoder(shared)
-        self.exact_until = 0  # in characters of the file: the json module reads up to there
+        self.exact_until = 0  # in bytes of the file: the json module reads up to there
 
     def _as_dict(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # the hook of every object: kept cheap
         mapping = dict(pairs)
@@ -131,39 +148,86 @@ class JsonStream:
         return mapping_of(pairs)
 
     def _more(self, at_least: int = 0) -> bool:
-        """Drop what was read and append the next chunk (`at_least` characters'
-        worth of bytes, so that a long value is read in doubling steps, not
-        decoded again for every chunk); False at the end of the file."""
+        """Drop what was read and append the next chunk (`at_least` bytes, so
+        that a long value is read in doubling steps, not decoded again for
+        every chunk); False at the end of the file."""
         if self.eof:
             return False
         data = self.handle.read(max(self.chunk, at_least))
-        pending = len(self.utf8.getstate()[0])
-        try:
-            new = self.utf8.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
-            raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - pending + exc.start})",
-                                     source=str(self.path)) from None
+        ascii = data.isascii()
+        pending = self.utf8.getstate()[0]
+        if not ascii or pending or not data:  # an ASCII chunk after whole characters is UTF-8 as it is
+            try:
+                self.utf8.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - len(pending) + exc.start})",
+                                         source=str(self.path)) from None
         self.read_bytes += len(data)
-        # counted by memchr (bytes.replace's count), not str.count's loop a character: a tenth of the time
+        # counted by memchr (bytes.replace's count), not bytes.count's loop a byte: a tenth of the time
         self.newlines += len(data) - len(data.replace(b"\n", b""))
         self.eof = not data
         if self.on_read is not None:
             self.on_read(self.read_bytes)
-        newline = self.text.rfind("\n", 0, self.pos)
+        newline = self.data.rfind(b"\n", 0, self.pos)
         if newline >= 0:
-            self.line_start = self.dropped + newline + 1
+            self.line_start = self.dropped_chars + self._chars(0, newline + 1)
+        self.dropped_chars += self._chars(0, self.pos)
         self.dropped += self.pos
-        self.text = self.text[self.pos:] + new
+        rest = self.data[self.pos:]
+        self.ascii = ascii and (self.ascii or rest.isascii())
+        self.data = rest + data
         self.pos = 0
+        self.text_at = -1
         return bool(data)
 
-    def skip(self, blank: re.Pattern[str] = _JSON_BLANK) -> str:
-        """Skip blanks; the next character, or "" at the end of the file."""
+    def _chars(self, start: int, end: int) -> int:
+        """How many characters self.data[start:end] is (whole ones)."""
+        if self.ascii:
+            return end - start
+        part = self.data[start:end]
+        return len(part.translate(None, _CONTINUATION))  # one leading (or ASCII) byte a character
+
+    def _text(self) -> tuple[str, int]:
+        """The bytes from the position on decoded (to the last whole
+        character read), and the position's index in that text: decoded
+        once a read, for the json module."""
+        if self.text_at < 0 or self.pos < self.text_at:
+            self.text = codecs.utf_8_decode(memoryview(self.data)[self.pos:], "strict", False)[0]
+            self.text_at = self.pos
+            self.mark = (self.pos, 0)
+        byte, char = self.mark
+        char += self._chars(byte, self.pos)
+        self.mark = (self.pos, char)
+        return self.text, char
+
+    def _byte(self, char: int) -> int:
+        """The byte of self.data where character `char` of self.text (at or
+        after the mark: where the json module started) starts."""
+        byte, marked = self.mark
+        return byte + char - marked if self.ascii else byte + len(self.text[marked:char].encode())
+
+    def skip(self, blank: re.Pattern[bytes] | re.Pattern[str] = _JSON_BLANK) -> str:
+        """Skip blanks (JSON's, or those `blank` matches in the text); the
+        next character, or "" at the end of the file."""
         while True:
-            blanks = blank.match(self.text, self.pos)  # matches, if only the empty string
-            self.pos = blanks.end() if blanks else self.pos
-            if self.pos < len(self.text) or not self._more():
-                return self.text[self.pos:self.pos + 1]
+            if isinstance(blank.pattern, bytes):
+                blanks = blank.match(self.data, self.pos)  # matches, if only b""
+                self.pos = blanks.end() if blanks else self.pos
+                if self.pos < len(self.data) and self.data[self.pos] < 0x80:
+                    return chr(self.data[self.pos])
+            else:
+                text, char = self._text()
+                found = blank.match(text, char)  # matches, if only ""
+                char = found.end() if found else char
+                self.pos = self._byte(char)
+                if char < len(text):
+                    return text[char]
+            if self.pos < len(self.data) and isinstance(blank.pattern, bytes):
+                text, char = self._text()  # a character not ASCII
+                if char < len(text):
+                    return text[char]
+            if not self._more():
+                return ""
 
     def value(self, limit: int = MAX_VALUE_CHARS) -> Any:
         """The JSON value at the current position.
@@ -173,28 +237,30 @@ class JsonStream:
         says why, and the stream goes on after it.
         """
         while True:
+            text, start = self._text()
             try:
-                value, end = self.decoder.raw_decode(self.text, self.pos)
+                value, end = self.decoder.raw_decode(text, start)
             except json.JSONDecodeError as exc:
                 # a value cut by the end of a chunk fails near that end, or
                 # as a string never closed: read on and decode it again
-                near_end = exc.pos >= len(self.text) - _CUT or exc.msg.startswith("Unterminated string")
+                near_end = exc.pos >= len(text) - _CUT or exc.msg.startswith("Unterminated string")
                 if near_end and not self.eof:
-                    if len(self.text) - self.pos > limit:
+                    if len(text) - start > limit:
                         raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
-                    self._more(len(self.text) - self.pos)
+                    self._more(len(self.data) - self.pos)
                     continue
-                raise self.error(exc.msg, exc.pos) from None
+                raise self.error(exc.msg, self._byte(exc.pos)) from None
             except RecursionError:  # thousands of nested brackets: the value's end cannot be found
                 raise self.error("nested too deeply to be read", self.pos) from None
             except ValueError:  # Python reads integers of at most 4300 digits (sys.get_int_max_str_digits)
                 raise self._skipped("holds an integer too long to read") from None
-            if end >= len(self.text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
-                self._more(len(self.text) - self.pos)
+            if end >= len(text) - _CUT and not self.eof:  # 1|2.5 or 1.|25: a number may go on
+                self._more(len(self.data) - self.pos)
                 continue
-            if end - self.pos > limit:
+            if end - start > limit:
                 raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
-            self.pos = end
+            self.pos = self._byte(end)
+            self.mark = (self.pos, end)
             return value
 
     def _skipped(self, reason: str) -> SkippedValue:
@@ -211,9 +277,9 @@ class JsonStream:
         """Move past the value at the current position without decoding it:
         strings and brackets are followed, nothing is kept."""
         pos = self.pos
-        if self.text[pos] not in '"[{':  # a number or a word: it ends at a delimiter
-            while (end := _SCALAR_END.search(self.text, pos)) is None:
-                self.pos = len(self.text)
+        if self.data[pos] not in b'"[{':  # a number or a word: it ends at a delimiter
+            while (end := _SCALAR_END.search(self.data, pos)) is None:
+                self.pos = len(self.data)
                 if not self._more():
                     return
                 pos = 0
@@ -221,30 +287,30 @@ class JsonStream:
             return
         depth, in_string = 0, False
         while True:
-            found = (_IN_STRING if in_string else _STRUCTURE).search(self.text, pos)
+            found = (_IN_STRING if in_string else _STRUCTURE).search(self.data, pos)
             if found is None:
                 if self.eof:
-                    raise self.error("Unterminated value", len(self.text))
-                carry = max(0, pos - len(self.text))  # an escaped character past the end
-                self.pos = len(self.text)
+                    raise self.error("Unterminated value", len(self.data))
+                carry = max(0, pos - len(self.data))  # an escaped character past the end
+                self.pos = len(self.data)
                 self._more()
                 pos = carry
                 continue
-            if found.end() >= len(self.text) and not self.eof:  # a backslash's character may be next
+            if found.end() >= len(self.data) and not self.eof:  # a backslash's character may be next
                 self.pos = found.start()
                 self._more()
                 pos = 0
                 continue
             char, pos = found.group(), found.end()
             if in_string:
-                if char == "\\":
-                    pos += 1  # the escaped character, whatever it is
+                if char == b"\\":
+                    pos += 1  # the escaped character's first byte: the rest of it is none of '"', '\\'
                     continue
                 in_string = False
-            elif char == '"':
+            elif char == b'"':
                 in_string = True
                 continue
-            elif char in "[{":
+            elif char in b"[{":
                 depth += 1
                 continue
             else:
@@ -263,8 +329,8 @@ class JsonStream:
             return
         while True:
             yield self._run() if close == "]" else None
-            comma = _COMMA.match(self.text, self.pos)
-            if comma and comma.end() < len(self.text):  # the usual case, in one step
+            comma = _COMMA.match(self.data, self.pos)
+            if comma and comma.end() < len(self.data):  # the usual case, in one step
                 self.pos = comma.end()
                 continue
             following = self.skip()
@@ -278,14 +344,15 @@ class JsonStream:
 
     def _run(self) -> list[Any] | None:
         """The run of whole rows (objects) at the current position, decoded
-        by orjson (see jsonruns), with the stream moved past them; None where
-        the json module reads on (a failed run is read by it to its end)."""
-        if self.dropped + self.pos < self.exact_until or self.text[self.pos:self.pos + 1] != "{":
+        by orjson from the bytes (see jsonruns), with the stream moved past
+        them; None where the json module reads on (a failed run is read by
+        it to its end)."""
+        if self.dropped + self.pos < self.exact_until or self.data[self.pos:self.pos + 1] != b"{":
             return None
-        if len(self.text) - self.pos < 2 * RUN_MOST:
+        if len(self.data) - self.pos < 2 * RUN_MOST:
             self._more(2 * RUN_MOST)
         start = self.pos
-        decoded = self.runs.decode(self.text, start)
+        decoded = self.runs.decode(self.data, start)
         if decoded is None:
             self.exact_until = self.dropped + start + RUN_MOST
             return None
@@ -296,10 +363,10 @@ class JsonStream:
         """An object member's key, and its ':'."""
         if self.skip() != '"':
             raise self.error("Expecting property name enclosed in double quotes", self.pos)
-        simple = _SIMPLE_KEY.match(self.text, self.pos)
-        if simple and simple.end() < len(self.text):  # the usual case, in one step
+        simple = _SIMPLE_KEY.match(self.data, self.pos)
+        if simple and simple.end() < len(self.data):  # the usual case, in one step
             self.pos = simple.end()
-            return simple.group(1)
+            return simple.group(1).decode()  # whole characters: it ends at an ASCII '"'
         try:
             key: str = self.value(MAX_KEY_CHARS)  # it starts with '"': a JSON string
         except SkippedValue as exc:  # what follows it cannot be told apart: the file is refused
@@ -311,14 +378,16 @@ class JsonStream:
         return key
 
     def _place(self, pos: int) -> tuple[int, int, int]:
-        """Line, column and character of `pos` of self.text in the file, as the json module counts them."""
-        newline = self.text.rfind("\n", 0, pos)
-        line = self.newlines - self.text.count("\n", pos) + 1  # every newline read, less those from pos on
-        column = pos - newline if newline >= 0 else self.dropped + pos - self.line_start + 1
-        return line, column, self.dropped + pos
+        """Line, column and character of byte `pos` of self.data in the file,
+        counted in characters as the json module counts them."""
+        newline = self.data.rfind(b"\n", 0, pos)
+        line = self.newlines - self.data.count(b"\n", pos) + 1  # every newline read, less those from pos on
+        char = self.dropped_chars + self._chars(0, pos)
+        column = self._chars(newline + 1, pos) + 1 if newline >= 0 else char - self.line_start + 1
+        return line, column, char
 
     def error(self, message: str, pos: int) -> InvalidInventory:
-        """`message` at `pos` of self.text, placed in the file as the json module places it."""
+        """`message` at byte `pos` of self.data, placed in the file as the json module places it."""
         line, column, char = self._place(pos)
         return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
                                 f"line {line} column {column} (char {char})", source=str(self.path))

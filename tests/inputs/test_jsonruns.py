@@ -121,7 +121,7 @@ def test_a_text_starting_as_a_learnt_one_is_read_as_its_own():
 
     for first, cpus in enumerate(([alike[0]] * 500, [alike[0], alike[1]] * 250, [alike[2], alike[1], alike[0]] * 200)):
         text, rows = rows_of(cpus, 1000 * first)
-        decoded = decoder.decode(text, 0)
+        decoded = decoder.decode(text.encode(), 0)
         assert decoded is not None
         values, end = decoded
         assert values == rows[:len(values)] and len(values) > 100 and text[end:end + 2] == ", "
@@ -154,14 +154,15 @@ def test_an_integer_past_64_bits_in_a_flat_row_stays_exact(tmp_path, number):
 
 
 def test_a_run_is_cut_only_between_rows_whatever_the_strings_hold():
-    rows = [json.dumps({"name": f'{i}"}}, {{"x": 1}}, {{', "cells": [{"id": 0}, {"id": 1}], "cpu_info": CPUS[0]})
-            for i in range(200)]
-    text = ", ".join(rows) + "]"
-    decoded = RunDecoder("cpu_info").decode(text, 0)
+    # names of several-byte characters too: the run is cut, and its end given, in the file's bytes
+    rows = [json.dumps({"name": f'{i}"}}, {{"x": 1}}, {{ hôte-€-𝄞', "cells": [{"id": 0}, {"id": 1}],
+                        "cpu_info": CPUS[0]}, ensure_ascii=False) for i in range(200)]
+    data = (", ".join(rows) + "]").encode()
+    decoded = RunDecoder("cpu_info").decode(data, 0)
     assert decoded is not None
     values, end = decoded
-    assert values == [json.loads(row) for row in rows[:len(values)]] and text[end:end + 3] == ', {'
-    assert end == sum(len(row) + 2 for row in rows[:len(values)]) - 2
+    assert values == [json.loads(row) for row in rows[:len(values)]] and data[end:end + 3] == b', {'
+    assert end == sum(len(row.encode()) + 2 for row in rows[:len(values)]) - 2
 
 
 def test_a_key_given_twice_deep_in_a_large_dump_is_that_hosts_reason(tmp_path):
@@ -256,3 +257,58 @@ def test_a_row_past_the_limit_among_runs_is_passed_over_and_the_rest_read(tmp_pa
     assert list(inventory.failures) == ["<row 3000>"]
     assert "larger than 1 MiB of text, not read" in inventory.failures["<row 3000>"]
     assert len(inventory.hosts) == 5999 and "cmp-2999" in inventory.hosts and "cmp-3001" in inventory.hosts
+
+
+# Names and cpu_info texts of several-byte characters (2, 3 and 4 bytes in UTF-8), written as they are
+WIDE = ["h\u00f4te", "\u20ac", "\U0001d11e", "\u96fb\u8166"]
+
+
+def _wide_rows(count: int) -> list[dict[str, object]]:
+    return [{"id": i, "hypervisor_hostname": f"{WIDE[i % 4]}-{i}", "deleted": 0,
+             "cpu_info": dict(CPUS[i % len(CPUS)], model=f"{WIDE[i % 3]}-{CPUS[i % len(CPUS)]['model']}")}
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("chunk", [4099, 1 << 22])  # chunk ends cutting characters, or none
+def test_several_byte_characters_in_names_and_shared_values_are_read_in_runs(tmp_path, monkeypatch, chunk):
+    rows = _wide_rows(3000)
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(JsonStream, "chunk", chunk)
+    values, _, in_runs = _streamed(path)
+    assert values == rows and in_runs > 2000
+    assert sum(type(row["cpu_info"]) is SharedValue for row in values) > 2000
+
+
+@pytest.mark.parametrize("separator", [",\n", ", "])
+@pytest.mark.parametrize("broken", ['"cpu_info": {"a" 1}', '"cpu_info": tru', '"x": "\\u00e9", "y" 2'])
+def test_an_error_after_several_byte_characters_is_placed_in_characters(tmp_path, monkeypatch, separator, broken):
+    rows = [json.dumps(row, ensure_ascii=False) for row in _wide_rows(3000)]
+    rows[2500] = '{"hypervisor_hostname": "\u20ac-\U0001d11e", %s}' % broken
+    path = tmp_path / "dump.json"
+    path.write_text("[" + separator.join(rows) + "]", encoding="utf-8")
+    monkeypatch.setattr(JsonStream, "chunk", 4099)  # many reads before the error, each dropping some characters
+    with pytest.raises(ValueError) as expected:
+        json.loads(path.read_text(encoding="utf-8"))
+    with pytest.raises(cpucompat.InvalidInventory) as error:
+        load_inventory(path)
+    assert str(error.value).startswith(f"{path}: invalid JSON in row 2500: ")
+    assert str(error.value).endswith(str(expected.value).rsplit(": ", 1)[1])
+
+
+@pytest.mark.parametrize("where", ["name", "cpu_info", "between", "end"])
+def test_bytes_not_utf8_inside_a_run_are_refused_naming_the_byte(tmp_path, where):
+    data = bytearray(json.dumps(_wide_rows(3000), ensure_ascii=False).encode())
+    at = {"name": data.index("\u20ac-2001".encode()) + 1,  # inside a three-byte character
+          "cpu_info": data.index(b'"features"', len(data) // 2),
+          "between": data.index(b"}}, {", len(data) // 3) + 3,
+          "end": len(data) - 1}[where]
+    data[at] = 0xFF if where != "end" else 0xE2  # at the end: a character cut short
+    path = tmp_path / "dump.json"
+    path.write_bytes(bytes(data) if where != "end" else bytes(data[:at + 1]))
+    with pytest.raises(ValueError):
+        bytes(data).decode()
+    with pytest.raises(cpucompat.UnknownInputFormat) as error:
+        load_inventory(path)
+    named = at - 1 if where == "name" else at  # a character cut short is named by its first byte
+    assert str(error.value) == f"{path}: not UTF-8 text (byte {named})"
