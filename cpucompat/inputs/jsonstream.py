@@ -195,6 +195,8 @@ class JsonStream:
             self.text = codecs.utf_8_decode(memoryview(self.data)[self.pos:], "strict", False)[0]
             self.text_at = self.pos
             self.mark = (self.pos, 0)
+        if self.ascii:  # a character a byte
+            return self.text, self.pos - self.text_at
         byte, char = self.mark
         char += self._chars(byte, self.pos)
         self.mark = (self.pos, char)
@@ -203,8 +205,10 @@ class JsonStream:
     def _byte(self, char: int) -> int:
         """The byte of self.data where character `char` of self.text (at or
         after the mark: where the json module started) starts."""
+        if self.ascii:
+            return self.text_at + char
         byte, marked = self.mark
-        return byte + char - marked if self.ascii else byte + len(self.text[marked:char].encode())
+        return byte + len(self.text[marked:char].encode())
 
     def skip(self, blank: re.Pattern[bytes] | re.Pattern[str] = _JSON_BLANK) -> str:
         """Skip blanks (JSON's, or those `blank` matches in the text); the
@@ -237,7 +241,10 @@ class JsonStream:
         says why, and the stream goes on after it.
         """
         while True:
-            text, start = self._text()
+            if self.text_at >= 0 and self.ascii and self.pos >= self.text_at:  # _text's usual case, inline
+                text, start = self.text, self.pos - self.text_at
+            else:
+                text, start = self._text()
             try:
                 value, end = self.decoder.raw_decode(text, start)
             except json.JSONDecodeError as exc:
@@ -259,8 +266,11 @@ class JsonStream:
                 continue
             if end - start > limit:
                 raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
-            self.pos = self._byte(end)
-            self.mark = (self.pos, end)
+            if self.ascii:
+                self.pos = self.text_at + end
+            else:
+                self.pos = self._byte(end)
+                self.mark = (self.pos, end)
             return value
 
     def _skipped(self, reason: str) -> SkippedValue:
