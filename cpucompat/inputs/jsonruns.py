@@ -12,15 +12,20 @@ decoded into text on this path.
 
 Why each step is sound:
 
-* Bytes for text.  JsonStream checks every byte it reads is UTF-8 (a file
-  that is not is refused at the read, naming the byte, as before any run
-  is cut); orjson reads UTF-8 as the json module reads its decoding.
-  Every byte this module looks for or cuts at is ASCII ('{', '}', ',',
-  ':', '"', '\\', digits, blanks), and UTF-8 never puts an ASCII byte
-  inside a multi-byte sequence: a match on the bytes is a match on the
-  same characters of the text, and a piece cut at one is the encoding of
-  the text's piece.  Two pieces of valid UTF-8 are equal, or one starts
-  with the other, exactly when their texts are or do.
+* Bytes for text.  orjson refuses what it is given if any byte is not
+  UTF-8 (as Python's strict decoder: encoded surrogates and overlong forms
+  too), and reads UTF-8 as the json module reads its decoding; a learnt
+  text was decoded, strictly, when learnt.  So a run taken is UTF-8, and a
+  run holding a byte that is not is refused (to orjson, a cut inside a
+  row): the json module reads on from its start, and JsonStream, which
+  decodes what the json module reads, refuses the file naming the first
+  such byte, the one line a file that is not UTF-8 always gets.  Every
+  byte this module looks for or cuts at is ASCII ('{', '}', ',', ':', '"',
+  '\\', digits, blanks), and UTF-8 never puts an ASCII byte inside a
+  multi-byte sequence: a match on the bytes is a match on the same
+  characters of the text, and a piece cut at one is the encoding of the
+  text's piece.  Two pieces of UTF-8 are equal, or one starts with the
+  other, exactly when their texts are or do.
 
 * The cut.  A run starts where the array expects an element, as
   ``"[" + run + "]"`` does; JSON is read left to right with no look-back,
@@ -49,6 +54,7 @@ Why each step is sound:
 """
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections import Counter
@@ -240,8 +246,8 @@ class RunDecoder:
         if self.learn <= 0 or piece[start:start + 1] not in (b"{", b"[", b'"'):
             return None
         self.learn -= 1
-        text = piece[start:start + _LONGEST].decode("utf-8", "ignore")  # only a cut sequence at the end is ignored
-        try:
+        try:  # a character cut at the end is left out; bytes not UTF-8 are left to orjson to refuse
+            text = codecs.utf_8_decode(piece[start:start + _LONGEST], "strict", False)[0]
             value, end = self.decoder.raw_decode(text)
         except (ValueError, RecursionError, _Repeated):  # cut by the run's end, or one for the json module
             return None

@@ -11,13 +11,14 @@ Runs of whole rows (array elements that are objects) are decoded by orjson
 a few dozen KiB at a time (jsonruns); what orjson cannot vouch for is read
 by the json module, whose rules and messages stay the file's.
 
-The stream holds the file's bytes, checked to be UTF-8 as they are read
-(a file that is not is refused, naming the byte): runs go to orjson as
-bytes, and only what the json module reads is decoded, from where it
-starts.  Everything the stream looks for between values is ASCII, which
+The stream holds the file's bytes: runs go to orjson as bytes, and only
+what the json module reads is decoded, from where it starts.  Every byte
+is checked to be UTF-8 before the stream moves past it (orjson checks a
+run's, decoding the rest; a file that is not is refused, naming the
+byte).  Everything the stream looks for between values is ASCII, which
 UTF-8 never puts inside a multi-byte sequence, so it is found in the
-bytes as in the text; positions in messages are counted in characters,
-as the json module counts them, from the bytes before them.
+bytes as in the text.  Lines and characters are counted only for a
+message, in the bytes before its place (read again from the file).
 """
 from __future__ import annotations
 
@@ -121,18 +122,20 @@ class JsonStream:
         self.handle = handle
         self.on_read = on_read  # told the bytes read so far after each chunk
         self.path = path
-        self.utf8 = codecs.getincrementaldecoder("utf-8")()  # checks the bytes read are UTF-8
-        self.data = b""  # the bytes read and not dropped: UTF-8, but for a sequence the next chunk ends
+        self.data = b""  # the bytes read and not dropped (UTF-8 before self.pos)
         self.pos = 0  # in self.data
-        self.ascii = True  # whether self.data is all ASCII (its bytes are its characters)
         self.eof = False
         self.read_bytes = 0
         self.dropped = 0  # bytes read and dropped before self.data
-        self.dropped_chars = 0  # the characters they were
-        self.newlines = 0  # among the bytes read (no newline hides in a UTF-8 sequence)
-        self.line_start = 0  # in characters of the file: where the line holding self.data[0] starts
+        # where counting for messages got to: a byte of the file, the characters and newlines before
+        # it, and the characters since the last newline; counted as bytes are dropped if the file
+        # cannot be read again
+        self.counted = (0, 0, 0, 0)
+        self.again = handle.seekable()
         self.text = ""  # self.data decoded from byte self.text_at on, for the json module (see _text)
         self.text_at = -1  # -1: not decoded since the last read
+        self.text_end = 0  # the byte after its last character
+        self.text_ascii = True  # whether it is ASCII (a character a byte)
         self.mark = (0, 0)  # a byte of self.data and its character in self.text
         self.element = ""
         self.repeats = 0
@@ -154,58 +157,43 @@ class JsonStream:
         if self.eof:
             return False
         data = self.handle.read(max(self.chunk, at_least))
-        ascii = data.isascii()
-        pending = self.utf8.getstate()[0]
-        if not ascii or pending or not data:  # an ASCII chunk after whole characters is UTF-8 as it is
-            try:
-                self.utf8.decode(data, final=not data)
-            except UnicodeDecodeError as exc:
-                raise UnknownInputFormat(f"not UTF-8 text (byte {self.read_bytes - len(pending) + exc.start})",
-                                         source=str(self.path)) from None
         self.read_bytes += len(data)
-        # counted by memchr (bytes.replace's count), not bytes.count's loop a byte: a tenth of the time
-        self.newlines += len(data) - len(data.replace(b"\n", b""))
         self.eof = not data
         if self.on_read is not None:
             self.on_read(self.read_bytes)
-        newline = self.data.rfind(b"\n", 0, self.pos)
-        if newline >= 0:
-            self.line_start = self.dropped_chars + self._chars(0, newline + 1)
-        self.dropped_chars += self._chars(0, self.pos)
+        if not self.again:
+            self._count(self.dropped + self.pos)
         self.dropped += self.pos
-        rest = self.data[self.pos:]
-        self.ascii = ascii and (self.ascii or rest.isascii())
-        self.data = rest + data
+        self.data = self.data[self.pos:] + data
         self.pos = 0
         self.text_at = -1
         return bool(data)
 
-    def _chars(self, start: int, end: int) -> int:
-        """How many characters self.data[start:end] is (whole ones)."""
-        if self.ascii:
-            return end - start
-        part = self.data[start:end]
-        return len(part.translate(None, _CONTINUATION))  # one leading (or ASCII) byte a character
+    def _not_utf8(self, pos: int) -> UnknownInputFormat:
+        return UnknownInputFormat(f"not UTF-8 text (byte {self.dropped + pos})", source=str(self.path))
 
     def _text(self) -> tuple[str, int]:
         """The bytes from the position on decoded (to the last whole
         character read), and the position's index in that text: decoded
-        once a read, for the json module."""
+        once a read, for the json module (which checks they are UTF-8)."""
         if self.text_at < 0 or self.pos < self.text_at:
-            self.text = codecs.utf_8_decode(memoryview(self.data)[self.pos:], "strict", False)[0]
-            self.text_at = self.pos
+            try:
+                self.text, used = codecs.utf_8_decode(memoryview(self.data)[self.pos:], "strict", self.eof)
+            except UnicodeDecodeError as exc:
+                raise self._not_utf8(self.pos + exc.start) from None
+            self.text_at, self.text_end, self.text_ascii = self.pos, self.pos + used, len(self.text) == used
             self.mark = (self.pos, 0)
-        if self.ascii:  # a character a byte
+        if self.text_ascii:
             return self.text, self.pos - self.text_at
         byte, char = self.mark
-        char += self._chars(byte, self.pos)
+        char += _chars(self.data[byte:self.pos])
         self.mark = (self.pos, char)
         return self.text, char
 
     def _byte(self, char: int) -> int:
         """The byte of self.data where character `char` of self.text (at or
         after the mark: where the json module started) starts."""
-        if self.ascii:
+        if self.text_ascii:
             return self.text_at + char
         byte, marked = self.mark
         return byte + len(self.text[marked:char].encode())
@@ -241,7 +229,7 @@ class JsonStream:
         says why, and the stream goes on after it.
         """
         while True:
-            if self.text_at >= 0 and self.ascii and self.pos >= self.text_at:  # _text's usual case, inline
+            if self.text_at >= 0 and self.text_ascii and self.pos >= self.text_at:  # _text's usual case, inline
                 text, start = self.text, self.pos - self.text_at
             else:
                 text, start = self._text()
@@ -266,7 +254,7 @@ class JsonStream:
                 continue
             if end - start > limit:
                 raise self._skipped(f"larger than {limit >> 20} MiB of text, not read")
-            if self.ascii:
+            if self.text_ascii:
                 self.pos = self.text_at + end
             else:
                 self.pos = self._byte(end)
@@ -286,12 +274,14 @@ class JsonStream:
     def _skip(self) -> None:
         """Move past the value at the current position without decoding it:
         strings and brackets are followed, nothing is kept."""
+        self._text()  # what it moves past is checked to be UTF-8, a read at a time
         pos = self.pos
         if self.data[pos] not in b'"[{':  # a number or a word: it ends at a delimiter
             while (end := _SCALAR_END.search(self.data, pos)) is None:
-                self.pos = len(self.data)
+                self.pos = self.text_end  # a character cut by the read's end is kept
                 if not self._more():
                     return
+                self._text()
                 pos = 0
             self.pos = end.start()
             return
@@ -301,14 +291,16 @@ class JsonStream:
             if found is None:
                 if self.eof:
                     raise self.error("Unterminated value", len(self.data))
-                carry = max(0, pos - len(self.data))  # an escaped character past the end
-                self.pos = len(self.data)
+                carry = max(0, pos - self.text_end)  # an escaped character past the end
+                self.pos = self.text_end  # a character cut by the read's end is kept
                 self._more()
+                self._text()
                 pos = carry
                 continue
             if found.end() >= len(self.data) and not self.eof:  # a backslash's character may be next
                 self.pos = found.start()
                 self._more()
+                self._text()
                 pos = 0
                 continue
             char, pos = found.group(), found.end()
@@ -375,29 +367,63 @@ class JsonStream:
             raise self.error("Expecting property name enclosed in double quotes", self.pos)
         simple = _SIMPLE_KEY.match(self.data, self.pos)
         if simple and simple.end() < len(self.data):  # the usual case, in one step
+            try:
+                key = simple.group(1).decode()  # whole characters, if UTF-8: it ends at an ASCII '"'
+            except UnicodeDecodeError as exc:
+                raise self._not_utf8(simple.start(1) + exc.start) from None
             self.pos = simple.end()
-            return simple.group(1).decode()  # whole characters: it ends at an ASCII '"'
+            return key
         try:
-            key: str = self.value(MAX_KEY_CHARS)  # it starts with '"': a JSON string
+            escaped: str = self.value(MAX_KEY_CHARS)  # it starts with '"': a JSON string
         except SkippedValue as exc:  # what follows it cannot be told apart: the file is refused
             raise InvalidInventory(f"a key {exc.detail}", source=str(self.path)) from None
         if self.skip() != ":":
             raise self.error("Expecting ':' delimiter", self.pos)
         self.pos += 1
         self.skip()
-        return key
+        return escaped
+
+    def _count(self, until: int) -> None:
+        """Count on (see self.counted) to byte `until` of the file: the bytes
+        dropped are read again, a chunk at a time."""
+        byte, chars, lines, column = self.counted
+        if byte > until:
+            byte, chars, lines, column = 0, 0, 0, 0
+        if byte < self.dropped:
+            where = self.handle.tell()
+            self.handle.seek(byte)
+            while byte < min(self.dropped, until):
+                part = self.handle.read(min(self.chunk, min(self.dropped, until) - byte))
+                if not part:
+                    break
+                byte, chars, lines, column = _counted(part, byte, chars, lines, column)
+            self.handle.seek(where)
+        if byte < until:
+            byte, chars, lines, column = _counted(self.data[byte - self.dropped:until - self.dropped], byte, chars,
+                                                  lines, column)
+        self.counted = byte, chars, lines, column
 
     def _place(self, pos: int) -> tuple[int, int, int]:
         """Line, column and character of byte `pos` of self.data in the file,
         counted in characters as the json module counts them."""
-        newline = self.data.rfind(b"\n", 0, pos)
-        line = self.newlines - self.data.count(b"\n", pos) + 1  # every newline read, less those from pos on
-        char = self.dropped_chars + self._chars(0, pos)
-        column = self._chars(newline + 1, pos) + 1 if newline >= 0 else char - self.line_start + 1
-        return line, column, char
+        self._count(self.dropped + pos)
+        _, chars, lines, column = self.counted
+        return lines + 1, column + 1, chars
 
     def error(self, message: str, pos: int) -> InvalidInventory:
         """`message` at byte `pos` of self.data, placed in the file as the json module places it."""
         line, column, char = self._place(pos)
         return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
                                 f"line {line} column {column} (char {char})", source=str(self.path))
+
+
+def _chars(part: bytes) -> int:
+    """How many characters UTF-8 `part` is (a character cut at either end is one)."""
+    return len(part.translate(None, _CONTINUATION))  # one leading (or ASCII) byte a character
+
+
+def _counted(part: bytes, byte: int, chars: int, lines: int, column: int) -> tuple[int, int, int, int]:
+    """A count (see JsonStream.counted) at `byte` moved on past `part`."""
+    newline = part.rfind(b"\n")
+    column = column + _chars(part) if newline < 0 else _chars(part[newline + 1:])
+    return byte + len(part), chars + _chars(part), lines + part.count(b"\n"), column

@@ -2,6 +2,7 @@
 same values, same keys given twice, same errors at the same places."""
 from __future__ import annotations
 
+import io
 import json
 import random
 import tempfile
@@ -312,3 +313,55 @@ def test_bytes_not_utf8_inside_a_run_are_refused_naming_the_byte(tmp_path, where
         load_inventory(path)
     named = at - 1 if where == "name" else at  # a character cut short is named by its first byte
     assert str(error.value) == f"{path}: not UTF-8 text (byte {named})"
+
+
+class _Unseekable(io.BytesIO):
+    """A file that cannot be read again (a pipe): the stream counts as it drops."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("seekable", [True, False])
+def test_an_error_is_placed_alike_whether_the_file_can_be_read_again(tmp_path, monkeypatch, seekable):
+    rows = [json.dumps(row, ensure_ascii=False) for row in _wide_rows(3000)]
+    rows[2700] = '{"hypervisor_hostname": "\u20ac", "cpu_info": {"a" 1}}'
+    text = "[" + ",\n ".join(rows) + "]"
+    path = tmp_path / "dump.json"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(JsonStream, "chunk", 4099)
+    with pytest.raises(ValueError) as expected:
+        json.loads(text)
+    with open(path, "rb") as file, pytest.raises(cpucompat.InvalidInventory) as error:
+        handle = file if seekable else _Unseekable(file.read())
+        stream = JsonStream(handle, path, shared="cpu_info")  # type: ignore[arg-type]
+        stream.skip()
+        for ahead in stream.members("]"):
+            if ahead is None:
+                stream.value()
+    assert str(error.value).endswith(str(expected.value).rsplit(": ", 1)[1])
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_row_past_the_limit_after_several_byte_characters_is_placed_in_characters(tmp_path, broken):
+    rows = [json.dumps({"hypervisor_hostname": f"{WIDE[i % 4]}-{i}", "cpu_info": CPUS[i % len(CPUS)]},
+                       ensure_ascii=False) for i in range(3000)]
+    big = {"hypervisor_hostname": "big", "cpu_info": CPUS[0], "note": "\u00e9" * (1 << 20)}
+    rows[2000] = json.dumps(big, ensure_ascii=False)
+    text = "[" + ",\n".join(rows) + "]"
+    data = bytearray(text.encode())
+    at = data.index(b'"note": "') + 9 + 2 * 50_000 + 1  # inside the note: the second byte of an '\u00e9'
+    if broken:
+        data[at] = 0x41
+    path = tmp_path / "dump.json"
+    path.write_bytes(bytes(data))
+    if broken:  # bytes passed over unread are checked too
+        with pytest.raises(cpucompat.UnknownInputFormat) as error:
+            load_inventory(path)
+        assert str(error.value) == f"{path}: not UTF-8 text (byte {at - 1})"
+        return
+    inventory = load_inventory(path)
+    char = text.index(rows[2000])
+    place = f"(line 2001 column 1, char {char})"
+    assert list(inventory.failures) == ["<row 2000>"] and place in inventory.failures["<row 2000>"]
+    assert len(inventory.hosts) == 2999
