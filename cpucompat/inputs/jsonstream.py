@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import InvalidInventory, UnknownInputFormat
 from .jsonruns import RUN_MOST, RunDecoder
+from .textplace import TextPlaces, chars
 
 __all__ = ["RepeatedKeys", "mapping_of", "JsonStream"]
 
@@ -43,7 +44,6 @@ _STRUCTURE = re.compile(rb'["\[\]{}]')
 # and Unicode's); each branch starts with ASCII or a leading byte, so it matches whole characters
 _SCALAR_END = re.compile(rb"[,\]}\s\x1c-\x1f]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
                          rb"|\xe2\x81\x9f|\xe3\x80\x80")
-_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8's bytes that start no character
 # A host's description is a few KiB (a cpu_info) to ~100 KiB (capabilities
 # XML): one past this many characters is not read, so no row of a file
 # makes memory grow with its size.
@@ -127,11 +127,7 @@ class JsonStream:
         self.eof = False
         self.read_bytes = 0
         self.dropped = 0  # bytes read and dropped before self.data
-        # where counting for messages got to: a byte of the file, the characters and newlines before
-        # it, and the characters since the last newline; counted as bytes are dropped if the file
-        # cannot be read again
-        self.counted = (0, 0, 0, 0)
-        self.again = handle.seekable()
+        self.places = TextPlaces(handle, self.chunk)  # lines and characters, counted for messages
         self.text = ""  # self.data decoded from byte self.text_at on, for the json module (see _text)
         self.text_at = -1  # -1: not decoded since the last read
         self.text_end = 0  # the byte after its last character
@@ -161,8 +157,7 @@ class JsonStream:
         self.eof = not data
         if self.on_read is not None:
             self.on_read(self.read_bytes)
-        if not self.again:
-            self._count(self.dropped + self.pos)
+        self.places.drop(self.dropped, self.data, self.dropped + self.pos)
         self.dropped += self.pos
         self.data = self.data[self.pos:] + data
         self.pos = 0
@@ -186,7 +181,7 @@ class JsonStream:
         if self.text_ascii:
             return self.text, self.pos - self.text_at
         byte, char = self.mark
-        char += _chars(self.data[byte:self.pos])
+        char += chars(self.data[byte:self.pos])
         self.mark = (self.pos, char)
         return self.text, char
 
@@ -383,32 +378,10 @@ class JsonStream:
         self.skip()
         return escaped
 
-    def _count(self, until: int) -> None:
-        """Count on (see self.counted) to byte `until` of the file: the bytes
-        dropped are read again, a chunk at a time."""
-        byte, chars, lines, column = self.counted
-        if byte > until:
-            byte, chars, lines, column = 0, 0, 0, 0
-        if byte < self.dropped:
-            where = self.handle.tell()
-            self.handle.seek(byte)
-            while byte < min(self.dropped, until):
-                part = self.handle.read(min(self.chunk, min(self.dropped, until) - byte))
-                if not part:
-                    break
-                byte, chars, lines, column = _counted(part, byte, chars, lines, column)
-            self.handle.seek(where)
-        if byte < until:
-            byte, chars, lines, column = _counted(self.data[byte - self.dropped:until - self.dropped], byte, chars,
-                                                  lines, column)
-        self.counted = byte, chars, lines, column
-
     def _place(self, pos: int) -> tuple[int, int, int]:
         """Line, column and character of byte `pos` of self.data in the file,
         counted in characters as the json module counts them."""
-        self._count(self.dropped + pos)
-        _, chars, lines, column = self.counted
-        return lines + 1, column + 1, chars
+        return self.places.place(self.dropped + pos, self.dropped, self.data)
 
     def error(self, message: str, pos: int) -> InvalidInventory:
         """`message` at byte `pos` of self.data, placed in the file as the json module places it."""
@@ -416,14 +389,3 @@ class JsonStream:
         return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
                                 f"line {line} column {column} (char {char})", source=str(self.path))
 
-
-def _chars(part: bytes) -> int:
-    """How many characters UTF-8 `part` is (a character cut at either end is one)."""
-    return len(part.translate(None, _CONTINUATION))  # one leading (or ASCII) byte a character
-
-
-def _counted(part: bytes, byte: int, chars: int, lines: int, column: int) -> tuple[int, int, int, int]:
-    """A count (see JsonStream.counted) at `byte` moved on past `part`."""
-    newline = part.rfind(b"\n")
-    column = column + _chars(part) if newline < 0 else _chars(part[newline + 1:])
-    return byte + len(part), chars + _chars(part), lines + part.count(b"\n"), column
