@@ -170,7 +170,7 @@ class JsonStream:
     def _text(self) -> tuple[str, int]:
         """The bytes from the position on decoded (to the last whole
         character read), and the position's index in that text: decoded
-        once a read, for the json module (which checks they are UTF-8)."""
+        once a read, for the json module (decoding checks they are UTF-8)."""
         if self.text_at < 0 or self.pos < self.text_at:
             try:
                 self.text, used = codecs.utf_8_decode(memoryview(self.data)[self.pos:], "strict", self.eof)
