@@ -63,18 +63,25 @@ def read_classes(hosts: Mapping[str, Cpu], cpumap: CpuMap,
     each.  A host the planner cannot take goes into `failures` (updated in
     place) with why."""
     filtered = release_filtered(cpumap)
-    # a fleet repeats a few CPUs: one dict step per host, then each
-    # question below once per distinct CPU
-    by_cpu: dict[Cpu, list[str]] = {}
-    unknown: dict[str, int] = {}
+    # a fleet repeats a few CPUs, and an inventory's hosts of one CPU share
+    # its Cpu value: one dict step per host on the value's identity (no
+    # __hash__ call), then each question below once per distinct value
+    by_value: dict[int, list[str]] = {}
+    values: dict[int, Cpu] = {}  # keeps each value (and so its id) alive
     for name, cpu in hosts.items():
-        names = by_cpu.get(cpu)
+        names = by_value.get(id(cpu))
         if names is None:
-            by_cpu[cpu] = [name]
+            by_value[id(cpu)] = [name]
+            values[id(cpu)] = cpu
         else:
             names.append(name)
-        for feature in cpu.unknown_features:
-            unknown[feature] = unknown.get(feature, 0) + 1
+    by_cpu: dict[Cpu, list[str]] = {}
+    unknown: dict[str, int] = {}
+    for identity, names in by_value.items():
+        cpu = values[identity]
+        by_cpu.setdefault(cpu, []).extend(names)
+        for feature in cpu.unknown_features:  # not part of a Cpu's equality: counted per value
+            unknown[feature] = unknown.get(feature, 0) + len(names)
     by_key: dict[ClassKey, list[str]] = {}
     first_cpu: dict[ClassKey, Cpu] = {}
     for cpu, names in by_cpu.items():

@@ -21,6 +21,7 @@ fleet as an argument and imports this module only for annotations.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -63,7 +64,6 @@ class Fleet:
         # apart: hosts differing only in them fall into one class
         self.unknown_features: dict[str, int] = unknown
         self.classes: tuple[CpuClass, ...] = classes
-        self.class_of: dict[str, CpuClass] = {h: c for c in classes for h in c.hosts}
         self._verdicts: dict[tuple[Cpu, int], Comparison] = {}
         self._sorted_hosts: tuple[str, ...] | None = None
 
@@ -77,6 +77,12 @@ class Fleet:
     @classmethod
     def from_inventory(cls, inventory: Inventory, cpumap: CpuMap | None = None) -> "Fleet":
         return cls(inventory.hosts, cpumap, inventory.failures, inventory.source)
+
+    @functools.cached_property
+    def class_of(self) -> dict[str, CpuClass]:
+        """Host → its class: built when a question names a host (a million
+        entries that `domains` never needs)."""
+        return {h: c for c in self.classes for h in c.hosts}
 
     @property
     def hosts(self) -> list[str]:

@@ -106,3 +106,18 @@ def test_the_same_silicon_on_an_older_libvirt_that_cannot_expose_features_is_a_c
     old = resolve_map_spec("9.0.0")
     fleet = Fleet({f"on-{v}": parse_cpu_info(info, f"on-{v}", old) for v, info in cascadelake.items()}, old)
     assert len(fleet.classes) == 1
+
+
+def test_unknown_features_are_counted_per_host_whether_hosts_share_a_value_or_not():
+    """Names the map cannot tell are no part of a Cpu's equality: hosts whose
+    values are equal but name different unknown features are one class, each
+    host counted with its own names; hosts sharing one value each count once."""
+    old = resolve_map_spec("9.0.0")
+    info = _spr_cpu_info()
+    shared = parse_cpu_info(info, "spr-1", old)
+    plain = parse_cpu_info({**info, "features": [f for f in info["features"] if f != "fzrm"]}, "spr-3", old)
+    assert plain == shared and "fzrm" not in plain.unknown_features and "fzrm" in shared.unknown_features
+    fleet = Fleet({"spr-1": shared, "spr-2": shared, "spr-3": plain}, old)
+    assert [c.hosts for c in fleet.classes] == [("spr-1", "spr-2", "spr-3")]
+    assert fleet.unknown_features["fzrm"] == 2
+    assert fleet.unknown_features["fsrc"] == 3
