@@ -1,7 +1,7 @@
 """Loading libvirt's cpu_map in every layout it has shipped."""
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -162,6 +162,11 @@ def test_every_spelling_of_a_map_path_is_one_map_named_as_pathlib_spells_it(tmp_
         assert cpucompat.load_cpu_map(spelling) is cpumap, spelling
     loader._cache.clear()  # a map keeps the name it was first loaded by
     assert cpucompat.load_cpu_map("map/../map").source == "map/../map/cpu_map.xml"  # '..' kept, as pathlib does
+
+
+@pytest.mark.parametrize("spelling", ["/a//b/./c/", "a/./b", ".", "./", "//a/b", "///a/b", "//", "/", "a/../b"])
+def test_a_map_path_is_named_as_pathlib_names_it(spelling):
+    assert loader._plain(spelling) == str(PurePosixPath(spelling))
 
 
 @pytest.mark.parametrize("path, problem", [("a\0b", "embedded null byte"), ("", "is empty")])

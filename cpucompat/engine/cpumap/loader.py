@@ -118,9 +118,11 @@ def _index_file(target: str) -> str:
 
 def _plain(path: str) -> str:
     """`path` spelled as pathlib spells it (``a//b/./c/`` → ``a/b/c``; ``..``
-    kept), as a map's source has always been named."""
+    kept; two leading slashes kept, as POSIX allows them a meaning), as a
+    map's source has always been named."""
     parts = [part for part in path.split("/") if part and part != "."]
-    return ("/" if path.startswith("/") else "") + "/".join(parts) or "."
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/" if path.startswith("/") else ""
+    return root + "/".join(parts) or "."
 
 
 def _load(index: Path, files: MapFiles) -> CpuMap:
