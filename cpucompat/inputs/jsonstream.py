@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
+from ..display import shown
 from ..errors import InvalidInventory, UnknownInputFormat
 from .jsonruns import RUN_MOST, RunDecoder
 from .textplace import TextPlaces, chars
@@ -109,7 +110,8 @@ class JsonStream:
     array element or object member at a time (a million hosts never sit in
     memory as one document, nor as the file's text).
 
-    `element` names what is being read ("row 12"), for error messages;
+    `element` names what is being read ("row 12", or ("host", name):
+    formatted with `shown` only when a message needs it), for error messages;
     `repeats` counts the objects so far that gave a key twice.  Rows whose
     member `shared` (Nova's cpu_info) holds the same text share one value
     (read only), decoded once.
@@ -133,7 +135,7 @@ class JsonStream:
         self.text_end = 0  # the byte after its last character
         self.text_ascii = True  # whether it is ASCII (a character a byte)
         self.mark = (0, 0)  # a byte of self.data and its character in self.text
-        self.element = ""
+        self.element: str | tuple[str, str] = ""
         self.repeats = 0
         self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
         self.runs = RunDecoder(shared)
@@ -260,7 +262,7 @@ class JsonStream:
         """Move past the value at the current position, keeping at most a
         chunk of it, and say why it was not read."""
         line, column, char = self._place(self.pos)
-        element = f"{self.element}: " if self.element else ""
+        element = f"{self._element()}: " if self.element else ""
         self._skip()
         skipped = SkippedValue(f"{element}{reason} (line {line} column {column}, char {char})", source=str(self.path))
         skipped.detail = f"{reason} (line {line} column {column}, char {char})"
@@ -378,6 +380,13 @@ class JsonStream:
         self.skip()
         return escaped
 
+    def _element(self) -> str:
+        """`element` as a message says it."""
+        if isinstance(self.element, str):
+            return self.element
+        kind, name = self.element
+        return f"{kind} {shown(name)}"
+
     def _place(self, pos: int) -> tuple[int, int, int]:
         """Line, column and character of byte `pos` of self.data in the file,
         counted in characters as the json module counts them."""
@@ -386,6 +395,6 @@ class JsonStream:
     def error(self, message: str, pos: int) -> InvalidInventory:
         """`message` at byte `pos` of self.data, placed in the file as the json module places it."""
         line, column, char = self._place(pos)
-        return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
+        return InvalidInventory(f"invalid JSON{' in ' + self._element() if self.element else ''}: {message}: "
                                 f"line {line} column {column} (char {char})", source=str(self.path))
 

@@ -201,7 +201,7 @@ class HostReader:
         (`paths`: see `host`)."""
         for _ in stream.members("}"):
             name = stream.key()
-            stream.element = f"host {shown(name)}"
+            stream.element = ("host", name)
             repeats = stream.repeats
             try:
                 described = stream.value()
@@ -229,7 +229,7 @@ class HostReader:
         skipped: list[tuple[str, SkippedValue]] = []  # members too large to read: reported at the end
         for _ in stream.members("}"):
             name = stream.key()
-            stream.element = f"key {shown(name)}" if pending is not None or wrapper else f"host {shown(name)}"
+            stream.element = ("key" if pending is not None or wrapper else "host", name)
             holds_hosts = name in _WRAPPERS and stream.skip() in ("{", "[")
             if wrapper is not None:
                 if name == wrapper:
@@ -240,8 +240,7 @@ class HostReader:
                     stream.value()
                 self.beside(found, name, wrapper)
                 continue
-            given = found.taken(name) if pending is None else any(name == key for key, _, _ in pending)
-            if holds_hosts and not given:
+            if holds_hosts and not (found.taken(name) if pending is None else any(name == k for k, _, _ in pending)):
                 wrapper, pending, found = name, None, Found()  # the hosts are all under it
                 stream.element = ""
                 if stream.skip() == "[":
@@ -324,7 +323,7 @@ class ValueStream:
         self.name = ""  # the key of the member at the position
         self.checked = checked
         self.repeats = 0
-        self.element = ""
+        self.element: str | tuple[str, str] = ""
 
     def skip(self, blank: object = None) -> str:
         """What the value at the position is: "{", "[", another character, or "" at the end."""
