@@ -7,9 +7,10 @@ array element or object member at a time, with the json module's own
 error positions.  Objects that give a key twice keep the first value and
 say which keys repeated, so an inventory can report them.
 
-Runs of whole rows (array elements that are objects) are decoded by orjson
-a few dozen KiB at a time (jsonruns); what orjson cannot vouch for is read
-by the json module, whose rules and messages stay the file's.
+Runs of whole rows (array elements that are objects), and of whole
+members of a mapping, are decoded by orjson a few dozen KiB at a time
+(jsonruns); what orjson cannot vouch for is read by the json module,
+whose rules and messages stay the file's.
 
 The stream holds the file's bytes: runs go to orjson as bytes, and only
 what the json module reads is decoded, from where it starts.  Every byte
@@ -357,6 +358,24 @@ class JsonStream:
             return None
         rows, self.pos = decoded
         return rows
+
+    def member_run(self, refused: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The run of whole members at the current position (an object's
+        key), decoded by orjson from the bytes as one object with no key
+        given twice (see jsonruns), with the stream moved past them; None
+        where the json module reads on: a failed run, or one holding a key
+        of `refused` (each read member by member, to the run's end)."""
+        if self.dropped + self.pos < self.exact_until or self.data[self.pos:self.pos + 1] != b'"':
+            return None
+        if len(self.data) - self.pos < 2 * RUN_MOST:
+            self._more(2 * RUN_MOST)
+        start = self.pos
+        decoded = self.runs.decode_members(self.data, start)
+        if decoded is None or any(key in decoded[0] for key in refused):
+            self.exact_until = self.dropped + start + RUN_MOST
+            return None
+        members, self.pos = decoded
+        return members
 
     def key(self) -> str:
         """An object member's key, and its ':'."""
