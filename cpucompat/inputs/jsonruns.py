@@ -76,8 +76,12 @@ __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
 # Where a run of rows may end: a '}' followed by ',' and another object.  A
 # run is cut at the first candidate past _RUN bytes, within RUN_MOST.
 _ROW_CUT = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)")
-# Where a run of members may end: before a ',' followed by a key's '"'.
+# Where a run of members may end: before a ',' followed by a key's '"', and
+# (tried first) after the character that closes a value like the run's first.
 _MEMBER_CUT = re.compile(rb'[ \t\n\r]*,[ \t\n\r]*(?=")')
+_MEMBER_CUTS = {opening: re.compile(rb"(?<=%s)" % re.escape(closing) + _MEMBER_CUT.pattern)
+                for opening, closing in ((b"{", b"}"), (b"[", b"]"), (b'"', b'"'))}
+_FIRST_VALUE = re.compile(rb'"(?:[^"\\]|\\.)*"[ \t\n\r]*:[ \t\n\r]*(.)', re.DOTALL)
 _RUN = 1 << 15
 RUN_MOST = 1 << 17  # far below jsonstream.MAX_VALUE_CHARS: no row in a run is one to skip
 _TRIES = 4
@@ -172,7 +176,9 @@ class RunDecoder:
         """The members of the run of `data` (UTF-8, checked) starting at
         `start` (a member's key '"') as one object, and where the run ends
         (before its ','); None when orjson cannot vouch for it."""
-        cut = _MEMBER_CUT.search(data, start + _RUN, start + RUN_MOST)
+        first = _FIRST_VALUE.match(data, start)  # only picks the candidates tried: each is checked
+        cuts = _MEMBER_CUTS.get(first.group(1), _MEMBER_CUT) if first else _MEMBER_CUT
+        cut = cuts.search(data, start + _RUN, start + RUN_MOST)
         for _ in range(_TRIES):
             if cut is None:
                 return None
@@ -184,7 +190,7 @@ class RunDecoder:
             try:
                 members = self.loads(run)
             except self.invalid:  # a cut inside a member: try the next
-                cut = _MEMBER_CUT.search(data, cut.end(), start + RUN_MOST)
+                cut = cuts.search(data, cut.end(), start + RUN_MOST)
                 continue
             if type(members) is not dict or not self._members_kept(len(run) - len(run.replace(b":", b"")),
                                                                     [members]):
