@@ -116,3 +116,33 @@ def test_a_wrapper_deep_in_a_mapping_is_read_as_one_and_the_rest_reported_beside
     hosts, failures, _ = _alike(_write(tmp_path / "fleet.json", members), monkeypatch)
     assert list(hosts) == ["inner"] and len(failures) == 5999
     assert "beside 'hosts', which holds this file's hosts: not read" in failures["host-00000"]
+
+
+@pytest.mark.parametrize("broken", [b'"x" "cpu0.xml"', b'"x": "cpu0.xml}', b"}"])
+def test_an_error_just_after_a_run_names_the_member_before_it(tmp_path, monkeypatch, broken):
+    files = _files(tmp_path)
+    path = _write(tmp_path / "fleet.json", [(f"{WIDE[i % 4]}-{i}", json.dumps(files[i % 3])) for i in range(6000)])
+    ends = []
+    member_run = JsonStream.member_run
+
+    def noted(stream: JsonStream, refused: tuple[str, ...] = ()) -> dict[str, object] | None:
+        ahead = member_run(stream, refused)
+        if ahead is not None:
+            ends.append(stream.dropped + stream.pos)
+        return ahead
+
+    with monkeypatch.context() as patched:
+        patched.setattr(JsonStream, "member_run", noted)
+        load_inventory(path)
+    data = path.read_bytes()
+    at = data.index(b'"', ends[0])  # the key of the member after the first run
+    path.write_bytes(data[:at] + broken + data[data.index(b",", at):])
+    messages = []
+    for runs in (True, False):
+        with monkeypatch.context() as patched:
+            if not runs:
+                patched.setattr(JsonStream, "member_run", lambda stream, refused=(): None)
+            with pytest.raises(ValueError) as error:
+                load_inventory(path)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and "invalid JSON" in messages[0]

@@ -202,7 +202,7 @@ class HostReader:
         for _ in stream.members("}"):
             ahead = stream.member_run()
             if ahead is not None:  # members read already, whole, no key given twice
-                self.member_run(found, ahead, paths)
+                self.member_run(stream, found, ahead, paths)
                 continue
             name = stream.key()
             stream.element = ("host", name)
@@ -214,10 +214,12 @@ class HostReader:
                 continue
             self.host(found, name, described, stream.repeats != repeats, paths)
 
-    def member_run(self, found: Found, members: dict[str, Any], paths: bool = True) -> None:
+    def member_run(self, stream: "JsonStream | ValueStream", found: Found, members: dict[str, Any],
+                   paths: bool = True) -> None:
         """Members read whole with no key given twice (a stream's run), each
         as `host` reads it; in one step when each value's CPU is in `seen`
         (its key is the value itself, see cache_key) and no name is taken."""
+        stream.element = ("host", next(reversed(members)))  # what an error just after the run names
         hosts, failures = found.hosts, found.failures
         try:
             cpus = list(map(self.seen.__getitem__, members.values()))
@@ -252,7 +254,7 @@ class HostReader:
                 ahead = stream.member_run(_WRAPPERS)  # a wrapper is read as one below
                 if ahead is not None:
                     before.extend(ahead)
-                    self.member_run(found, ahead)
+                    self.member_run(stream, found, ahead)
                     continue
             name = stream.key()
             stream.element = ("key" if pending is not None or wrapper else "host", name)
