@@ -176,7 +176,7 @@ class RunDecoder:
         """The members of the run of `data` (UTF-8, checked) starting at
         `start` (a member's key '"') as one object, and where the run ends
         (before its ','); None when orjson cannot vouch for it."""
-        first = _FIRST_VALUE.match(data, start)  # only picks the candidates tried: each is checked
+        first = _FIRST_VALUE.match(data, start, start + RUN_MOST)  # picks the candidates tried: each is checked
         cuts = _MEMBER_CUTS.get(first.group(1), _MEMBER_CUT) if first else _MEMBER_CUT
         cut = cuts.search(data, start + _RUN, start + RUN_MOST)
         for _ in range(_TRIES):
