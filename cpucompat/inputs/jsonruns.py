@@ -1,5 +1,5 @@
-"""Runs of whole rows of a JSON array decoded by orjson, with the values
-many rows repeat decoded once.
+"""Runs of whole rows of a JSON array (or whole members of an object)
+decoded by orjson, with the values many rows repeat decoded once.
 
 A million-row Nova dump is a million small objects, each with a cpu_info
 that a few dozen distinct CPUs share.  orjson decodes a run of rows (a few
@@ -32,6 +32,15 @@ Why each step is sound:
   so orjson reading the run as whole elements of that array proves that it
   ends where the file's array expects a ',' too.  A cut inside a row fails
   (a bracket or string left open) and the next candidate is tried.
+* Members.  A run of an object's members (a mapping of host names) starts
+  at a member's key and is cut before a ',' that a '"' follows: a value's
+  end, or a piece of a text or of a value's array.  orjson reading
+  ``"{" + run + "}"`` as one object proves, by the same left-to-right
+  argument, that the run is whole members of the file's object, ending
+  where it expects a ','.  Keys given twice are found as in rows (below):
+  the object written back out holds as many ':' only if none was dropped
+  (with no more ':' than members, each ':' is a member's).  The json
+  module reads what a run holds a key the reader must see one at a time.
 * Numbers.  orjson reads an integer past 64 bits as a float, where the json
   module keeps it exact; no run holding 19 digits in a row is taken (nor
   read again with its shared values, see below, if they hold some).
@@ -67,6 +76,12 @@ __all__ = ["RUN_MOST", "SharedValue", "RunDecoder"]
 # Where a run of rows may end: a '}' followed by ',' and another object.  A
 # run is cut at the first candidate past _RUN bytes, within RUN_MOST.
 _ROW_CUT = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)")
+# Where a run of members may end: before a ',' followed by a key's '"', and
+# (tried first) after the character that closes a value like the run's first.
+_MEMBER_CUT = re.compile(rb'[ \t\n\r]*,[ \t\n\r]*(?=")')
+_MEMBER_CUTS = {opening: re.compile(rb"(?<=%s)" % re.escape(closing) + _MEMBER_CUT.pattern)
+                for opening, closing in ((b"{", b"}"), (b"[", b"]"), (b'"', b'"'))}
+_FIRST_VALUE = re.compile(rb'"(?:[^"\\]|\\.)*"[ \t\n\r]*:[ \t\n\r]*(.)', re.DOTALL)
 _RUN = 1 << 15
 RUN_MOST = 1 << 17  # far below jsonstream.MAX_VALUE_CHARS: no row in a run is one to skip
 _TRIES = 4
@@ -155,6 +170,32 @@ class RunDecoder:
                 except self.invalid:  # a shared value orjson would not read (a number past a double's range)
                     return None
             return rows, cut.start() + 1
+        return None
+
+    def decode_members(self, data: bytes, start: int) -> tuple[dict[str, Any], int] | None:
+        """The members of the run of `data` (UTF-8, checked) starting at
+        `start` (a member's key '"') as one object, and where the run ends
+        (before its ','); None when orjson cannot vouch for it."""
+        first = _FIRST_VALUE.match(data, start, start + RUN_MOST)  # picks the candidates tried: each is checked
+        cuts = _MEMBER_CUTS.get(first.group(1), _MEMBER_CUT) if first else _MEMBER_CUT
+        cut = cuts.search(data, start + _RUN, start + RUN_MOST)
+        for _ in range(_TRIES):
+            if cut is None:
+                return None
+            run = b"{" + data[start:cut.start()] + b"}"
+            if b"\\" in run and _SPELLED.search(run):
+                return None  # a ':' spelled as an escape: see above
+            if not self._exact(run):
+                return None
+            try:
+                members = self.loads(run)
+            except self.invalid:  # a cut inside a member: try the next
+                cut = cuts.search(data, cut.end(), start + RUN_MOST)
+                continue
+            if type(members) is not dict or not self._members_kept(len(run) - len(run.replace(b":", b"")),
+                                                                    [members]):
+                return None  # a key given twice, perhaps: the json module says
+            return members, cut.start()
         return None
 
     @staticmethod

@@ -7,9 +7,10 @@ array element or object member at a time, with the json module's own
 error positions.  Objects that give a key twice keep the first value and
 say which keys repeated, so an inventory can report them.
 
-Runs of whole rows (array elements that are objects) are decoded by orjson
-a few dozen KiB at a time (jsonruns); what orjson cannot vouch for is read
-by the json module, whose rules and messages stay the file's.
+Runs of whole rows (array elements that are objects), and of whole
+members of a mapping, are decoded by orjson a few dozen KiB at a time
+(jsonruns); what orjson cannot vouch for is read by the json module,
+whose rules and messages stay the file's.
 
 The stream holds the file's bytes: runs go to orjson as bytes, and only
 what the json module reads is decoded, from where it starts.  Every byte
@@ -28,6 +29,7 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
+from ..display import shown
 from ..errors import InvalidInventory, UnknownInputFormat
 from .jsonruns import RUN_MOST, RunDecoder
 from .textplace import TextPlaces, chars
@@ -109,7 +111,8 @@ class JsonStream:
     array element or object member at a time (a million hosts never sit in
     memory as one document, nor as the file's text).
 
-    `element` names what is being read ("row 12"), for error messages;
+    `element` names what is being read ("row 12", or ("host", name):
+    formatted with `shown` only when a message needs it), for error messages;
     `repeats` counts the objects so far that gave a key twice.  Rows whose
     member `shared` (Nova's cpu_info) holds the same text share one value
     (read only), decoded once.
@@ -133,7 +136,7 @@ class JsonStream:
         self.text_end = 0  # the byte after its last character
         self.text_ascii = True  # whether it is ASCII (a character a byte)
         self.mark = (0, 0)  # a byte of self.data and its character in self.text
-        self.element = ""
+        self.element: str | tuple[str, str] = ""
         self.repeats = 0
         self.decoder = json.JSONDecoder(object_pairs_hook=self._as_dict)
         self.runs = RunDecoder(shared)
@@ -260,7 +263,7 @@ class JsonStream:
         """Move past the value at the current position, keeping at most a
         chunk of it, and say why it was not read."""
         line, column, char = self._place(self.pos)
-        element = f"{self.element}: " if self.element else ""
+        element = f"{self._element()}: " if self.element else ""
         self._skip()
         skipped = SkippedValue(f"{element}{reason} (line {line} column {column}, char {char})", source=str(self.path))
         skipped.detail = f"{reason} (line {line} column {column}, char {char})"
@@ -356,6 +359,24 @@ class JsonStream:
         rows, self.pos = decoded
         return rows
 
+    def member_run(self, refused: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The run of whole members at the current position (an object's
+        key), decoded by orjson from the bytes as one object with no key
+        given twice (see jsonruns), with the stream moved past them; None
+        where the json module reads on: a failed run, or one holding a key
+        of `refused` (each read member by member, to the run's end)."""
+        if self.dropped + self.pos < self.exact_until or self.data[self.pos:self.pos + 1] != b'"':
+            return None
+        if len(self.data) - self.pos < 2 * RUN_MOST:
+            self._more(2 * RUN_MOST)
+        start = self.pos
+        decoded = self.runs.decode_members(self.data, start)
+        if decoded is None or any(key in decoded[0] for key in refused):
+            self.exact_until = self.dropped + start + RUN_MOST
+            return None
+        members, self.pos = decoded
+        return members
+
     def key(self) -> str:
         """An object member's key, and its ':'."""
         if self.skip() != '"':
@@ -378,6 +399,13 @@ class JsonStream:
         self.skip()
         return escaped
 
+    def _element(self) -> str:
+        """`element` as a message says it."""
+        if isinstance(self.element, str):
+            return self.element
+        kind, name = self.element
+        return f"{kind} {shown(name)}"
+
     def _place(self, pos: int) -> tuple[int, int, int]:
         """Line, column and character of byte `pos` of self.data in the file,
         counted in characters as the json module counts them."""
@@ -386,6 +414,6 @@ class JsonStream:
     def error(self, message: str, pos: int) -> InvalidInventory:
         """`message` at byte `pos` of self.data, placed in the file as the json module places it."""
         line, column, char = self._place(pos)
-        return InvalidInventory(f"invalid JSON{' in ' + self.element if self.element else ''}: {message}: "
+        return InvalidInventory(f"invalid JSON{' in ' + self._element() if self.element else ''}: {message}: "
                                 f"line {line} column {column} (char {char})", source=str(self.path))
 

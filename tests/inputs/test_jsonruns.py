@@ -365,3 +365,56 @@ def test_a_row_past_the_limit_after_several_byte_characters_is_placed_in_charact
     place = f"(line 2001 column 1, char {char})"
     assert list(inventory.failures) == ["<row 2000>"] and place in inventory.failures["<row 2000>"]
     assert len(inventory.hosts) == 2999
+
+
+def _members_streamed(path: Path) -> list[tuple[str, object, bool]]:
+    """The members of the object JsonStream reads (in runs where it can),
+    each with whether it was seen giving a key twice (anywhere in it)."""
+    members = []
+    with open(path, "rb") as handle:
+        stream = JsonStream(handle, path)
+        assert stream.skip() == "{"
+        for _ in stream.members("}"):
+            ahead = stream.member_run(("a",))  # a run holding member "a" is read one by one
+            if ahead is not None:
+                assert "a" not in ahead
+                members.extend((key, value, False) for key, value in ahead.items())
+                continue
+            key = stream.key()
+            repeats = stream.repeats
+            members.append((key, stream.value(), stream.repeats != repeats))
+    return members
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_rarely(st.integers(0, 10 ** 6).map(str), KEYS), VALUES), min_size=1, max_size=60),
+       st.randoms())
+def test_member_runs_read_any_object_as_the_json_module_reads_it(members, rng):
+    texts = [(json.dumps(key, ensure_ascii=rng.random() < 0.5), _text(value, rng)) for key, value in members]
+    text = "{" + rng.choice([",", ", ", ",\n "]).join(f"{key}: {value}" for key, value in texts) + "}"
+    expected = [(json.loads(key), json.loads(value, object_pairs_hook=mapping_of)) for key, value in texts]
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonruns, "_RUN", 16)
+        patch.setattr(jsonruns, "RUN_MOST", 256)
+        patch.setattr(jsonstream, "RUN_MOST", 256)  # a failed run is read by the json module up to there
+        path = Path(tmp) / "mapping.json"
+        path.write_text(text)
+        streamed = _members_streamed(path)
+    # every member, a key given twice too, in order; integers stay integers
+    assert [(key, value) for key, value, _ in streamed] == expected
+    assert json.dumps([value for _, value, _ in streamed]) == json.dumps([value for _, value in expected])
+    for (_, value), (_, _, seen) in zip(texts, streamed):  # even an object a repeated key's value drops is seen
+        noted: list[bool] = []
+        json.loads(value, object_pairs_hook=lambda pairs: mapping_of(pairs, noted))
+        assert seen == bool(noted)
+
+
+@pytest.mark.parametrize("number", [10 ** 21 + 1, -(2 ** 64) - 1, 12345678901234567890])
+def test_an_integer_past_64_bits_among_member_runs_stays_exact(tmp_path, number):
+    members = {f"h-{i}": {"n": i, "cpu": CPUS[i % len(CPUS)]} for i in range(3000)}
+    members["h-2000"]["n"] = number
+    path = tmp_path / "mapping.json"
+    path.write_text(json.dumps(members))
+    streamed = _members_streamed(path)
+    assert [(key, value) for key, value, _ in streamed] == list(members.items())
+    assert type(streamed[2000][1]["n"]) is int and streamed[2000][1]["n"] == number

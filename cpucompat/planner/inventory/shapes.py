@@ -200,8 +200,12 @@ class HostReader:
         """The host → CPU members of the JSON object at the stream's position
         (`paths`: see `host`)."""
         for _ in stream.members("}"):
+            ahead = stream.member_run()
+            if ahead is not None:  # members read already, whole, no key given twice
+                self.member_run(stream, found, ahead, paths)
+                continue
             name = stream.key()
-            stream.element = f"host {shown(name)}"
+            stream.element = ("host", name)
             repeats = stream.repeats
             try:
                 described = stream.value()
@@ -209,6 +213,24 @@ class HostReader:
                 self.skipped(found, name, exc)
                 continue
             self.host(found, name, described, stream.repeats != repeats, paths)
+
+    def member_run(self, stream: "JsonStream | ValueStream", found: Found, members: dict[str, Any],
+                   paths: bool = True) -> None:
+        """Members read whole with no key given twice (a stream's run), each
+        as `host` reads it; in one step when each value's CPU is in `seen`
+        (its key is the value itself, see cache_key) and no name is taken."""
+        stream.element = ("host", next(reversed(members)))  # what an error just after the run names
+        hosts, failures = found.hosts, found.failures
+        try:
+            cpus = list(map(self.seen.__getitem__, members.values()))
+        except (KeyError, TypeError):  # a CPU not seen yet, an object (unhashable)
+            cpus = None
+        if cpus is not None and hosts.keys().isdisjoint(members) and (
+                not failures or failures.keys().isdisjoint(members)):  # Found.taken, for each name
+            hosts.update(zip(members, cpus))
+            return
+        for name, described in members.items():
+            self.host(found, name, described, False, paths)
 
     def skipped(self, found: Found, name: str, exc: SkippedValue) -> None:
         """Report the member `name` whose value the stream passed over."""
@@ -228,8 +250,14 @@ class HostReader:
         wrapper = None
         skipped: list[tuple[str, SkippedValue]] = []  # members too large to read: reported at the end
         for _ in stream.members("}"):
+            if pending is None and wrapper is None:  # a plain mapping: a run of hosts, if any
+                ahead = stream.member_run(_WRAPPERS)  # a wrapper is read as one below
+                if ahead is not None:
+                    before.extend(ahead)
+                    self.member_run(stream, found, ahead)
+                    continue
             name = stream.key()
-            stream.element = f"key {shown(name)}" if pending is not None or wrapper else f"host {shown(name)}"
+            stream.element = ("key" if pending is not None or wrapper else "host", name)
             holds_hosts = name in _WRAPPERS and stream.skip() in ("{", "[")
             if wrapper is not None:
                 if name == wrapper:
@@ -240,8 +268,7 @@ class HostReader:
                     stream.value()
                 self.beside(found, name, wrapper)
                 continue
-            given = found.taken(name) if pending is None else any(name == key for key, _, _ in pending)
-            if holds_hosts and not given:
+            if holds_hosts and not (found.taken(name) if pending is None else any(name == k for k, _, _ in pending)):
                 wrapper, pending, found = name, None, Found()  # the hosts are all under it
                 stream.element = ""
                 if stream.skip() == "[":
@@ -324,7 +351,7 @@ class ValueStream:
         self.name = ""  # the key of the member at the position
         self.checked = checked
         self.repeats = 0
-        self.element = ""
+        self.element: str | tuple[str, str] = ""
 
     def skip(self, blank: object = None) -> str:
         """What the value at the position is: "{", "[", another character, or "" at the end."""
@@ -337,6 +364,9 @@ class ValueStream:
         if self.checked:
             self.repeats += 1
         return value
+
+    def member_run(self, refused: tuple[str, ...] = ()) -> None:
+        return None  # a parsed value's members are read one by one
 
     def key(self) -> str:
         return self.name
