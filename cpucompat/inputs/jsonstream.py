@@ -27,7 +27,7 @@ import codecs
 import json
 import re
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
 from ..display import shown
 from ..errors import InvalidInventory, UnknownInputFormat
@@ -35,6 +35,8 @@ from .jsonruns import RUN_MOST, RunDecoder
 from .textplace import TextPlaces, chars
 
 __all__ = ["RepeatedKeys", "mapping_of", "JsonStream"]
+
+_Run = TypeVar("_Run")  # what a run decodes to: rows (a list) or members (a dict)
 
 _JSON_BLANK = re.compile(rb"[ \t\n\r]*")
 _COMMA = re.compile(rb"[ \t\n\r]*,[ \t\n\r]*")
@@ -347,17 +349,7 @@ class JsonStream:
         by orjson from the bytes (see jsonruns), with the stream moved past
         them; None where the json module reads on (a failed run is read by
         it to its end)."""
-        if self.dropped + self.pos < self.exact_until or self.data[self.pos:self.pos + 1] != b"{":
-            return None
-        if len(self.data) - self.pos < 2 * RUN_MOST:
-            self._more(2 * RUN_MOST)
-        start = self.pos
-        decoded = self.runs.decode(self.data, start)
-        if decoded is None:
-            self.exact_until = self.dropped + start + RUN_MOST
-            return None
-        rows, self.pos = decoded
-        return rows
+        return self._decoded_run(b"{", self.runs.decode)
 
     def member_run(self, refused: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """The run of whole members at the current position (an object's
@@ -365,17 +357,25 @@ class JsonStream:
         given twice (see jsonruns), with the stream moved past them; None
         where the json module reads on: a failed run, or one holding a key
         of `refused` (each read member by member, to the run's end)."""
-        if self.dropped + self.pos < self.exact_until or self.data[self.pos:self.pos + 1] != b'"':
+        return self._decoded_run(b'"', self.runs.decode_members,
+                                 lambda members: not any(key in members for key in refused))
+
+    def _decoded_run(self, opening: bytes, decode: Callable[[bytes, int], tuple[_Run, int] | None],
+                     accept: Callable[[_Run], bool] | None = None) -> _Run | None:
+        """What `decode` makes of the run at the current position (`opening`
+        there), the stream moved past it; None, the json module reading on
+        to the run's end, when it makes nothing or `accept` refuses it."""
+        if self.dropped + self.pos < self.exact_until or self.data[self.pos:self.pos + 1] != opening:
             return None
         if len(self.data) - self.pos < 2 * RUN_MOST:
             self._more(2 * RUN_MOST)
         start = self.pos
-        decoded = self.runs.decode_members(self.data, start)
-        if decoded is None or any(key in decoded[0] for key in refused):
+        decoded = decode(self.data, start)
+        if decoded is None or (accept is not None and not accept(decoded[0])):
             self.exact_until = self.dropped + start + RUN_MOST
             return None
-        members, self.pos = decoded
-        return members
+        run, self.pos = decoded
+        return run
 
     def key(self) -> str:
         """An object member's key, and its ':'."""
