@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..packagedata import data_directory, data_path
 from .cpumap import CpuMap, embedded_cpu_map, load_cpu_map
+from .cpumap.loader import embedded_map_directory
 from .releases import DEFAULT_VERSION, KNOWN_VERSIONS, Rules, rules_for, version_in, version_key
 
 if TYPE_CHECKING:
@@ -25,7 +25,9 @@ __all__ = ["MapVersion", "embedded_map_path", "map_version", "map_rules", "qemu_
 
 def embedded_map_path(version: str = DEFAULT_VERSION) -> Path:
     """The directory of the embedded map of a libvirt version (KNOWN_VERSIONS)."""
-    return data_path("cpu_maps", version)
+    from pathlib import Path
+
+    return Path(embedded_map_directory(version))
 
 
 def resolve_map_spec(spec: str | os.PathLike[str] | None) -> CpuMap:
@@ -105,7 +107,7 @@ def _embedded_version(source: str) -> str | None:
     try:
         where = os.path.realpath(source)  # strings: pathlib is not imported for a compiled map
         for version in KNOWN_VERSIONS:
-            if os.path.realpath(data_directory("cpu_maps", version)) == where:
+            if os.path.realpath(embedded_map_directory(version)) == where:
                 return version
     except (OSError, ValueError):
         return None

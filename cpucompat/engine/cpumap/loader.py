@@ -27,11 +27,16 @@ __all__ = ["MAX_ARCHES", "default_cpu_map_path", "load_cpu_map", "embedded_cpu_m
 # one-shot command).
 
 
+def embedded_map_directory(version: str = DEFAULT_VERSION) -> str:
+    """Where the embedded map of a libvirt version (releases.KNOWN_VERSIONS) lives inside the package."""
+    return data_directory("cpu_maps", version)
+
+
 def default_cpu_map_path() -> Path:
     """Where the embedded default map (releases.DEFAULT_VERSION) lives inside the package."""
     from pathlib import Path
 
-    return Path(data_directory("cpu_maps", DEFAULT_VERSION))
+    return Path(embedded_map_directory())
 
 
 class _Cached:
@@ -62,7 +67,7 @@ def load_cpu_map(path: str | os.PathLike[str] | None = None) -> CpuMap:
     """
     if path is not None and not os.fspath(path):
         raise InvalidCpuMap("the cpu_map path is empty (it would name the current directory)")
-    index = _index_file(os.fspath(path) if path is not None else data_directory("cpu_maps", DEFAULT_VERSION))
+    index = _index_file(os.fspath(path) if path is not None else embedded_map_directory())
     try:
         key = os.path.realpath(index)  # a symbolic link loop stays, and read_regular says so
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
